@@ -1,0 +1,240 @@
+"""Event schemas of the department streams (catalogue §1), one pydantic model per topic.
+
+Every event carries ``event_id``, ``ts`` (event time) and ``source`` (the sending system).
+Fields the catalogue lists are typed; a department may send more fields, which are kept
+(``extra="allow"``) so a new upstream field never dead-letters a stream, while a known field of
+the wrong type does.
+
+``ts`` may be ISO-8601 text or epoch seconds; text without a zone is read in the city's time zone
+(``YUJING_TZ``, default Asia/Shanghai), because department systems commonly send local time.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CITY_TZ = ZoneInfo(os.environ.get("YUJING_TZ", "Asia/Shanghai"))
+
+Lat = float
+Lon = float
+
+
+class EventSchema(BaseModel):
+    """Fields every department event has."""
+
+    model_config = ConfigDict(extra="allow", frozen=False)
+
+    event_id: str = Field(min_length=1)
+    ts: datetime
+    source: str = "unknown"
+
+    @field_validator("ts", mode="after")
+    @classmethod
+    def _zone_naive_ts(cls, ts: datetime) -> datetime:
+        return ts.replace(tzinfo=CITY_TZ) if ts.tzinfo is None else ts
+
+
+class LatLon(BaseModel):
+    lat: Lat = Field(ge=-90, le=90)
+    lon: Lon = Field(ge=-180, le=180)
+
+
+class HazchemVehicle(EventSchema):
+    """GPS/CAN telemetry of a hazardous-chemical tanker (key: vehicle_id)."""
+
+    vehicle_id: str
+    plate: str | None = None
+    lat: Lat = Field(ge=-90, le=90)
+    lon: Lon = Field(ge=-180, le=180)
+    speed_kmh: float = Field(ge=0)
+    heading: float | None = None
+    ignition: bool | None = None
+    driver_id: str | None = None
+    waybill_id: str | None = None
+    cargo_un: str | None = None
+    cargo_class: float | None = Field(default=None, ge=1, lt=10)  # 2.1, 3, 6.1 …
+    load_t: float | None = None
+    rated_load_t: float | None = None
+    tank_pressure_kpa: float | None = None
+    tank_temp_c: float | None = None
+    valve_open: bool | None = None
+    # Not in the catalogue's list: the map-matched road class, which telematics platforms supply
+    # and which the speed limits depend on.
+    road_class: Literal["highway", "urban", "other"] | None = None
+
+
+class HazchemFacility(EventSchema):
+    """Storage-tank sensors at a hazardous-chemical facility (key: tank_id)."""
+
+    tank_id: str
+    facility_id: str
+    level_pct: float | None = None
+    temp_c: float | None = None
+    pressure_kpa: float | None = None
+    lel_pct: float | None = None
+    toxic_ppm: float | None = None
+    sensor_status: str | None = None
+    grid_id: str | None = None
+
+
+class HazchemWaybill(EventSchema):
+    """Electronic waybill of a hazardous-chemical transport (key: waybill_id)."""
+
+    waybill_id: str
+    vehicle_id: str
+    company_id: str
+    driver_id: str | None = None
+    cargo_un: str | None = None
+    qty_t: float | None = None
+    route: list[LatLon] = Field(default_factory=list)
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    status: Literal["issued", "started", "finished", "cancelled"]
+
+
+class UtilitiesSensor(EventSchema):
+    """Urban-lifeline sensors: water, gas, heat, drainage, power, bridges, lights (key: sensor_id)."""
+
+    sensor_id: str
+    network: Literal["water", "gas", "heat", "drainage", "power", "bridge", "streetlight"]
+    metric: str
+    value: float
+    unit: str | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    grid_id: str | None = None
+
+
+class HotlineTicket(EventSchema):
+    """A 12345 citizen-hotline ticket (key: ticket_id)."""
+
+    ticket_id: str
+    caller_hash: str | None = None
+    district: str | None = None
+    grid_id: str | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    category: str
+    text: str = ""
+    urgency: str | None = None
+    status: Literal["new", "assigned", "closed", "reopened"]
+    dept: str | None = None
+    due_at: datetime | None = None
+
+
+class PoliceIncident(EventSchema):
+    """A 110 police incident (key: incident_id)."""
+
+    incident_id: str
+    kind: str
+    district: str | None = None
+    grid_id: str | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    level: int | None = None
+    address_hash: str | None = None
+
+
+class RoadSegment(EventSchema):
+    """Traffic state of a road segment (key: segment_id)."""
+
+    segment_id: str
+    speed_kmh: float | None = None
+    flow_vph: float | None = None
+    occupancy_pct: float | None = None
+    free_flow_kmh: float | None = None
+
+
+class Coach(EventSchema):
+    """Telemetry of a coach, bus or school bus (key: vehicle_id)."""
+
+    vehicle_id: str
+    plate: str | None = None
+    category: Literal["coach", "bus", "school_bus"]
+    lat: Lat
+    lon: Lon
+    speed_kmh: float = Field(ge=0)
+    passengers: int | None = None
+    rated_passengers: int | None = None
+    driver_id: str | None = None
+
+
+class HealthReport(EventSchema):
+    """A health-system report: fever visits, ER waits, cases, ambulance calls (key: facility_id)."""
+
+    facility_id: str
+    kind: Literal["fever_visit", "er_wait", "disease_case", "ambulance_call", "bed_occupancy",
+                  "cold_chain_temp", "school_absence"]
+    disease: str | None = None
+    count: int | None = None
+    value: float | None = None
+    grid_id: str | None = None
+    district: str | None = None
+    school_id: str | None = None
+
+
+class EnvironmentStation(EventSchema):
+    """An environmental monitoring reading (key: station_id)."""
+
+    station_id: str
+    kind: Literal["air", "water", "noise", "emission"]
+    metric: str
+    value: float
+    grid_id: str | None = None
+    enterprise_id: str | None = None
+
+
+class TourismSite(EventSchema):
+    """Visitor counts at a tourism site (key: site_id)."""
+
+    site_id: str
+    visitors_now: int | None = None
+    capacity: int | None = None
+    entries_per_min: float | None = None
+    hotel_occupancy_pct: float | None = None
+    district: str | None = None
+    grid_id: str | None = None
+
+
+class MarketRecord(EventSchema):
+    """A market-regulation or credit record about a company (key: company_id)."""
+
+    company_id: str
+    kind: Literal["bid", "inspection", "price", "credit", "violation"]
+    item: str | None = None
+    value: float | None = None
+    result: str | None = None
+    credit_level: str | None = None
+
+
+class EmergencyReport(EventSchema):
+    """Fire alarms, weather warnings, rainfall and flood gauges (key: report_id)."""
+
+    report_id: str
+    kind: Literal["fire_alarm", "fire_confirmed", "weather_warning", "rainfall", "flood_gauge"]
+    level: str | None = None
+    value: float | None = None
+    grid_id: str | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    building_id: str | None = None
+
+
+class GovWorkItem(EventSchema):
+    """An administrative approval or work order (key: item_id)."""
+
+    item_id: str
+    kind: Literal["approval", "work_order"]
+    dept: str
+    received_at: datetime | None = None
+    due_at: datetime | None = None
+    status: Literal["received", "accepted", "done", "reopened"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
