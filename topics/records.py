@@ -37,6 +37,7 @@ class Alert(BaseModel):
     state: Literal["firing", "escalated", "resolved"]
     severity: Severity
     departments: list[str]
+    maturity: Literal["stable", "incubating", "disabled"] = "stable"
     key: str
     topic: str
     grid_id: str | None = None

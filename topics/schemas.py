@@ -98,7 +98,7 @@ class HazchemWaybill(EventSchema):
 
 
 class UtilitiesSensor(EventSchema):
-    """Urban-lifeline sensors: water, gas, heat, drainage, power, bridges, lights (key: sensor_id)."""
+    """Urban-lifeline sensors: water, gas, heat, drainage, power, bridges (key: sensor_id)."""
 
     sensor_id: str
     network: Literal["water", "gas", "heat", "drainage", "power", "bridge", "streetlight"]

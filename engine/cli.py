@@ -1,0 +1,165 @@
+"""``yujing``: the command line of the engine (rules, replay, broker, worker, demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="yujing 预警 — stream-processing early-warning engine.")
+broker_app = typer.Typer(no_args_is_help=True, help="Run a local Apache Kafka broker.")
+app.add_typer(broker_app, name="broker")
+
+RulePaths = Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")]
+DEFAULT_RULES = [Path("rules")]
+
+
+def _say(text: str = "", err: bool = False) -> None:
+    typer.echo(text, err=err)
+
+
+@app.command()
+def validate(paths: RulePaths = None) -> None:
+    """Check rule files; print each problem as file:line: message. Exit 1 on any."""
+    from engine.loader import load_rules
+
+    result = load_rules(paths or DEFAULT_RULES)
+    for error in result.errors:
+        _say(str(error), err=True)
+    _say(f"{len(result.rules)} rule files valid, {len(result.errors)} problems")
+    raise typer.Exit(1 if result.errors else 0)
+
+
+@app.command("test")
+def test_rules(paths: RulePaths = None) -> None:
+    """Run the tests inside rule files; show a diff for each failure. Exit 1 on any."""
+    from engine.loader import load_rules
+    from engine.ruletest import run_rule_tests
+
+    result = load_rules(paths or DEFAULT_RULES)
+    for error in result.errors:
+        _say(str(error), err=True)
+    outcomes = run_rule_tests(result.rules)
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in failed:
+        _say(f"FAIL {outcome.file}: {outcome.rule_id}: {outcome.test}")
+        for problem in outcome.problems:
+            _say("  " + problem.replace("\n", "\n  "))
+    _say(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    raise typer.Exit(1 if failed or result.errors else 0)
+
+
+@app.command()
+def schema(out: Annotated[Path | None, typer.Option(help="Write here, not stdout.")] = None
+           ) -> None:
+    """Print the JSON Schema of rule files (for editors: yaml-language-server)."""
+    from engine.rulefile import json_schema
+
+    text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def replay(
+    events: Annotated[Path, typer.Argument(help="JSONL: envelopes, or bare events with --topic")],
+    rules: Annotated[list[Path], typer.Option(help="Rule files or folders.")] = DEFAULT_RULES,
+    out: Annotated[Path | None, typer.Option(help="Write alerts here (JSONL).")] = None,
+    topic: Annotated[str | None, typer.Option(help="Lines are bare events of this topic.")] = None,
+) -> None:
+    """Run the scoring core over a file of events in event time, without a broker."""
+    from engine.loader import load_rules
+    from engine.replay import replay_file
+
+    loaded = load_rules(rules)
+    for error in loaded.errors:
+        _say(f"rule file rejected: {error}", err=True)
+    result = replay_file(events, loaded.rules, topic)
+    for bad in result.bad_lines:
+        _say(f"{events}:{bad}", err=True)
+    lines = [alert.model_dump_json() for alert in result.alerts]
+    if out:
+        out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    else:
+        for line in lines:
+            _say(line)
+    _say(f"{result.events} events, {len(result.alerts)} alerts, {len(result.bad_lines)} bad "
+         f"lines, {len(loaded.rules)} rules", err=True)
+
+
+@app.command()
+def worker(
+    rules: Annotated[list[Path], typer.Option(help="Rule files or folders.")] = DEFAULT_RULES,
+    bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = "127.0.0.1:9092",
+    metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")] = 9464,
+    app_id: Annotated[str, typer.Option(help="Consumer group and changelog prefix.")] = "yujing",
+    loglevel: str = "info",
+) -> None:
+    """Consume the department topics, score every event, publish alerts (a Faust worker)."""
+    from engine.worker import WorkerSettings, run_worker
+
+    run_worker(WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
+                              app_id=app_id), loglevel=loglevel)
+
+
+@app.command("create-topics")
+def create_topics(
+    bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = "127.0.0.1:9092",
+) -> None:
+    """Create every yujing topic with its partition count (existing ones are left alone)."""
+    from engine.kafka_admin import ensure_topics
+
+    created = asyncio.run(ensure_topics(bootstrap))
+    _say(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
+
+
+# -- broker ---------------------------------------------------------------------------------
+
+Port = Annotated[int, typer.Option(envvar="YUJING_KAFKA_PORT", help="Client port.")]
+ControllerPort = Annotated[int, typer.Option(envvar="YUJING_KAFKA_CONTROLLER_PORT")]
+
+
+def _broker_config(port: int, controller_port: int):
+    from engine.broker import BrokerConfig
+
+    return BrokerConfig(port=port, controller_port=controller_port)
+
+
+@broker_app.command("start")
+def broker_start(port: Port = 9092, controller_port: ControllerPort = 9093) -> None:
+    """Fetch Kafka's jars (first time), start the broker, wait until it answers."""
+    from engine import broker
+
+    cfg = _broker_config(port, controller_port)
+    pid = broker.start(cfg)
+    _say(f"kafka {cfg.kafka_version} running on {cfg.bootstrap} (pid {pid}, home {cfg.home})")
+
+
+@broker_app.command("stop")
+def broker_stop(port: Port = 9092, controller_port: ControllerPort = 9093) -> None:
+    """Stop the broker started from this folder."""
+    from engine import broker
+
+    was = broker.stop(_broker_config(port, controller_port))
+    _say("stopped" if was else "was not running")
+
+
+@broker_app.command("status")
+def broker_status(port: Port = 9092, controller_port: ControllerPort = 9093) -> None:
+    """Say whether the broker runs and answers; exit 1 when it does not."""
+    from engine import broker
+
+    status = broker.status(_broker_config(port, controller_port))
+    _say(status.model_dump_json(indent=2))
+    raise typer.Exit(0 if status.running and status.answering else 1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,253 @@
+"""The scoring core: events in, alerts out, state through a store. No broker, no asyncio.
+
+Replay, rule tests, benchmarks and the Faust worker all run this same code; the worker only
+feeds it batches and publishes what it returns.
+
+State is kept per *entity*: one source stream (a topic, or a topic re-keyed by another field) and
+one key value, holding the state of every rule that watches that entity. A batch loads each entity
+once and saves it once, which is what keeps changelog traffic near one write per key per batch.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.decision import DecisionState, decide
+from engine.loader import CompiledRule
+from engine.summary import render_summary
+from models.base import Reading
+from topics.codec import Event
+from topics.records import Alert
+from topics.registry import EVENT_TOPICS
+
+Entity = dict[str, "RuleState"]
+"""The state of every rule watching one key of one stream, by rule ``state_key``."""
+
+
+@dataclass(slots=True)
+class RuleState:
+    model: Any
+    decision: DecisionState = field(default_factory=DecisionState)
+    context: dict[str, Any] | None = None
+    """Fields of the latest event the summary needs, for alerts raised by a deadline."""
+
+
+class StateStore(Protocol):
+    def load(self, stream: str, key: str) -> Entity | None: ...
+    def save(self, stream: str, key: str, entity: Entity) -> None: ...
+    def entities(self) -> Iterator[tuple[str, str, Entity]]: ...
+
+
+class MemoryStore:
+    """A dict of entities: for replay, tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[str, str], Entity] = {}
+
+    def load(self, stream: str, key: str) -> Entity | None:
+        return self.data.get((stream, key))
+
+    def save(self, stream: str, key: str, entity: Entity) -> None:
+        self.data[(stream, key)] = entity
+
+    def entities(self) -> Iterator[tuple[str, str, Entity]]:
+        for (stream, key), entity in self.data.items():
+            yield stream, key, entity
+
+
+def stream_of(rule: CompiledRule) -> str:
+    """The stream a rule reads: its topic, or ``topic#field`` when keyed by another field."""
+    if rule.key_field == EVENT_TOPICS[rule.spec.source].key_field:
+        return rule.spec.source
+    return f"{rule.spec.source}#{rule.key_field}"
+
+
+@dataclass(slots=True)
+class _Route:
+    stream: str
+    key_field: str
+    by_topic_key: bool
+    rules: list[CompiledRule]
+
+
+def _route_key(route: _Route, event: Event) -> str | None:
+    if route.by_topic_key:
+        return event.key
+    value = event.data.get(route.key_field)
+    return None if value is None else str(value)
+
+
+
+class ScoringCore:
+    """Scores batches of events against the loaded rules and fires deadlines."""
+
+    def __init__(self, rules: Iterable[CompiledRule], store: StateStore) -> None:
+        self.store = store
+        self._deadlines: list[tuple[float, str, str, str]] = []
+        self._scheduled: dict[tuple[str, str, str], float] = {}
+        self.set_rules(rules)
+
+    def set_rules(self, rules: Iterable[CompiledRule]) -> None:
+        """Replace the rule set (hot reload); state of unchanged rules carries over."""
+        self.rules = {r.state_key: r for r in rules if r.spec.maturity != "disabled"}
+        routes: dict[str, dict[str, _Route]] = {}
+        for rule in self.rules.values():
+            stream = stream_of(rule)
+            by_stream = routes.setdefault(rule.spec.source, {})
+            route = by_stream.get(stream)
+            if route is None:
+                topic_key = EVENT_TOPICS[rule.spec.source].key_field
+                route = by_stream[stream] = _Route(stream, rule.key_field,
+                                                   rule.key_field == topic_key, [])
+            route.rules.append(rule)
+        self._routes = {topic: list(streams.values()) for topic, streams in routes.items()}
+
+    @property
+    def topics(self) -> list[str]:
+        """Topics some rule reads."""
+        return sorted(self._routes)
+
+    @property
+    def topic_keyed_streams(self) -> frozenset[str]:
+        """Streams keyed by their topic's own key (all others need re-keying to scale out)."""
+        return frozenset(r.stream for routes in self._routes.values() for r in routes
+                         if r.by_topic_key)
+
+    def stream_keys(self, event: Event) -> list[tuple[str, str]]:
+        """(stream, key) for every stream this event feeds."""
+        out = []
+        for route in self._routes.get(event.topic, ()):
+            key = _route_key(route, event)
+            if key is not None:
+                out.append((route.stream, key))
+        return out
+
+    def process(self, events: Iterable[Event], streams: frozenset[str] | None = None
+                ) -> list[Alert]:
+        """Score a batch of events (in the order given) and return the alerts they cause.
+
+        ``streams`` limits scoring to those streams (the worker scores re-keyed streams apart).
+        """
+        alerts: list[Alert] = []
+        dirty: dict[tuple[str, str], Entity] = {}
+        for event in events:
+            for route in self._routes.get(event.topic, ()):
+                if streams is not None and route.stream not in streams:
+                    continue
+                key = _route_key(route, event)
+                if key is None:
+                    continue
+                ident = (route.stream, key)
+                entity = dirty.get(ident)
+                if entity is None:
+                    entity = self.store.load(route.stream, key) or {}
+                    dirty[ident] = entity
+                for rule in route.rules:
+                    self._score(rule, route.stream, key, entity, event, alerts)
+        for (stream, key), entity in dirty.items():
+            self.store.save(stream, key, entity)
+        return alerts
+
+    def _score(self, rule: CompiledRule, stream: str, key: str, entity: Entity, event: Event,
+               alerts: list[Alert]) -> None:
+        if rule.where is not None and rule.where.evaluate(event.data) is not True:
+            return
+        state = entity.get(rule.state_key)
+        if state is None:
+            state = entity[rule.state_key] = RuleState(rule.model.new_state())
+        model = rule.model
+        reading = model.score_one(state.model, event)
+        model.learn_one(state.model, event)
+        if rule.context_fields:
+            state.context = {f: event.data.get(f) for f in rule.context_fields}
+        self._emit(rule, state, reading, event.ts, key, event.data, alerts)
+        deadline = model.next_deadline(state.model)
+        if deadline is not None:
+            self._schedule(deadline, stream, key, rule.state_key)
+
+    def _emit(self, rule: CompiledRule, state: RuleState, reading: Reading, ts: float, key: str,
+              data: dict[str, Any], alerts: list[Alert]) -> None:
+        transition = decide(state.decision, reading, ts, rule.spec.hold_for, rule.id, key)
+        if transition is not None:
+            alerts.append(build_alert(rule, state.decision, transition, key, data))
+
+    def _schedule(self, deadline: float, stream: str, key: str, state_key: str) -> None:
+        ident = (stream, key, state_key)
+        current = self._scheduled.get(ident)
+        # One heap entry per watched key: a later deadline is found when the earlier one pops.
+        if current is None or deadline < current:
+            self._scheduled[ident] = deadline
+            heapq.heappush(self._deadlines, (deadline, stream, key, state_key))
+
+    def advance(self, now: float) -> list[Alert]:
+        """Fire every deadline earlier than ``now`` (event time in replay, wall clock live)."""
+        alerts: list[Alert] = []
+        heap = self._deadlines
+        while heap and heap[0][0] < now:
+            deadline, stream, key, state_key = heapq.heappop(heap)
+            ident = (stream, key, state_key)
+            if self._scheduled.get(ident) != deadline:
+                continue
+            del self._scheduled[ident]
+            rule = self.rules.get(state_key)
+            entity = self.store.load(stream, key)
+            if rule is None or entity is None or state_key not in entity:
+                continue  # rule removed, or key moved to another worker
+            state = entity[state_key]
+            actual = rule.model.next_deadline(state.model)
+            if actual is None:
+                continue
+            if actual >= now:
+                self._schedule(actual, stream, key, state_key)
+                continue
+            reading = rule.model.on_deadline(state.model, now)
+            self._emit(rule, state, reading, actual, key, state.context or {}, alerts)
+            self.store.save(stream, key, entity)
+            following = rule.model.next_deadline(state.model)
+            if following is not None:
+                self._schedule(following, stream, key, state_key)
+        return alerts
+
+    def reschedule_all(self) -> None:
+        """Rebuild the deadline heap from the store (after a restart or a rebalance)."""
+        self._deadlines.clear()
+        self._scheduled.clear()
+        for stream, key, entity in self.store.entities():
+            for state_key, state in entity.items():
+                rule = self.rules.get(state_key)
+                if rule is None:
+                    continue
+                deadline = rule.model.next_deadline(state.model)
+                if deadline is not None:
+                    self._schedule(deadline, stream, key, state_key)
+
+
+def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: str,
+                data: dict[str, Any]) -> Alert:
+    spec = rule.spec
+    evidence = dict(decision.evidence or {})
+    values = {**data, **evidence, "key": key}
+    assert decision.alert_id is not None and decision.episode_start is not None
+    evidence["condition"] = rule.model.describe()
+    if spec.hold_for:
+        evidence["for_s"] = spec.hold_for
+    return Alert(
+        alert_id=decision.alert_id,
+        model_id=spec.id,
+        model_version=spec.version,
+        state=state,  # type: ignore[arg-type]
+        severity=spec.severity,
+        departments=spec.departments,
+        maturity=spec.maturity,
+        key=key,
+        topic=spec.source,
+        grid_id=data.get("grid_id"),
+        district=data.get("district"),
+        first_ts=decision.episode_start,
+        last_ts=decision.last_ts if decision.last_ts is not None else decision.episode_start,
+        summary=render_summary(spec.summary, values),
+        evidence=evidence,
+    )

@@ -1,0 +1,29 @@
+"""Creating yujing's topics on a broker, with the partition counts the registry gives."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from topics.registry import ALL_TOPICS, TopicSpec
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    specs = list(ALL_TOPICS.values()) if specs is None else specs
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1)
+                  for s in specs if s.name not in existing]
+        if not wanted:
+            return []
+        # Created concurrently by another process is what we wanted too.
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(wanted)
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()

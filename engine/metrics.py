@@ -1,0 +1,29 @@
+"""Prometheus metrics of the engine processes (names follow Prometheus conventions)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+EVENTS_CONSUMED = Counter(
+    "yujing_events_consumed_total", "Department events read from Kafka", ["topic"])
+EVENTS_DEADLETTERED = Counter(
+    "yujing_events_deadlettered_total", "Input records sent to the dead-letter topic", ["topic"])
+ALERTS_PUBLISHED = Counter(
+    "yujing_alerts_published_total", "Alert state changes published",
+    ["model", "severity", "state"])
+BATCH_SECONDS = Histogram(
+    "yujing_batch_seconds", "Time to score one batch of events",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+BATCH_SIZE = Histogram(
+    "yujing_batch_events", "Events per batch handed to the scoring core",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
+RULES_LOADED = Gauge("yujing_rules_loaded", "Rule files in force")
+RULE_FILE_ERRORS = Gauge("yujing_rule_file_errors", "Rule files rejected at the latest load")
+EVENT_LAG_SECONDS = Gauge(
+    "yujing_event_time_lag_seconds", "Wall clock minus the newest event time scored", ["topic"])
+
+
+def serve(port: int) -> None:
+    """Expose /metrics on ``port`` (0 turns it off)."""
+    if port:
+        start_http_server(port)

@@ -1,0 +1,143 @@
+"""The rule-file format: what a modeller writes, as pydantic models (and so as JSON Schema).
+
+A rule file is one warning model: who owns it, which stream it reads, the kind of condition and
+its parameters (at the top level, beside the common fields), how severe it is, how it explains
+itself, and the tests that show when it fires and when it stays silent.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, field_validator
+
+from models import KINDS
+from models.base import Duration
+from models.expr import CelExpr
+from topics.records import Severity
+from topics.registry import EVENT_TOPICS
+
+RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Name(Strict):
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class TestEvent(BaseModel):
+    """One input event of a rule test: ``at`` (offset from the test's start) plus its fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    at: Duration
+    topic: str | None = None
+    """Defaults to the rule's source topic."""
+
+
+class ExpectedAlert(Strict):
+    """An alert a test expects; fields left out are not compared."""
+
+    at: Duration | None = None
+    state: Literal["firing", "resolved"] = "firing"
+    severity: Severity | None = None
+    key: str | None = None
+    summary: str | None = None
+
+
+class RuleTest(Strict):
+    name: str = Field(min_length=1)
+    start: datetime = datetime.fromisoformat("2024-06-03T10:00:00+08:00")
+    """Event time of ``at: 0s`` (a Monday, 10:00 in Beijing, unless the test says otherwise)."""
+    given: dict[str, Any] = Field(default_factory=dict)
+    """Fields every event of the test has unless it sets them itself."""
+    events: list[TestEvent] = Field(default_factory=list)
+    until: Duration | None = None
+    """Advance the clock to this offset after the last event, so deadlines can fire."""
+    expect: list[ExpectedAlert]
+    """The alerts of this rule, in order; ``[]`` means it must stay silent."""
+
+
+class RuleCommon(Strict):
+    """Fields every rule file has, whatever its kind."""
+
+    id: str = Field(description="Stable id, dotted lower case, e.g. hazchem.tank.level_high")
+    version: int = Field(default=1, ge=1)
+    name: Name
+    departments: list[str] = Field(min_length=1)
+    """Departments responsible for acting on the alert (dispatch routes by these)."""
+    maturity: Literal["stable", "incubating", "disabled"] = "stable"
+    source: str
+    """The department topic the model reads."""
+    key: str | None = None
+    """The field whose value identifies what is watched; default: the topic's key."""
+    where: CelExpr | None = None
+    """CEL; the model only sees events for which it is true."""
+    hold_for: Duration = Field(default=0.0, alias="for")
+    """How long the condition must be seen holding before the alert fires."""
+    severity: Severity
+    summary: str = Field(min_length=1)
+    """One line for the duty officer; ``{field}`` or ``{field:.1f}`` insert event fields."""
+    description: str = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    tests: list[RuleTest] = Field(min_length=2)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not RULE_ID.match(value):
+            raise ValueError("must be dotted lower case, like 'hazchem.tank.level_high'")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _known_topic(cls, value: str) -> str:
+        if value not in EVENT_TOPICS:
+            raise ValueError(f"unknown topic {value!r}; known: {', '.join(EVENT_TOPICS)}")
+        return value
+
+    @field_validator("tests")
+    @classmethod
+    def _both_sides_tested(cls, tests: list[RuleTest]) -> list[RuleTest]:
+        if not any(t.expect for t in tests) or not any(not t.expect for t in tests):
+            raise ValueError("needs at least one test that expects an alert and one that "
+                             "expects none (expect: [])")
+        return tests
+
+
+@cache
+def rule_models() -> dict[str, type[RuleCommon]]:
+    """One pydantic model per kind: the common fields plus that kind's parameters."""
+    out: dict[str, type[RuleCommon]] = {}
+    for kind, cls in KINDS.items():
+        out[kind] = create_model(  # type: ignore[call-overload]
+            f"{kind.title()}Rule",
+            __base__=(RuleCommon, cls.Params),
+            __doc__=(cls.__doc__ or "").split("\n\n")[0],
+            kind=(Literal[kind], ...),  # type: ignore[valid-type]
+        )
+    return out
+
+
+@cache
+def rule_adapter() -> TypeAdapter[Any]:
+    """Validates a rule file, choosing the kind's model by its ``kind:`` field."""
+    kinds = tuple(rule_models().values())
+    return TypeAdapter(Annotated[Union[kinds], Field(discriminator="kind")])  # noqa: UP007
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a rule file, for editors (yaml-language-server) and CI."""
+    schema = rule_adapter().json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "yujing warning-model rule file"
+    return schema

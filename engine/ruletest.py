@@ -1,0 +1,103 @@
+"""Runs the tests written inside rule files, like ``promtool test rules``.
+
+Each test feeds its events to a fresh core holding only its rule, in event time, then advances
+the clock to ``until``; the alerts that rule raises must match ``expect`` one for one, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from engine.core import MemoryStore, ScoringCore
+from engine.loader import CompiledRule
+from engine.rulefile import ExpectedAlert, RuleTest
+from models.base import format_duration
+from topics.codec import Event, decode
+from topics.records import Alert, DeadLetter
+
+
+@dataclass(slots=True)
+class TestOutcome:
+    rule_id: str
+    file: str
+    test: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def run_rule_tests(rules: list[CompiledRule]) -> list[TestOutcome]:
+    return [run_rule_test(rule, test) for rule in rules for test in rule.spec.tests]
+
+
+def run_rule_test(rule: CompiledRule, test: RuleTest) -> TestOutcome:
+    outcome = TestOutcome(rule.id, str(rule.file), test.name)
+    start = test.start.timestamp()
+    events: list[Event] = []
+    for i, item in enumerate(sorted(test.events, key=lambda e: e.at)):
+        fields = {**test.given, **(item.model_extra or {})}
+        fields.setdefault("event_id", f"test-{i}")
+        fields.setdefault("source", "rule-test")
+        fields["ts"] = test.start + timedelta(seconds=item.at)
+        decoded = decode(item.topic or rule.spec.source, fields)
+        if isinstance(decoded, DeadLetter):
+            outcome.problems.append(f"event at {format_duration(item.at)} is not a valid "
+                                    f"event: {decoded.reason}")
+            continue
+        events.append(decoded)
+    if outcome.problems:
+        return outcome
+
+    core = ScoringCore([rule], MemoryStore())
+    alerts: list[Alert] = []
+    for event in events:
+        alerts += core.advance(event.ts)
+        alerts += core.process([event])
+    if test.until is not None:
+        alerts += core.advance(start + test.until)
+    alerts = [a for a in alerts if a.model_id == rule.id]
+    if not _matches(alerts, test.expect, start):
+        outcome.problems.append(_diff(alerts, test.expect, start))
+    return outcome
+
+
+def _matches(alerts: list[Alert], expected: list[ExpectedAlert], start: float) -> bool:
+    if len(alerts) != len(expected):
+        return False
+    for alert, want in zip(alerts, expected, strict=True):
+        if want.state != alert.state:
+            return False
+        if want.at is not None and abs(alert.last_ts - start - want.at) > 1e-6:
+            return False
+        if want.severity is not None and want.severity != alert.severity:
+            return False
+        if want.key is not None and want.key != alert.key:
+            return False
+        if want.summary is not None and want.summary != alert.summary:
+            return False
+    return True
+
+
+def describe_alert(alert: Alert, start: float) -> str:
+    return (f"at {format_duration(round(alert.last_ts - start, 3))} {alert.state} "
+            f"{alert.severity} key={alert.key} summary={alert.summary!r}")
+
+
+def _describe_expected(want: ExpectedAlert) -> str:
+    parts = [f"at {format_duration(want.at)}" if want.at is not None else "at (any)", want.state]
+    if want.severity:
+        parts.append(str(want.severity))
+    if want.key:
+        parts.append(f"key={want.key}")
+    if want.summary:
+        parts.append(f"summary={want.summary!r}")
+    return " ".join(parts)
+
+
+def _diff(alerts: list[Alert], expected: list[ExpectedAlert], start: float) -> str:
+    want = [f"    - {_describe_expected(e)}" for e in expected] or ["    (no alerts)"]
+    got = [f"    - {describe_alert(a, start)}" for a in alerts] or ["    (no alerts)"]
+    return "\n".join(["alerts differ", "  expected:", *want, "  got:", *got])

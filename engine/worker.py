@@ -1,0 +1,235 @@
+"""The Faust worker: department topics in, the scoring core in the middle, alerts out.
+
+Agents only move data. Events reach the core in batches (``take_events``), alerts and dead letters
+leave through the producer's buffer (``send_soon``, no round trip per message), and per-key state
+lives in one changelog-backed table keyed exactly like the source topics, so a restarted or
+rebalanced worker recovers the state of the partitions it is given.
+
+An event whose Kafka key is not its entity key (a producer that keys differently, or a rule keyed
+by another field such as ``company_id``) is forwarded to the internal ``yujing-repartition`` topic
+keyed by the right value, and scored by the worker that owns that key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.partitioner import murmur2
+from pydantic import BaseModel
+
+from engine import metrics
+from engine.core import Entity, ScoringCore
+from engine.loader import load_rules
+from topics.codec import Event, dead_letter, decode
+from topics.records import Alert, DeadLetter
+from topics.registry import ALERTS, DEADLETTER, DEFAULT_PARTITIONS, EVENT_TOPICS
+
+log = logging.getLogger("yujing.worker")
+
+REPARTITION_TOPIC = "yujing-repartition"
+STATE_TABLE = "state"
+
+
+class WorkerSettings(BaseModel):
+    bootstrap: str = "127.0.0.1:9092"
+    rules: list[Path] = [Path("rules")]
+    app_id: str = "yujing"
+    partitions: int = DEFAULT_PARTITIONS
+    batch_max: int = 1000
+    batch_within_s: float = 0.05
+    producer_linger_s: float = 0.01
+    session_timeout_s: float = 10.0
+    tick_interval_s: float = 1.0
+    deadline_lateness_s: float = 2.0
+    """Deadlines fire this long after they pass, so events in flight can still cancel them."""
+    metrics_port: int = 9464
+    data_dir: Path = Path(".yujing/worker")
+
+
+class TableStore:
+    """The core's state store over a Faust table of ``key -> {stream: Entity}``.
+
+    Table keys are the entity keys themselves, so the producer's partitioner puts each changelog
+    record in the partition of the events that changed it (``use_partitioner=True``), and writes
+    made from a timer (no event at hand) land in the right place too.
+    """
+
+    def __init__(self, table: Any, partitions: int) -> None:
+        self.table = table
+        self.partitions = partitions
+        self.owned: set[int] | None = None
+
+    def _owns(self, key: str) -> bool:
+        if self.owned is None:
+            return True
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions in self.owned
+
+    def load(self, stream: str, key: str) -> Entity | None:
+        if not self._owns(key):
+            return None
+        streams = self.table.get(key)
+        return None if streams is None else streams.get(stream)
+
+    def save(self, stream: str, key: str, entity: Entity) -> None:
+        streams = self.table.get(key) or {}
+        streams[stream] = entity
+        self.table[key] = streams
+
+    def entities(self) -> Iterator[tuple[str, str, Entity]]:
+        for key, streams in list(self.table.items()):
+            if self._owns(key):
+                for stream, entity in streams.items():
+                    yield stream, key, entity
+
+
+class Worker:
+    """Builds the Faust app and holds what its agents share."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        loaded = load_rules(settings.rules)
+        for error in loaded.errors:
+            log.error("rule file rejected: %s", error)
+        metrics.RULES_LOADED.set(len(loaded.rules))
+        metrics.RULE_FILE_ERRORS.set(len(loaded.errors))
+        self.app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.bootstrap}",
+            store="memory://",
+            datadir=str(settings.data_dir),
+            topic_partitions=settings.partitions,
+            topic_replication_factor=1,
+            broker_session_timeout=settings.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+            consumer_auto_offset_reset="earliest",
+            producer_linger=settings.producer_linger_s,
+            web_enabled=False,
+            value_serializer="raw",
+            key_serializer="raw",
+        )
+        self.table = self.app.Table(STATE_TABLE, partitions=settings.partitions,
+                                    key_serializer="raw", value_serializer="pickle",
+                                    use_partitioner=True)
+        self.store = TableStore(self.table, settings.partitions)
+        self.core = ScoringCore(loaded.rules, self.store)
+        self._local_streams = self.core.topic_keyed_streams
+        self._assignment: frozenset[Any] | None = None
+
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.event_topics = self.app.topic(*EVENT_TOPICS, **raw)
+        self.repartition = self.app.topic(REPARTITION_TOPIC, partitions=settings.partitions,
+                                          internal=True, **raw)
+        self.alerts = self.app.topic(ALERTS.name, **raw)
+        self.deadletters = self.app.topic(DEADLETTER.name, **raw)
+        self._define_agents()
+
+    # -- agents -----------------------------------------------------------------------------
+
+    def _define_agents(self) -> None:
+        settings = self.settings
+
+        @self.app.agent(self.event_topics, name="yujing.intake")
+        async def intake(stream: Any) -> None:
+            async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
+                self.handle_intake(batch)
+
+        @self.app.agent(self.repartition, name="yujing.rekeyed")
+        async def rekeyed(stream: Any) -> None:
+            async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
+                self.handle_rekeyed(batch)
+
+        @self.app.timer(interval=settings.tick_interval_s)
+        async def deadlines() -> None:
+            self.handle_tick(time.time())
+
+    # -- what the agents do (synchronous: nothing else runs while a batch is scored) ---------
+
+    def handle_intake(self, batch: Sequence[Any]) -> None:
+        started = time.perf_counter()
+        local: list[Event] = []
+        newest: dict[str, float] = {}
+        for item in batch:
+            message = item.message
+            topic = message.topic
+            metrics.EVENTS_CONSUMED.labels(topic).inc()
+            decoded = decode(topic, message.value, key=message.key,
+                             partition=message.partition, offset=message.offset)
+            if isinstance(decoded, DeadLetter):
+                self.publish_dead_letter(decoded)
+                continue
+            newest[topic] = max(newest.get(topic, 0.0), decoded.ts)
+            keyed_right = message.key is not None and message.key == decoded.key.encode()
+            if keyed_right:
+                local.append(decoded)
+            for stream, key in self.core.stream_keys(decoded):
+                if not (keyed_right and stream in self._local_streams):
+                    self._forward(stream, key, topic, message.value)
+        self.publish(self.core.process(local, streams=self._local_streams))
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        now = time.time()
+        for topic, ts in newest.items():
+            metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
+
+    def _forward(self, stream: str, key: str, topic: str, value: bytes) -> None:
+        envelope = b'{"stream":%b,"topic":%b,"value":%b}' % (
+            orjson.dumps(stream), orjson.dumps(topic), value)
+        self.repartition.send_soon(key=key.encode(), value=envelope)
+
+    def handle_rekeyed(self, batch: Sequence[Any]) -> None:
+        by_stream: dict[str, list[Event]] = {}
+        for item in batch:
+            message = item.message
+            try:
+                envelope = orjson.loads(message.value)
+                stream, topic, value = envelope["stream"], envelope["topic"], envelope["value"]
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                self.publish_dead_letter(dead_letter(
+                    message.topic, message.value, f"bad repartition envelope: {exc}",
+                    key=message.key, partition=message.partition, offset=message.offset))
+                continue
+            decoded = decode(topic, value, key=message.key, partition=message.partition,
+                             offset=message.offset)
+            if isinstance(decoded, Event):
+                by_stream.setdefault(stream, []).append(decoded)
+        for stream, events in by_stream.items():
+            self.publish(self.core.process(events, streams=frozenset((stream,))))
+
+    def handle_tick(self, now: float) -> None:
+        assignment = frozenset(self.app.consumer.assignment()) if self.app.consumer else None
+        if assignment != self._assignment:
+            # After a rebalance: own only the partitions given, and rebuild the deadline heap.
+            self._assignment = assignment
+            if assignment is not None:
+                self.store.owned = {tp.partition for tp in assignment
+                                    if tp.topic in EVENT_TOPICS}
+            self.core.reschedule_all()
+        self.publish(self.core.advance(now - self.settings.deadline_lateness_s))
+
+    # -- output ------------------------------------------------------------------------------
+
+    def publish(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            self.alerts.send_soon(key=alert.alert_id.encode(),
+                                  value=alert.model_dump_json().encode())
+            metrics.ALERTS_PUBLISHED.labels(alert.model_id, alert.severity, alert.state).inc()
+
+    def publish_dead_letter(self, letter: DeadLetter) -> None:
+        metrics.EVENTS_DEADLETTERED.labels(letter.source_topic).inc()
+        self.deadletters.send_soon(key=letter.source_topic.encode(),
+                                   value=letter.model_dump_json().encode())
+
+
+def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
+    """Run a worker in this process until it is stopped (SIGTERM / Ctrl-C)."""
+    from faust.worker import Worker as FaustWorker
+
+    worker = Worker(settings)
+    metrics.serve(settings.metrics_port)
+    FaustWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -1,0 +1,127 @@
+"""The contract every warning-model kind keeps.
+
+A model kind *scores* events; it does not decide alerts. ``score_one`` reads the per-key state and
+says whether the event shows the watched condition (``BREACH``), shows it is over (``CLEAR``), or
+says nothing new (``HOLD``); ``learn_one`` then folds the event into the state. The decision layer
+(``engine.decision``) turns readings into alerts with ``for`` durations, episodes and ids, the same
+way for every kind — the way river separates a detector's score from the threshold that acts on it.
+
+Kinds that must speak when nothing arrives (absence, sequence deadlines) also implement
+``next_deadline`` and ``on_deadline``; the engine calls them from event-time or wall-clock timers.
+
+State is per key, created by ``new_state`` and made of plain data (numbers, strings, lists,
+dicts, dataclasses of those), so it pickles into a changelog and restores after a restart.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from topics.codec import Event
+
+
+class Verdict(Enum):
+    BREACH = "breach"
+    CLEAR = "clear"
+    HOLD = "hold"
+
+
+@dataclass(slots=True)
+class Reading:
+    """What a model saw in one event (or at one deadline): a verdict and its evidence."""
+
+    verdict: Verdict
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+HOLD = Reading(Verdict.HOLD)
+
+S = TypeVar("S")
+
+
+class KindParams(BaseModel):
+    """Base of every kind's parameter block in a rule file; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarningModel(ABC, Generic[S]):
+    """One configured model of one kind; holds no per-key state itself."""
+
+    kind: ClassVar[str]
+    Params: ClassVar[type[KindParams]]
+    event_expressions: ClassVar[tuple[str, ...]] = ()
+    """Parameters holding CEL over the event's fields (checked against the topic's schema)."""
+    event_fields: ClassVar[tuple[str, ...]] = ()
+    """Parameters naming one event field."""
+    uses_deadlines: ClassVar[bool] = False
+    """True for kinds that implement ``next_deadline`` / ``on_deadline``."""
+
+    def __init__(self, params: KindParams, constants: Mapping[str, Any]) -> None:
+        self.params = params
+        self.constants = constants
+
+    @abstractmethod
+    def new_state(self) -> S:
+        """Fresh state for a key seen for the first time."""
+
+    @abstractmethod
+    def score_one(self, state: S, event: Event) -> Reading:
+        """How this event looks given the key's past. Must not change ``state``."""
+
+    def learn_one(self, state: S, event: Event) -> None:
+        """Fold the event into the key's state (after scoring it)."""
+
+    def next_deadline(self, state: S) -> float | None:
+        """Event time at which ``on_deadline`` must be called if nothing else arrives."""
+        return None
+
+    def on_deadline(self, state: S, now: float) -> Reading:
+        """Called once ``now`` has passed ``next_deadline``; may change ``state``."""
+        return HOLD
+
+    def describe(self) -> dict[str, Any]:
+        """What the model watches, for ``yujing explain``."""
+        return {"kind": self.kind}
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in a duration written like ``90s``, ``10m``, ``4h``, ``7d`` (or a bare number of s).
+
+    >>> parse_duration("10m"), parse_duration("1.5h"), parse_duration(30)
+    (600.0, 5400.0, 30.0)
+    """
+    if isinstance(text, int | float):
+        return float(text)
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 10m, 4h, 7d)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact form: ``format_duration(5400) == '90m'``.
+
+    >>> format_duration(5400), format_duration(86400), format_duration(2.5)
+    ('90m', '1d', '2.5s')
+    """
+    for unit in ("w", "d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""A rule-file duration: ``30s``, ``10m``, ``4h``, ``7d`` or a number of seconds."""

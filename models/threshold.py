@@ -1,0 +1,62 @@
+"""threshold: a condition on each event, with an optional separate clear condition (hysteresis).
+
+The decision layer adds ``for`` (how long the condition must have held) and severity; this kind
+only says, per event, whether the condition holds, is clear, or is in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel
+from models.expr import CelExpr, Expression
+from topics.codec import Event
+
+
+class ThresholdParams(KindParams):
+    condition: CelExpr
+    """CEL over the event's fields; the event breaches when it is true."""
+    clear: CelExpr | None = None
+    """CEL; when given, the alert clears only once this is true (hysteresis band between)."""
+
+
+class Threshold(WarningModel[None]):
+    """Breach while ``condition`` holds; clear when ``clear`` holds (default: not ``condition``).
+
+    >>> from topics.codec import Event
+    >>> m = Threshold(ThresholdParams(condition="temp_c > 60", clear="temp_c < 55"), {})
+    >>> [m.score_one(None, Event("t", "k", 0, {"temp_c": t})).verdict.value for t in (61, 58, 54)]
+    ['breach', 'hold', 'clear']
+    """
+
+    kind = "threshold"
+    Params = ThresholdParams
+    event_expressions = ("condition", "clear")
+
+    def __init__(self, params: ThresholdParams, constants: Mapping[str, Any]) -> None:
+        super().__init__(params, constants)
+        self.condition = Expression(params.condition, constants)
+        self.clear = Expression(params.clear, constants) if params.clear else None
+
+    def new_state(self) -> None:
+        return None
+
+    def score_one(self, state: None, event: Event) -> Reading:
+        data = event.data
+        held = self.condition.evaluate(data)
+        if held is True:
+            return Reading(Verdict.BREACH, _values(self.condition, data))
+        if self.clear is None:
+            return Reading(Verdict.CLEAR) if held is False else HOLD
+        if self.clear.evaluate(data) is True:
+            return Reading(Verdict.CLEAR, _values(self.clear, data))
+        return HOLD
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "condition": self.condition.source,
+                "clear": self.clear.source if self.clear else f"not ({self.condition.source})"}
+
+
+def _values(expr: Expression, data: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: data.get(name) for name in expr.variables}

@@ -1,0 +1,166 @@
+"""window: an aggregate over each key's recent events (count, sum, avg, min, max, distinct).
+
+Windows are in event time. ``sliding`` looks back ``size`` from each event; ``tumbling`` uses
+fixed buckets of ``size``; ``hopping`` uses buckets of ``size`` starting every ``hop`` and breaches
+when any bucket containing the event does. The condition is CEL over ``value`` (the aggregate)
+and ``count`` (events in the window).
+
+State per key: the (time, value) pairs still inside the longest window plus ``lateness``; it grows
+with the event rate times the window size, so a one-hour window over 1 Hz data keeps 3,600 pairs.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import model_validator
+
+from models.base import Duration, KindParams, Reading, Verdict, WarningModel, format_duration
+from models.expr import CelExpr, Expression
+from topics.codec import Event
+
+Aggregate = Literal["count", "sum", "avg", "min", "max", "distinct"]
+
+
+class WindowParams(KindParams):
+    aggregate: Aggregate
+    field: str | None = None
+    """The event field aggregated; not needed for ``count``."""
+    size: Duration
+    window: Literal["sliding", "tumbling", "hopping"] = "sliding"
+    hop: Duration | None = None
+    condition: CelExpr
+    """CEL over ``value`` and ``count``, e.g. ``value >= 3``."""
+    clear: CelExpr | None = None
+    lateness: Duration = 0.0
+    """How late (event time) an event may arrive and still be counted."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WindowParams:
+        if self.aggregate != "count" and not self.field:
+            raise ValueError(f"aggregate {self.aggregate!r} needs 'field'")
+        if self.window == "hopping" and not self.hop:
+            raise ValueError("a hopping window needs 'hop'")
+        if self.size <= 0:
+            raise ValueError("'size' must be positive")
+        return self
+
+
+@dataclass(slots=True)
+class WindowState:
+    entries: list[tuple[float, Any]] = field(default_factory=list)
+    """(event time, value) pairs, in time order."""
+
+
+class Window(WarningModel[WindowState]):
+    """Aggregate per key over a time window, then test the aggregate.
+
+    >>> from topics.codec import Event
+    >>> m = Window(WindowParams(aggregate="count", size="10m", condition="value >= 3"), {})
+    >>> s = m.new_state()
+    >>> out = []
+    >>> for t in (0, 60, 120, 900):
+    ...     ev = Event("t", "k", t, {})
+    ...     out.append(m.score_one(s, ev).verdict.value); m.learn_one(s, ev)
+    >>> out
+    ['clear', 'clear', 'breach', 'clear']
+    """
+
+    kind = "window"
+    Params = WindowParams
+    event_fields = ("field",)
+
+    def __init__(self, params: WindowParams, constants: Mapping[str, Any]) -> None:
+        super().__init__(params, constants)
+        self.condition = Expression(params.condition, constants)
+        self.clear = Expression(params.clear, constants) if params.clear else None
+        self._aggregate = _AGGREGATES[params.aggregate]
+
+    def new_state(self) -> WindowState:
+        return WindowState()
+
+    def _value(self, event: Event) -> Any:
+        return 1 if self.params.field is None else event.data.get(self.params.field)
+
+    def _buckets(self, ts: float) -> list[tuple[float, float]]:
+        p = self.params
+        if p.window == "sliding":
+            return [(ts - p.size, ts)]
+        step = p.size if p.window == "tumbling" else p.hop
+        assert step is not None
+        first = (ts - p.size) // step * step + step
+        starts = []
+        start = first
+        while start <= ts:
+            if start + p.size > ts:
+                starts.append(start)
+            start += step
+        return [(s, s + p.size) for s in starts]
+
+    def score_one(self, state: WindowState, event: Event) -> Reading:
+        value = self._value(event)
+        if value is None:
+            return Reading(Verdict.HOLD)
+        # The event is scored together with the window it falls in; with hopping windows it
+        # falls in several, and the first that meets the condition is the evidence.
+        evidence: dict[str, Any] = {}
+        held: Any = None
+        for lo, hi in self._buckets(event.ts):
+            values = [v for t, v in state.entries if _inside(t, lo, hi, self.params.window)]
+            values.append(value)
+            agg = {"value": self._aggregate(values), "count": len(values)}
+            held = self.condition.evaluate(agg)
+            evidence = agg | {"window": [lo, hi]}
+            if held is True:
+                break
+        evidence |= {"aggregate": self.params.aggregate, "field": self.params.field,
+                     "size": format_duration(self.params.size)}
+        if held is True:
+            return Reading(Verdict.BREACH, evidence)
+        if self.clear is None or self.clear.evaluate(evidence) is True:
+            return Reading(Verdict.CLEAR, evidence)
+        return Reading(Verdict.HOLD, evidence)
+
+    def learn_one(self, state: WindowState, event: Event) -> None:
+        value = self._value(event)
+        if value is None:
+            return
+        entries = state.entries
+        if entries and event.ts < entries[-1][0]:
+            insort(entries, (event.ts, value), key=lambda e: e[0])
+        else:
+            entries.append((event.ts, value))
+        horizon = entries[-1][0] - self.params.size - self.params.lateness
+        drop = 0
+        while drop < len(entries) and entries[drop][0] <= horizon:
+            drop += 1
+        if drop:
+            del entries[:drop]
+
+    def describe(self) -> dict[str, Any]:
+        p = self.params
+        return {"kind": self.kind, "aggregate": p.aggregate, "field": p.field,
+                "window": p.window, "size": format_duration(p.size),
+                "condition": self.condition.source}
+
+
+def _inside(t: float, lo: float, hi: float, window: str) -> bool:
+    # Sliding windows look back (lo, hi]; fixed buckets are [lo, hi).
+    return lo < t <= hi if window == "sliding" else lo <= t < hi
+
+
+def _avg(values: list[Any]) -> float:
+    return sum(values) / len(values)
+
+
+_AGGREGATES = {
+    "count": len,
+    "sum": sum,
+    "avg": _avg,
+    "min": min,
+    "max": max,
+    "distinct": lambda values: len(set(values)),
+}
