@@ -163,3 +163,7 @@ def broker_status(port: Port = 9092, controller_port: ControllerPort = 9093) -> 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

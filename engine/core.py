@@ -58,6 +58,16 @@ class MemoryStore:
             yield stream, key, entity
 
 
+def _deadline(rule: CompiledRule, state: RuleState) -> float | None:
+    model = rule.model
+    if not model.uses_deadlines:
+        return None
+    if not model.deadlines_when_idle and state.decision.pending_since is None \
+            and not state.decision.firing:
+        return None
+    return model.next_deadline(state.model)
+
+
 def stream_of(rule: CompiledRule) -> str:
     """The stream a rule reads: its topic, or ``topic#field`` when keyed by another field."""
     if rule.key_field == EVENT_TOPICS[rule.spec.source].key_field:
@@ -164,7 +174,7 @@ class ScoringCore:
         if rule.context_fields:
             state.context = {f: event.data.get(f) for f in rule.context_fields}
         self._emit(rule, state, reading, event.ts, key, event.data, alerts)
-        deadline = model.next_deadline(state.model)
+        deadline = _deadline(rule, state)
         if deadline is not None:
             self._schedule(deadline, stream, key, rule.state_key)
 
@@ -197,16 +207,16 @@ class ScoringCore:
             if rule is None or entity is None or state_key not in entity:
                 continue  # rule removed, or key moved to another worker
             state = entity[state_key]
-            actual = rule.model.next_deadline(state.model)
+            actual = _deadline(rule, state)
             if actual is None:
                 continue
             if actual >= now:
                 self._schedule(actual, stream, key, state_key)
                 continue
-            reading = rule.model.on_deadline(state.model, now)
+            reading = rule.model.on_deadline(state.model, actual)
             self._emit(rule, state, reading, actual, key, state.context or {}, alerts)
             self.store.save(stream, key, entity)
-            following = rule.model.next_deadline(state.model)
+            following = _deadline(rule, state)
             if following is not None:
                 self._schedule(following, stream, key, state_key)
         return alerts
@@ -220,7 +230,7 @@ class ScoringCore:
                 rule = self.rules.get(state_key)
                 if rule is None:
                     continue
-                deadline = rule.model.next_deadline(state.model)
+                deadline = _deadline(rule, state)
                 if deadline is not None:
                     self._schedule(deadline, stream, key, state_key)
 

@@ -2,7 +2,8 @@
 
 The same for every model kind. An *episode* starts when a key first breaches; it fires once the
 breach has been seen holding for ``for`` seconds (judged at events and deadlines — nothing is
-assumed between them) and resolves at the first clear reading. Its alert id is a hash of the
+assumed between them; a reading that is not a breach starts the clock over) and resolves at the
+first clear reading. Its alert id is a hash of the
 model id, the key and the episode's start, so reprocessing the same events gives the same ids.
 """
 
@@ -54,6 +55,10 @@ def decide(
             state.episode_start = state.pending_since
             state.alert_id = alert_id_for(model_id, key, state.pending_since)
             return "firing"
+        return None
+    if verdict is Verdict.BAND:
+        if not state.firing:
+            state.pending_since = None
         return None
     if verdict is Verdict.CLEAR:
         was_firing = state.firing

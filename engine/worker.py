@@ -113,9 +113,9 @@ class Worker:
             value_serializer="raw",
             key_serializer="raw",
         )
-        self.table = self.app.Table(STATE_TABLE, partitions=settings.partitions,
-                                    key_serializer="raw", value_serializer="pickle",
-                                    use_partitioner=True)
+        self.table = self.app.Table(
+            STATE_TABLE, partitions=settings.partitions, use_partitioner=True,
+            schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="pickle"))
         self.store = TableStore(self.table, settings.partitions)
         self.core = ScoringCore(loaded.rules, self.store)
         self._local_streams = self.core.topic_keyed_streams

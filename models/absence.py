@@ -76,9 +76,9 @@ class Absence(WarningModel[AbsenceState]):
             return None
         return state.last_seen + self.params.timeout
 
-    def on_deadline(self, state: AbsenceState, now: float) -> Reading:
+    def on_deadline(self, state: AbsenceState, at: float) -> Reading:
         deadline = self.next_deadline(state)
-        if deadline is None or now < deadline:
+        if deadline is None or at < deadline:
             return HOLD
         state.armed = False
         state.silent = True

@@ -1,13 +1,16 @@
 """The contract every warning-model kind keeps.
 
 A model kind *scores* events; it does not decide alerts. ``score_one`` reads the per-key state and
-says whether the event shows the watched condition (``BREACH``), shows it is over (``CLEAR``), or
-says nothing new (``HOLD``); ``learn_one`` then folds the event into the state. The decision layer
+says whether the event shows the watched condition (``BREACH``), shows it is over (``CLEAR``), lies
+between the two (``BAND``), or says nothing (``HOLD``); ``learn_one`` then folds the event into
+the state. The decision layer
 (``engine.decision``) turns readings into alerts with ``for`` durations, episodes and ids, the same
 way for every kind — the way river separates a detector's score from the threshold that acts on it.
 
 Kinds that must speak when nothing arrives (absence, sequence deadlines) also implement
 ``next_deadline`` and ``on_deadline``; the engine calls them from event-time or wall-clock timers.
+Kinds whose verdict can change just because time passes (a window emptying) ask for deadlines only
+while their alert is pending or firing (``deadlines_when_idle = False``).
 
 State is per key, created by ``new_state`` and made of plain data (numbers, strings, lists,
 dicts, dataclasses of those), so it pickles into a changelog and restores after a restart.
@@ -29,8 +32,14 @@ from topics.codec import Event
 
 class Verdict(Enum):
     BREACH = "breach"
+    """The condition holds."""
+    BAND = "band"
+    """The condition does not hold, nor does the clear condition (the hysteresis band): a
+    pending breach starts over, a firing alert stays firing."""
     CLEAR = "clear"
+    """The clear condition holds: a firing alert resolves."""
     HOLD = "hold"
+    """Nothing to say (the event does not bear on the condition, or lacks its fields)."""
 
 
 @dataclass(slots=True)
@@ -63,6 +72,8 @@ class WarningModel(ABC, Generic[S]):
     """Parameters naming one event field."""
     uses_deadlines: ClassVar[bool] = False
     """True for kinds that implement ``next_deadline`` / ``on_deadline``."""
+    deadlines_when_idle: ClassVar[bool] = True
+    """False: deadlines matter only while the key's alert is pending or firing."""
 
     def __init__(self, params: KindParams, constants: Mapping[str, Any]) -> None:
         self.params = params
@@ -83,8 +94,8 @@ class WarningModel(ABC, Generic[S]):
         """Event time at which ``on_deadline`` must be called if nothing else arrives."""
         return None
 
-    def on_deadline(self, state: S, now: float) -> Reading:
-        """Called once ``now`` has passed ``next_deadline``; may change ``state``."""
+    def on_deadline(self, state: S, at: float) -> Reading:
+        """The reading as of the deadline ``at`` (the clock has passed it); may change state."""
         return HOLD
 
     def describe(self) -> dict[str, Any]:

@@ -27,8 +27,13 @@ class Expression:
     ('cargo_class', 'speed_kmh')
     >>> e.evaluate({"speed_kmh": 85.0, "cargo_class": 3.0})
     True
-    >>> e.evaluate({"speed_kmh": 85.0}) is None     # a field the event lacks: no verdict
+    >>> e.evaluate({"cargo_class": 3.0}) is None     # a field the event lacks: no verdict
     True
+    >>> Expression("lel_pct >= 25.0 || toxic_ppm > 7.0").evaluate({"lel_pct": 30})
+    True
+
+    A missing field is null, so ``x == null`` tests for it, and ``||`` / ``&&`` decide on the
+    fields that are there when that is enough (CEL's error-absorbing logic).
     """
 
     __slots__ = ("_constants", "_program", "source", "variables")
@@ -47,15 +52,10 @@ class Expression:
         self.variables = tuple(sorted(names - set(self._constants)))
 
     def evaluate(self, data: Mapping[str, Any]) -> Any:
-        """The expression's value, or None when a field it needs is missing or null."""
+        """The expression's value, or None when it cannot be decided (a needed field is null)."""
         env = dict(self._constants)
         for name in self.variables:
-            value = data.get(name)
-            if value is None:
-                if _is_bound_by_comprehension(self.source, name):
-                    continue
-                return None
-            env[name] = value
+            env[name] = data.get(name)
         try:
             return self._program.execute(env)
         except (RuntimeError, TypeError, ValueError):
@@ -76,11 +76,6 @@ def check_cel(source: str) -> str:
 
 CelExpr = Annotated[str, AfterValidator(check_cel)]
 """A rule-file field holding a CEL expression."""
-
-
-def _is_bound_by_comprehension(source: str, name: str) -> bool:
-    # exists/all/exists_one/map/filter bind their first argument: `.exists(x,`
-    return f"({name}," in source.replace(" ", "")
 
 
 def _first_line(message: str) -> str:

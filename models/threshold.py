@@ -26,8 +26,9 @@ class Threshold(WarningModel[None]):
 
     >>> from topics.codec import Event
     >>> m = Threshold(ThresholdParams(condition="temp_c > 60", clear="temp_c < 55"), {})
-    >>> [m.score_one(None, Event("t", "k", 0, {"temp_c": t})).verdict.value for t in (61, 58, 54)]
-    ['breach', 'hold', 'clear']
+    >>> [m.score_one(None, Event("t", "k", 0, {"temp_c": t})).verdict.value
+    ...  for t in (61, 58, 54, None)]
+    ['breach', 'band', 'clear', 'hold']
     """
 
     kind = "threshold"
@@ -48,9 +49,12 @@ class Threshold(WarningModel[None]):
         if held is True:
             return Reading(Verdict.BREACH, _values(self.condition, data))
         if self.clear is None:
-            return Reading(Verdict.CLEAR) if held is False else HOLD
-        if self.clear.evaluate(data) is True:
+            return Reading(Verdict.CLEAR, _values(self.condition, data)) if held is False else HOLD
+        cleared = self.clear.evaluate(data)
+        if cleared is True:
             return Reading(Verdict.CLEAR, _values(self.clear, data))
+        if held is False or cleared is False:
+            return Reading(Verdict.BAND, _values(self.condition, data))
         return HOLD
 
     def describe(self) -> dict[str, Any]:

@@ -5,8 +5,11 @@ fixed buckets of ``size``; ``hopping`` uses buckets of ``size`` starting every `
 when any bucket containing the event does. The condition is CEL over ``value`` (the aggregate)
 and ``count`` (events in the window).
 
-State per key: the (time, value) pairs still inside the longest window plus ``lateness``; it grows
-with the event rate times the window size, so a one-hour window over 1 Hz data keeps 3,600 pairs.
+A firing window alert is judged again when time alone changes the window (its oldest entry
+leaves, or its bucket closes), so it resolves when the events stop, not only at the next event.
+
+State per key: the (time, value) pairs still inside the window plus ``lateness``; it grows with
+the event rate times the window size, so a one-hour window over 1 Hz data keeps 3,600 pairs.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ class Window(WarningModel[WindowState]):
     kind = "window"
     Params = WindowParams
     event_fields = ("field",)
+    uses_deadlines = True
+    deadlines_when_idle = False
 
     def __init__(self, params: WindowParams, constants: Mapping[str, Any]) -> None:
         super().__init__(params, constants)
@@ -104,14 +109,20 @@ class Window(WarningModel[WindowState]):
         value = self._value(event)
         if value is None:
             return Reading(Verdict.HOLD)
-        # The event is scored together with the window it falls in; with hopping windows it
-        # falls in several, and the first that meets the condition is the evidence.
+        return self._judge(state, event.ts, value)
+
+    def _judge(self, state: WindowState, ts: float, value: Any = None) -> Reading:
+        """The reading of the window(s) at ``ts``, counting ``value`` when one is given."""
+        # With hopping windows the time falls in several; the first that meets the condition
+        # is the evidence.
         evidence: dict[str, Any] = {}
         held: Any = None
-        for lo, hi in self._buckets(event.ts):
-            values = [v for t, v in state.entries if _inside(t, lo, hi, self.params.window)]
-            values.append(value)
-            agg = {"value": self._aggregate(values), "count": len(values)}
+        for lo, hi in self._buckets(ts):
+            values = [v for t, v in state.entries
+                      if _inside(t, lo, hi, self.params.window) and t <= ts]
+            if value is not None:
+                values.append(value)
+            agg = {"value": self._aggregate(values) if values else None, "count": len(values)}
             held = self.condition.evaluate(agg)
             evidence = agg | {"window": [lo, hi]}
             if held is True:
@@ -122,7 +133,25 @@ class Window(WarningModel[WindowState]):
             return Reading(Verdict.BREACH, evidence)
         if self.clear is None or self.clear.evaluate(evidence) is True:
             return Reading(Verdict.CLEAR, evidence)
-        return Reading(Verdict.HOLD, evidence)
+        return Reading(Verdict.BAND, evidence)
+
+    def next_deadline(self, state: WindowState) -> float | None:
+        """When the window changes by time alone: its oldest entry leaves (sliding) or the
+        bucket of the newest one closes (tumbling, hopping)."""
+        if not state.entries:
+            return None
+        p = self.params
+        if p.window == "sliding":
+            return state.entries[0][0] + p.size
+        return max(hi for _, hi in self._buckets(state.entries[-1][0]))
+
+    def on_deadline(self, state: WindowState, at: float) -> Reading:
+        # Sliding windows exclude their lower bound, so at the deadline the oldest entry is out;
+        # a bucket is judged just after it closes.
+        when = at if self.params.window == "sliding" else at + 1e-9
+        reading = self._judge(state, when)
+        self._forget_before(state, when - self.params.size - self.params.lateness)
+        return reading
 
     def learn_one(self, state: WindowState, event: Event) -> None:
         value = self._value(event)
@@ -133,7 +162,11 @@ class Window(WarningModel[WindowState]):
             insort(entries, (event.ts, value), key=lambda e: e[0])
         else:
             entries.append((event.ts, value))
-        horizon = entries[-1][0] - self.params.size - self.params.lateness
+        self._forget_before(state, entries[-1][0] - self.params.size - self.params.lateness)
+
+    @staticmethod
+    def _forget_before(state: WindowState, horizon: float) -> None:
+        entries = state.entries
         drop = 0
         while drop < len(entries) and entries[drop][0] <= horizon:
             drop += 1

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real Kafka broker the integration tests run against.
+
+The session starts one single-node KRaft broker from Kafka's jars (fetched with Maven on first
+use) under a temporary folder, on ports that do not clash with a developer's own broker
+(``YUJING_TEST_KAFKA_PORT``, default 19092, and the next port for the controller).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from engine import broker
+from engine.kafka_admin import ensure_topics
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[broker.BrokerConfig]:
+    port = int(os.environ.get("YUJING_TEST_KAFKA_PORT", "19092"))
+    cfg = broker.BrokerConfig(port=port, controller_port=port + 1,
+                              home=tmp_path_factory.mktemp("kafka"))
+    broker.start(cfg, timeout=180)
+    try:
+        asyncio.run(ensure_topics(cfg.bootstrap))
+        yield cfg
+    finally:
+        broker.stop(cfg)

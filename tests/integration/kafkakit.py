@@ -1,0 +1,86 @@
+"""Talking to the test broker: produce events, read topics, run a worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]
+                  ) -> list[tuple[int, int]]:
+    """Send (topic, key, value) records in order; return each one's (partition, offset)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=key)
+                   for topic, key, value in records]
+        metas = [await f for f in futures]
+        return [(m.partition, m.offset) for m in metas]
+    finally:
+        await producer.stop()
+
+
+async def read_until(bootstrap: str, topic: str, done: Callable[[list[dict[str, Any]]], bool],
+                     wanted: Callable[[dict[str, Any]], bool], timeout: float = 120.0
+                     ) -> list[dict[str, Any]]:
+    """Read ``topic`` from the start, keeping JSON records ``wanted`` says are ours, until
+    ``done(kept)`` or the timeout; return what was kept."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    kept: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not done(kept):
+            batches = await consumer.getmany(timeout_ms=500)
+            for messages in batches.values():
+                for message in messages:
+                    record = orjson.loads(message.value)
+                    record["_key"] = message.key.decode() if message.key else None
+                    if wanted(record):
+                        kept.append(record)
+        return kept
+    finally:
+        await consumer.stop()
+
+
+@contextmanager
+def worker_process(bootstrap: str, rules: Path, app_id: str, log: Path):
+    """Run ``yujing worker`` as a real process; stop it with SIGTERM on exit."""
+    cmd = [sys.executable, "-m", "engine.cli", "worker", "--rules", str(rules),
+           "--bootstrap", bootstrap, "--app-id", app_id, "--metrics-port", "0"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                start_new_session=True)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def dumps(value: dict[str, Any]) -> bytes:
+    return orjson.dumps(value)

@@ -1,0 +1,125 @@
+"""The scoring core: routing, decisions, stable ids, deadlines, state through a store."""
+
+from engine.core import MemoryStore, ScoringCore
+from tests.rulekit import FACILITY, VEHICLE, rule, tank, vehicle
+
+LEVEL_HIGH = {"id": "test.tank.level_high", "source": FACILITY, "kind": "threshold",
+              "condition": "level_pct >= 90", "clear": "level_pct < 85", "for": "60s"}
+
+
+def run(core, events):
+    alerts = []
+    for ev in events:
+        alerts += core.advance(ev.ts)
+        alerts += core.process([ev])
+    return alerts
+
+
+def test_for_duration_fires_at_the_first_event_past_it_and_hysteresis_holds():
+    core = ScoringCore([rule(**LEVEL_HIGH)], MemoryStore())
+    alerts = run(core, [tank(0, level_pct=91), tank(59, level_pct=92), tank(60, level_pct=93),
+                        tank(90, level_pct=87), tank(120, level_pct=84)])
+    assert [(a.state, a.first_ts, a.last_ts) for a in alerts] == [
+        ("firing", 0.0, 60.0), ("resolved", 0.0, 120.0)]
+    assert alerts[0].alert_id == alerts[1].alert_id
+    assert alerts[0].evidence["level_pct"] == 93.0
+    assert alerts[0].evidence["condition"]["condition"] == "level_pct >= 90"
+
+
+def test_a_dip_below_the_condition_restarts_the_for_clock():
+    core = ScoringCore([rule(**LEVEL_HIGH | {"clear": None})], MemoryStore())
+    alerts = run(core, [tank(0, level_pct=91), tank(50, level_pct=89), tank(60, level_pct=91),
+                        tank(110, level_pct=91), tank(120, level_pct=91)])
+    assert [(a.state, a.first_ts, a.last_ts) for a in alerts] == [("firing", 60.0, 120.0)]
+
+
+def test_alert_ids_are_stable_across_replays_and_differ_per_episode_and_key():
+    events = [tank(0, level_pct=95), tank(60, level_pct=95), tank(70, level_pct=50),
+              tank(100, level_pct=95), tank(200, level_pct=95),
+              tank(0, tank_id="T2", level_pct=95), tank(60, tank_id="T2", level_pct=95)]
+    first = run(ScoringCore([rule(**LEVEL_HIGH)], MemoryStore()), events)
+    again = run(ScoringCore([rule(**LEVEL_HIGH)], MemoryStore()), events)
+    assert [a.alert_id for a in first] == [a.alert_id for a in again]
+    ids = [(a.key, a.state, a.alert_id) for a in first]
+    assert len({i for k, s, i in ids}) == 3  # T1 twice (two episodes), T2 once
+    assert [(k, s) for k, s, _ in ids] == [("T1", "firing"), ("T1", "resolved"),
+                                           ("T1", "firing"), ("T2", "firing")]
+
+
+def test_events_go_only_to_rules_of_their_topic_and_where_filters():
+    rules = [rule(**LEVEL_HIGH | {"for": "0s"}),
+             rule(id="test.vehicle.fast", source=VEHICLE, kind="threshold",
+                  condition="speed_kmh > 80", where='road_class == "highway"')]
+    core = ScoringCore(rules, MemoryStore())
+    alerts = run(core, [vehicle(0, speed_kmh=90, road_class="urban"),
+                        vehicle(1, speed_kmh=90, road_class="highway"),
+                        tank(2, level_pct=10)])
+    assert [(a.model_id, a.key) for a in alerts] == [("test.vehicle.fast", "V1")]
+
+
+def test_window_keyed_by_another_field_counts_across_tanks_of_one_facility():
+    alarms = rule(id="test.facility.alarms", source=FACILITY, key="facility_id",
+                  kind="window", where="lel_pct >= 25", aggregate="count", size="10m",
+                  condition="value >= 2")
+    core = ScoringCore([alarms], MemoryStore())
+    alerts = run(core, [tank(0, "T1", "F1", lel_pct=30), tank(60, "T2", "F2", lel_pct=30),
+                        tank(120, "T3", "F1", lel_pct=10), tank(599, "T4", "F1", lel_pct=26)])
+    assert [(a.key, a.state, a.last_ts, a.evidence["value"]) for a in alerts] == [
+        ("F1", "firing", 599.0, 2)]
+    assert core.stream_keys(tank(0, "T9", "F7")) == [("events.hazchem.facility#facility_id",
+                                                      "F7")]
+
+
+def test_absence_fires_from_the_clock_and_clears_on_the_next_event():
+    lost = rule(id="test.vehicle.gps_lost", source=VEHICLE, kind="absence", timeout="10m",
+                arm_when="ignition == true", summary="{plate} silent")
+    core = ScoringCore([lost], MemoryStore())
+    alerts = run(core, [vehicle(0, ignition=True, plate="浙A1"),
+                        vehicle(0, "V2", ignition=True), vehicle(300, "V2", ignition=False)])
+    assert core.advance(600) == []            # exactly 10 min: not yet longer than the timeout
+    alerts += core.advance(601)
+    assert [(a.key, a.state, a.last_ts, a.summary) for a in alerts] == [
+        ("V1", "firing", 600.0, "浙A1 silent")]
+    assert core.advance(10_000) == []        # fires once per silence
+    alerts = core.process([vehicle(10_001, ignition=True)])
+    assert [(a.key, a.state, a.first_ts, a.last_ts) for a in alerts] == [
+        ("V1", "resolved", 600.0, 10_001.0)]
+
+
+def test_deadlines_survive_a_restart_through_the_store():
+    lost = rule(id="test.vehicle.gps_lost", source=VEHICLE, kind="absence", timeout="10m")
+    store = MemoryStore()
+    ScoringCore([lost], store).process([vehicle(0)])
+    restarted = ScoringCore([lost], store)
+    assert restarted.advance(700) == []      # a new core knows no deadlines until told
+    restarted.reschedule_all()
+    assert [a.key for a in restarted.advance(700)] == ["V1"]
+
+
+class CountingStore(MemoryStore):
+    def __init__(self):
+        super().__init__()
+        self.saves = 0
+
+    def save(self, stream, key, entity):
+        self.saves += 1
+        super().save(stream, key, entity)
+
+
+def test_a_batch_saves_each_touched_key_once():
+    store = CountingStore()
+    core = ScoringCore([rule(**LEVEL_HIGH), rule(**LEVEL_HIGH | {"id": "test.tank.other"})],
+                       store)
+    core.process([tank(t, "T1", level_pct=50) for t in range(100)] + [tank(0, "T2", level_pct=1)])
+    assert store.saves == 2
+
+
+def test_removed_rules_stop_and_kept_rules_keep_their_state():
+    store = MemoryStore()
+    core = ScoringCore([rule(**LEVEL_HIGH)], store)
+    core.process([tank(0, level_pct=95)])
+    core.set_rules([rule(**LEVEL_HIGH), rule(id="test.other", source=VEHICLE, kind="threshold",
+                                             condition="speed_kmh > 1")])
+    assert [a.state for a in core.process([tank(60, level_pct=95)])] == ["firing"]
+    core.set_rules([])
+    assert core.process([tank(120, level_pct=10)]) == []
