@@ -120,6 +120,18 @@ def create_topics(
     _say(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
 
 
+@app.command()
+def demo(
+    rules: Annotated[list[Path], typer.Option(help="Rule files or folders.")] = DEFAULT_RULES,
+    wait: Annotated[float, typer.Option(help="Seconds to watch for alerts.")] = 30.0,
+    keep: Annotated[bool, typer.Option(help="Leave the broker running afterwards.")] = False,
+) -> None:
+    """Start the broker and a worker, send a short scene of events, print the alerts."""
+    from engine.demo import run_demo
+
+    raise typer.Exit(run_demo(rules, wait_s=wait, keep=keep))
+
+
 # -- broker ---------------------------------------------------------------------------------
 
 Port = Annotated[int, typer.Option(envvar="YUJING_KAFKA_PORT", help="Client port.")]

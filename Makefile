@@ -1,0 +1,33 @@
+# The two set-up commands of the README, and what they need.
+#   make demo   broker + worker + a scene of events, alerts printed
+#   make test   lint, rule checks, unit, rule-file and end-to-end tests (starts its own broker)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint rules-check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/yujing demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+rules-check: $(STAMP)
+	$(BIN)/yujing validate rules/
+	$(BIN)/yujing test rules/
+
+test: lint rules-check
+	$(BIN)/python -m pytest
+
+clean:
+	-$(BIN)/yujing broker stop
+	rm -rf $(VENV) .yujing .pytest_cache .ruff_cache
