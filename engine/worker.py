@@ -230,6 +230,7 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     """Run a worker in this process until it is stopped (SIGTERM / Ctrl-C)."""
     from faust.worker import Worker as FaustWorker
 
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     worker = Worker(settings)
     metrics.serve(settings.metrics_port)
     FaustWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -34,17 +34,17 @@ async def produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]
 
 
 async def read_until(bootstrap: str, topic: str, done: Callable[[list[dict[str, Any]]], bool],
-                     wanted: Callable[[dict[str, Any]], bool], timeout: float = 120.0
-                     ) -> list[dict[str, Any]]:
+                     wanted: Callable[[dict[str, Any]], bool], timeout: float = 120.0,
+                     give_up: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
     """Read ``topic`` from the start, keeping JSON records ``wanted`` says are ours, until
-    ``done(kept)`` or the timeout; return what was kept."""
+    ``done(kept)``, the timeout or ``give_up()`` (say, the worker died); return what was kept."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     kept: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline and not done(kept):
+        while time.monotonic() < deadline and not done(kept) and not give_up():
             batches = await consumer.getmany(timeout_ms=500)
             for messages in batches.values():
                 for message in messages:

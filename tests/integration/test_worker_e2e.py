@@ -76,9 +76,10 @@ def test_worker_publishes_exact_alerts_and_dead_letters(kafka, tmp_path):
     def ours(record):
         return run_id in str(record.get("key", "")) or run_id in str(record.get("value", ""))
 
-    with worker_process(kafka.bootstrap, rules, f"e2e-{run_id}", tmp_path / "worker.log"):
+    with worker_process(kafka.bootstrap, rules, f"e2e-{run_id}", tmp_path / "worker.log") as proc:
         alerts = run(read_until(kafka.bootstrap, "alerts", wanted=ours,
-                                done=lambda got: len(got) >= len(expected_alerts)))
+                                done=lambda got: len(got) >= len(expected_alerts),
+                                give_up=lambda: proc.poll() is not None))
         # nothing more may follow: give the worker a moment to show any surplus
         time.sleep(3)
         alerts = run(read_until(kafka.bootstrap, "alerts", wanted=ours,
