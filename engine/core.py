@@ -11,14 +11,14 @@ once and saves it once, which is what keeps changelog traffic near one write per
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.decision import DecisionState, decide
 from engine.loader import CompiledRule
 from engine.summary import render_summary
-from models.base import Reading
+from models.base import Reading, Verdict
 from topics.codec import Event
 from topics.records import Alert
 from topics.registry import EVENT_TOPICS
@@ -94,8 +94,11 @@ def _route_key(route: _Route, event: Event) -> str | None:
 class ScoringCore:
     """Scores batches of events against the loaded rules and fires deadlines."""
 
-    def __init__(self, rules: Iterable[CompiledRule], store: StateStore) -> None:
+    def __init__(self, rules: Iterable[CompiledRule], store: StateStore,
+                 on_late: Callable[[CompiledRule, float], None] | None = None) -> None:
         self.store = store
+        self.on_late = on_late
+        """Told of every event a rule could not use because it came too late (and by how much)."""
         self._deadlines: list[tuple[float, str, str, str]] = []
         self._scheduled: dict[tuple[str, str, str], float] = {}
         self.set_rules(rules)
@@ -170,6 +173,10 @@ class ScoringCore:
             state = entity[rule.state_key] = RuleState(rule.model.new_state())
         model = rule.model
         reading = model.score_one(state.model, event)
+        if reading.verdict is Verdict.LATE:
+            if self.on_late is not None:
+                self.on_late(rule, reading.evidence.get("late_by_s", 0.0))
+            return
         model.learn_one(state.model, event)
         if rule.context_fields:
             state.context = {f: event.data.get(f) for f in rule.context_fields}

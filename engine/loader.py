@@ -128,7 +128,7 @@ def compile_rule_text(text: str, path: Path) -> tuple[CompiledRule | None, list[
     kind = KINDS[spec.kind]  # type: ignore[attr-defined]
     params = kind.Params.model_validate(
         {name: getattr(spec, name) for name in kind.Params.model_fields})
-    model = kind(params, {})
+    model = kind(params)
     where = Expression(spec.where) if spec.where else None
     key_field = spec.key or EVENT_TOPICS[spec.source].key_field
     context: tuple[str, ...] = ()

@@ -17,6 +17,9 @@ BATCH_SECONDS = Histogram(
 BATCH_SIZE = Histogram(
     "yujing_batch_events", "Events per batch handed to the scoring core",
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
+LATE_EVENTS = Counter(
+    "yujing_late_events_total", "Events a model did not use because they came too late",
+    ["model"])
 RULES_LOADED = Gauge("yujing_rules_loaded", "Rule files in force")
 RULE_FILE_ERRORS = Gauge("yujing_rule_file_errors", "Rule files rejected at the latest load")
 EVENT_LAG_SECONDS = Gauge(

@@ -117,7 +117,8 @@ class Worker:
             STATE_TABLE, partitions=settings.partitions, use_partitioner=True,
             schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="pickle"))
         self.store = TableStore(self.table, settings.partitions)
-        self.core = ScoringCore(loaded.rules, self.store)
+        self.core = ScoringCore(loaded.rules, self.store,
+                                on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
         self._local_streams = self.core.topic_keyed_streams
         self._assignment: frozenset[Any] | None = None
 

@@ -10,12 +10,12 @@ State per key: the last event time and two flags.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from models.base import HOLD, Duration, KindParams, Reading, Verdict, WarningModel, format_duration
-from models.expr import CelExpr, Expression
+from models.expr import CelExpr
+from models.refdata import ModelEnv
 from topics.codec import Event
 
 
@@ -36,7 +36,7 @@ class Absence(WarningModel[AbsenceState]):
     """Breach when a key is silent for ``timeout`` after an arming event.
 
     >>> from topics.codec import Event
-    >>> m = Absence(AbsenceParams(timeout="5m"), {})
+    >>> m = Absence(AbsenceParams(timeout="5m"))
     >>> s = m.new_state()
     >>> m.learn_one(s, Event("t", "k", 100.0, {}))
     >>> m.next_deadline(s)
@@ -52,9 +52,9 @@ class Absence(WarningModel[AbsenceState]):
     event_expressions = ("arm_when",)
     uses_deadlines = True
 
-    def __init__(self, params: AbsenceParams, constants: Mapping[str, Any]) -> None:
-        super().__init__(params, constants)
-        self.arm_when = Expression(params.arm_when, constants) if params.arm_when else None
+    def __init__(self, params: AbsenceParams, env: ModelEnv | None = None) -> None:
+        super().__init__(params, env)
+        self.arm_when = self.maybe_expression(params.arm_when)
 
     def new_state(self) -> AbsenceState:
         return AbsenceState()

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from models.expr import Expression
+from models.refdata import ModelEnv
 from topics.codec import Event
 
 
@@ -40,6 +41,9 @@ class Verdict(Enum):
     """The clear condition holds: a firing alert resolves."""
     HOLD = "hold"
     """Nothing to say (the event does not bear on the condition, or lacks its fields)."""
+    LATE = "late"
+    """The event came later than the kind's allowed lateness and was not used; evidence says
+    by how much (``late_by_s``). The engine counts it; it never changes an alert."""
 
 
 @dataclass(slots=True)
@@ -51,6 +55,11 @@ class Reading:
 
 
 HOLD = Reading(Verdict.HOLD)
+
+
+def late(by_seconds: float) -> Reading:
+    """The reading for an event older than the allowed lateness."""
+    return Reading(Verdict.LATE, {"late_by_s": by_seconds})
 
 S = TypeVar("S")
 
@@ -75,9 +84,16 @@ class WarningModel(ABC, Generic[S]):
     deadlines_when_idle: ClassVar[bool] = True
     """False: deadlines matter only while the key's alert is pending or firing."""
 
-    def __init__(self, params: KindParams, constants: Mapping[str, Any]) -> None:
+    def __init__(self, params: KindParams, env: ModelEnv | None = None) -> None:
         self.params = params
-        self.constants = constants
+        self.env = env or ModelEnv()
+
+    def expression(self, source: str) -> Expression:
+        """Compile CEL that may use the named lists of the rule set."""
+        return Expression(source, self.env.constants)
+
+    def maybe_expression(self, source: str | None) -> Expression | None:
+        return None if source is None else self.expression(source)
 
     @abstractmethod
     def new_state(self) -> S:

@@ -11,6 +11,7 @@ from typing import Any
 
 from models.base import HOLD, KindParams, Reading, Verdict, WarningModel
 from models.expr import CelExpr, Expression
+from models.refdata import ModelEnv
 from topics.codec import Event
 
 
@@ -25,7 +26,7 @@ class Threshold(WarningModel[None]):
     """Breach while ``condition`` holds; clear when ``clear`` holds (default: not ``condition``).
 
     >>> from topics.codec import Event
-    >>> m = Threshold(ThresholdParams(condition="temp_c > 60", clear="temp_c < 55"), {})
+    >>> m = Threshold(ThresholdParams(condition="temp_c > 60", clear="temp_c < 55"))
     >>> [m.score_one(None, Event("t", "k", 0, {"temp_c": t})).verdict.value
     ...  for t in (61, 58, 54, None)]
     ['breach', 'band', 'clear', 'hold']
@@ -35,10 +36,10 @@ class Threshold(WarningModel[None]):
     Params = ThresholdParams
     event_expressions = ("condition", "clear")
 
-    def __init__(self, params: ThresholdParams, constants: Mapping[str, Any]) -> None:
-        super().__init__(params, constants)
-        self.condition = Expression(params.condition, constants)
-        self.clear = Expression(params.clear, constants) if params.clear else None
+    def __init__(self, params: ThresholdParams, env: ModelEnv | None = None) -> None:
+        super().__init__(params, env)
+        self.condition = self.expression(params.condition)
+        self.clear = self.maybe_expression(params.clear)
 
     def new_state(self) -> None:
         return None

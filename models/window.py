@@ -15,14 +15,14 @@ the event rate times the window size, so a one-hour window over 1 Hz data keeps 
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import model_validator
 
 from models.base import Duration, KindParams, Reading, Verdict, WarningModel, format_duration
-from models.expr import CelExpr, Expression
+from models.expr import CelExpr
+from models.refdata import ModelEnv
 from topics.codec import Event
 
 Aggregate = Literal["count", "sum", "avg", "min", "max", "distinct"]
@@ -62,7 +62,7 @@ class Window(WarningModel[WindowState]):
     """Aggregate per key over a time window, then test the aggregate.
 
     >>> from topics.codec import Event
-    >>> m = Window(WindowParams(aggregate="count", size="10m", condition="value >= 3"), {})
+    >>> m = Window(WindowParams(aggregate="count", size="10m", condition="value >= 3"))
     >>> s = m.new_state()
     >>> out = []
     >>> for t in (0, 60, 120, 900):
@@ -78,10 +78,10 @@ class Window(WarningModel[WindowState]):
     uses_deadlines = True
     deadlines_when_idle = False
 
-    def __init__(self, params: WindowParams, constants: Mapping[str, Any]) -> None:
-        super().__init__(params, constants)
-        self.condition = Expression(params.condition, constants)
-        self.clear = Expression(params.clear, constants) if params.clear else None
+    def __init__(self, params: WindowParams, env: ModelEnv | None = None) -> None:
+        super().__init__(params, env)
+        self.condition = self.expression(params.condition)
+        self.clear = self.maybe_expression(params.clear)
         self._aggregate = _AGGREGATES[params.aggregate]
 
     def new_state(self) -> WindowState:

@@ -67,7 +67,7 @@ def test_misspelt_parameter_names_what_the_kind_takes():
 
 def test_unknown_kind_and_bad_values():
     assert errors_of(GOOD.replace("kind: threshold", "kind: treshold")) == [
-        "r.yaml:5: kind: unknown kind 'treshold'; known: threshold, window, absence"]
+        "r.yaml:5: kind: unknown kind 'treshold'; known: absence, threshold, window"]
     assert errors_of(GOOD.replace("severity: yellow", "severity: purple")) == [
         "r.yaml:7: severity: Input should be 'blue', 'yellow', 'orange' or 'red'"]
 

@@ -1,0 +1,56 @@
+"""Reference data the models consult: zones, routes, lists, capacities, permits.
+
+Held as named tables of ``key -> record``. The worker fills them from the compacted
+``reference.*`` topics, replay and rule tests from files or envelopes; models only read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Record = Mapping[str, Any]
+
+
+class ReferenceData:
+    """Named tables of reference records.
+
+    >>> ref = ReferenceData()
+    >>> ref.put("reference.blacklist", "C1", {"reason": "fraud"})
+    >>> ref.get("reference.blacklist", "C1")["reason"], ref.get("reference.blacklist", "C2")
+    ('fraud', None)
+    >>> ref.put("reference.blacklist", "C1", None)   # a tombstone deletes
+    >>> ref.get("reference.blacklist", "C1") is None
+    True
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[str, dict[str, Record]] = {}
+        self.version = 0
+        """Bumped on every change, so models may cache what they derive from a table."""
+
+    def get(self, table: str, key: str) -> Record | None:
+        return self._tables.get(table, {}).get(key)
+
+    def items(self, table: str) -> Iterator[tuple[str, Record]]:
+        yield from self._tables.get(table, {}).items()
+
+    def put(self, table: str, key: str, record: Record | None) -> None:
+        rows = self._tables.setdefault(table, {})
+        if record is None:
+            rows.pop(key, None)
+        else:
+            rows[key] = record
+        self.version += 1
+
+    def tables(self) -> list[str]:
+        return sorted(self._tables)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEnv:
+    """What a model may use beyond its parameters: named lists and the reference data."""
+
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    reference: ReferenceData = field(default_factory=ReferenceData)
