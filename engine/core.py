@@ -68,11 +68,13 @@ def _deadline(rule: CompiledRule, state: RuleState) -> float | None:
     return model.next_deadline(state.model)
 
 
-def stream_of(rule: CompiledRule) -> str:
-    """The stream a rule reads: its topic, or ``topic#field`` when keyed by another field."""
-    if rule.key_field == EVENT_TOPICS[rule.spec.source].key_field:
-        return rule.spec.source
-    return f"{rule.spec.source}#{rule.key_field}"
+def stream_of(rule: CompiledRule, topic: str) -> str:
+    """The stream a rule reads from ``topic``: the topic itself when keyed by the topic's key,
+    else ``by:<field>`` — shared by every topic and rule keyed by that field, which is what lets
+    a correlation see events of several topics under one key."""
+    if len(rule.spec.sources) == 1 and rule.key_field == EVENT_TOPICS[topic].key_field:
+        return topic
+    return f"by:{rule.key_field}"
 
 
 @dataclass(slots=True)
@@ -108,14 +110,14 @@ class ScoringCore:
         self.rules = {r.state_key: r for r in rules if r.spec.maturity != "disabled"}
         routes: dict[str, dict[str, _Route]] = {}
         for rule in self.rules.values():
-            stream = stream_of(rule)
-            by_stream = routes.setdefault(rule.spec.source, {})
-            route = by_stream.get(stream)
-            if route is None:
-                topic_key = EVENT_TOPICS[rule.spec.source].key_field
-                route = by_stream[stream] = _Route(stream, rule.key_field,
-                                                   rule.key_field == topic_key, [])
-            route.rules.append(rule)
+            for topic in rule.spec.sources:
+                stream = stream_of(rule, topic)
+                by_stream = routes.setdefault(topic, {})
+                route = by_stream.get(stream)
+                if route is None:
+                    route = by_stream[stream] = _Route(stream, rule.key_field,
+                                                       stream == topic, [])
+                route.rules.append(rule)
         self._routes = {topic: list(streams.values()) for topic, streams in routes.items()}
 
     @property
@@ -260,7 +262,7 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
         departments=spec.departments,
         maturity=spec.maturity,
         key=key,
-        topic=spec.source,
+        sources=spec.sources,
         grid_id=data.get("grid_id"),
         district=data.get("district"),
         first_ts=decision.episode_start,

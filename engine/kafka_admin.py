@@ -18,7 +18,9 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) ->
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1)
+        wanted = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1,
+                           topic_configs={"cleanup.policy": "compact"}
+                           if s.role == "reference" else {})
                   for s in specs if s.name not in existing]
         if not wanted:
             return []

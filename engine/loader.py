@@ -11,24 +11,28 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from engine.rulefile import RuleCommon, rule_adapter
 from engine.summary import summary_fields
 from models import KINDS
 from models.base import WarningModel
-from models.expr import Expression
+from models.expr import CelExpr, Expression, ExpressionError
+from models.refdata import ModelEnv, ReferenceData
+from models.vocabulary import MacroError
+from topics.reference import REFERENCE_SCHEMAS
 from topics.registry import EVENT_TOPICS
 
 # Fields the codec adds to every event for conditions (local hour and weekday).
 DERIVED_FIELDS = ("hour", "weekday")
 
 Path_ = tuple[str | int, ...]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +63,19 @@ class CompiledRule:
     def id(self) -> str:
         return self.spec.id
 
+    def with_env(self, env: ModelEnv) -> CompiledRule:
+        """The same rule built against other lists, macros or reference data (rule tests)."""
+        where = Expression(self.spec.where, env.constants, env.macros) if self.spec.where \
+            else None
+        return replace(self, model=type(self.model)(self.model.params, env), where=where)
+
 
 @dataclass(slots=True)
 class LoadResult:
     rules: list[CompiledRule] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
+    env: ModelEnv = field(default_factory=ModelEnv)
+    """The lists, macros and reference data the rules were built with."""
 
 
 def rule_files(paths: Iterable[Path]) -> list[Path]:
@@ -77,12 +89,41 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def load_rules(paths: Iterable[Path]) -> LoadResult:
-    """Load every rule file under ``paths``; duplicate ids are errors on the later file."""
+class VocabularyFile(BaseModel):
+    """A file of shared lists and macros (no ``id``): see ``models.vocabulary``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lists: dict[Identifier, list[Any]] = Field(default_factory=dict)
+    macros: dict[Identifier, CelExpr] = Field(default_factory=dict)
+
+
+def load_rules(paths: Iterable[Path], reference: ReferenceData | None = None) -> LoadResult:
+    """Load every rule and vocabulary file under ``paths``.
+
+    Vocabulary files (``lists:`` / ``macros:``, no ``id``) are read first and shared by all rules;
+    a duplicate rule id is an error on the later file.
+    """
     result = LoadResult()
-    seen: dict[str, Path] = {}
+    documents: list[tuple[Path, Any, dict[Path_, int]]] = []
     for path in rule_files(paths):
-        rule, errors = load_rule_file(path)
+        parsed, errors = _read(path)
+        result.errors.extend(errors)
+        if parsed is not None:
+            documents.append((path, *parsed))
+    reference = reference or ReferenceData()
+    for path, raw, lines in documents:
+        if _is_reference(raw):
+            result.errors.extend(load_reference_document(raw, lines, path, reference))
+    vocab_docs = [d for d in documents if _is_vocabulary(d[1])]
+    env, errors = build_env(vocab_docs, reference)
+    result.errors.extend(errors)
+    result.env = env
+    seen: dict[str, Path] = {}
+    for path, raw, lines in documents:
+        if _is_vocabulary(raw) or _is_reference(raw):
+            continue
+        rule, errors = compile_rule(raw, lines, path, env)
         result.errors.extend(errors)
         if rule is None:
             continue
@@ -95,15 +136,94 @@ def load_rules(paths: Iterable[Path]) -> LoadResult:
     return result
 
 
-def load_rule_file(path: Path) -> tuple[CompiledRule | None, list[RuleError]]:
+def build_env(documents: list[tuple[Path, Any, dict[Path_, int]]], reference: ReferenceData
+              ) -> tuple[ModelEnv, list[RuleError]]:
+    """Merge vocabulary files into one environment; names must be unique and not fields."""
+    lists: dict[str, Any] = {}
+    macros: dict[str, str] = {}
+    where: dict[str, Path] = {}
+    errors: list[RuleError] = []
+    fields = {f for spec in EVENT_TOPICS.values() for f in spec.schema.model_fields}
+    fields |= set(DERIVED_FIELDS)
+    for path, raw, lines in documents:
+        try:
+            vocab = VocabularyFile.model_validate(raw)
+        except ValidationError as exc:
+            errors += [RuleError(path, _line_of(lines, loc), msg)
+                       for loc, msg in _explain(exc, raw)]
+            continue
+        for section, names in (("lists", vocab.lists), ("macros", vocab.macros)):
+            for name in names:
+                line = _line_of(lines, (section, name))
+                if name in where:
+                    errors.append(RuleError(path, line, f"{name!r} is already defined in "
+                                                        f"{where[name]}"))
+                elif name in fields:
+                    errors.append(RuleError(path, line, f"{name!r} is an event field; a list "
+                                                        "or macro of that name would hide it"))
+                else:
+                    where[name] = path
+        lists.update({k: v for k, v in vocab.lists.items() if where.get(k) == path})
+        macros.update({k: v for k, v in vocab.macros.items() if where.get(k) == path})
+    for name in macros:
+        try:
+            Expression(name, lists, macros)  # the macro as used: expands it, catching cycles
+        except (MacroError, ExpressionError) as exc:
+            path = where[name]
+            doc = next(d for d in documents if d[0] == path)
+            errors.append(RuleError(path, _line_of(doc[2], ("macros", name)),
+                                    f"macros.{name}: {exc}"))
+    return ModelEnv(constants=lists, macros=macros, reference=reference), errors
+
+
+class ReferenceFile(BaseModel):
+    """A file of reference records for one table (``table:`` and ``records:``, no ``id``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str
+    records: dict[str, dict[str, Any]]
+
+
+def load_reference_document(raw: dict[str, Any], lines: dict[Path_, int], path: Path,
+                            reference: ReferenceData) -> list[RuleError]:
+    """Check a reference file's records against their table's schema and load the good ones."""
+    try:
+        doc = ReferenceFile.model_validate(raw)
+    except ValidationError as exc:
+        return [RuleError(path, _line_of(lines, loc), msg) for loc, msg in _explain(exc, raw)]
+    schema = REFERENCE_SCHEMAS.get(doc.table)
+    if schema is None:
+        return [RuleError(path, _line_of(lines, ("table",)),
+                          f"unknown reference table {doc.table!r}; known: "
+                          f"{', '.join(REFERENCE_SCHEMAS)}")]
+    errors = []
+    for key, record in doc.records.items():
+        try:
+            reference.put(doc.table, key, schema.model_validate(record).model_dump(mode="json"))
+        except ValidationError as exc:
+            errors += [RuleError(path, _line_of(lines, ("records", key, *loc)),
+                                 f"records.{key}: {msg}") for loc, msg in _explain(exc, record)]
+    return errors
+
+
+def _is_reference(raw: Any) -> bool:
+    return isinstance(raw, dict) and "id" not in raw and "table" in raw
+
+
+def _is_vocabulary(raw: Any) -> bool:
+    return isinstance(raw, dict) and "id" not in raw and bool({"lists", "macros"} & set(raw))
+
+
+def _read(path: Path) -> tuple[tuple[Any, dict[Path_, int]] | None, list[RuleError]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [RuleError(path, 1, f"cannot read: {exc}")]
-    return compile_rule_text(text, path)
+    return _parse(text, path)
 
 
-def compile_rule_text(text: str, path: Path) -> tuple[CompiledRule | None, list[RuleError]]:
+def _parse(text: str, path: Path) -> tuple[tuple[Any, dict[Path_, int]] | None, list[RuleError]]:
     try:
         raw, lines = _parse_yaml(text)
     except yaml.YAMLError as exc:
@@ -112,7 +232,20 @@ def compile_rule_text(text: str, path: Path) -> tuple[CompiledRule | None, list[
         return None, [RuleError(path, line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
     if not isinstance(raw, dict):
         return None, [RuleError(path, 1, "a rule file is a mapping of fields (id, name, kind …)")]
+    return (raw, lines), []
 
+
+def compile_rule_text(text: str, path: Path, env: ModelEnv | None = None
+                      ) -> tuple[CompiledRule | None, list[RuleError]]:
+    """Compile one rule file's text (used by tests and tools that hold a single rule)."""
+    parsed, errors = _parse(text, path)
+    if parsed is None:
+        return None, errors
+    return compile_rule(*parsed, path, env or ModelEnv())
+
+
+def compile_rule(raw: dict[str, Any], lines: dict[Path_, int], path: Path, env: ModelEnv
+                 ) -> tuple[CompiledRule | None, list[RuleError]]:
     def err(loc: Path_, message: str) -> RuleError:
         return RuleError(path, _line_of(lines, loc), message)
 
@@ -122,21 +255,26 @@ def compile_rule_text(text: str, path: Path) -> tuple[CompiledRule | None, list[
         errors = [err(loc, msg) for loc, msg in _explain(exc, raw)]
         return None, sorted(errors, key=lambda e: e.line)
 
-    errors = _check_fields(spec, err)
-    if errors:
-        return None, errors
     kind = KINDS[spec.kind]  # type: ignore[attr-defined]
     params = kind.Params.model_validate(
         {name: getattr(spec, name) for name in kind.Params.model_fields})
-    model = kind(params)
-    where = Expression(spec.where) if spec.where else None
-    key_field = spec.key or EVENT_TOPICS[spec.source].key_field
+    errors = _check_fields(spec, kind, params, env, err)
+    if errors:
+        return None, sorted(errors, key=lambda e: e.line)
+    try:
+        model = kind(params, env)
+        where = Expression(spec.where, env.constants, env.macros) if spec.where else None
+    except (ExpressionError, MacroError, ValueError) as exc:
+        return None, [err((), f"cannot build the model: {exc}")]
+    first = spec.sources[0]
+    key_field = spec.key or EVENT_TOPICS[first].key_field
     context: tuple[str, ...] = ()
     if kind.uses_deadlines:
+        known = set().union(*(schema_fields(t) for t in spec.sources))
         wanted = (*summary_fields(spec.summary), "grid_id", "district")
-        context = tuple(f for f in dict.fromkeys(wanted) if f in schema_fields(spec.source))
+        context = tuple(f for f in dict.fromkeys(wanted) if f in known)
     return CompiledRule(spec=spec, model=model, where=where, key_field=key_field,
-                        state_key=f"{spec.id}@{_fingerprint(spec, params)}", file=path,
+                        state_key=f"{spec.id}@{_fingerprint(spec, params, env)}", file=path,
                         context_fields=context), []
 
 
@@ -144,14 +282,18 @@ def schema_fields(topic: str) -> set[str]:
     return set(EVENT_TOPICS[topic].schema.model_fields) | set(DERIVED_FIELDS)
 
 
-def _check_fields(spec: RuleCommon, err: Any) -> list[RuleError]:
-    """Names in conditions and field parameters must be fields of the source topic."""
-    known = schema_fields(spec.source)
-    hint = f"{spec.source} has: {', '.join(sorted(known))}"
-    kind = KINDS[spec.kind]  # type: ignore[attr-defined]
+def _check_fields(spec: RuleCommon, kind: type[WarningModel[Any]], params: Any, env: ModelEnv,
+                  err: Any) -> list[RuleError]:
+    """Names in conditions and field parameters must be fields of the source topic(s)."""
+    sources = spec.sources
+    known = set().union(*(schema_fields(t) for t in sources))
+    hint = f"{', '.join(sources)} {'has' if len(sources) == 1 else 'have'}: " \
+           f"{', '.join(sorted(known))}"
     errors = []
-    if spec.key is not None and spec.key not in known:
-        errors.append(err(("key",), f"unknown field {spec.key!r}; {hint}"))
+    if spec.key is not None:
+        lacking = [t for t in sources if spec.key not in schema_fields(t)]
+        if lacking:
+            errors.append(err(("key",), f"{spec.key!r} is not a field of {', '.join(lacking)}"))
     for name in kind.event_fields:
         value = getattr(spec, name)
         if value is not None and value not in known:
@@ -160,18 +302,29 @@ def _check_fields(spec: RuleCommon, err: Any) -> list[RuleError]:
         source = getattr(spec, name)
         if source is None:
             continue
-        unknown = [v for v in Expression(source).variables
-                   if v not in known and f"({v}," not in source.replace(" ", "")]
+        try:
+            variables = Expression(source, env.constants, env.macros).variables
+        except (ExpressionError, MacroError) as exc:
+            errors.append(err((name,), f"{name}: {exc}"))
+            continue
+        unknown = [v for v in variables if v not in known]
         if unknown:
             errors.append(err((name,), f"unknown field {', '.join(map(repr, unknown))} in "
                                        f"{name}; {hint}"))
+    problems = kind.field_problems(params, sources, schema_fields, env)
+    errors += [err(loc, msg) for loc, msg in problems]
     return errors
 
 
-def _fingerprint(spec: RuleCommon, params: Any) -> str:
+def _fingerprint(spec: RuleCommon, params: Any, env: ModelEnv) -> str:
+    # What the state means: the kind's parameters, what is read and how it is keyed, and the
+    # vocabulary those conditions use (a changed macro changes the condition).
+    used = {n: v for n, v in env.macros.items() if n in json.dumps(params.model_dump(mode="json"))
+            or (spec.where and n in spec.where)}
     basis = {"kind": spec.kind, "params": params.model_dump(mode="json"),  # type: ignore
-             "source": spec.source, "key": spec.key, "where": spec.where}
-    return hashlib.blake2b(json.dumps(basis, sort_keys=True).encode(), digest_size=4).hexdigest()
+             "source": spec.source, "key": spec.key, "where": spec.where, "macros": used}
+    return hashlib.blake2b(json.dumps(basis, sort_keys=True, default=str).encode(),
+                           digest_size=4).hexdigest()
 
 
 def _explain(exc: ValidationError, raw: dict[str, Any]) -> list[tuple[Path_, str]]:
@@ -179,7 +332,7 @@ def _explain(exc: ValidationError, raw: dict[str, Any]) -> list[tuple[Path_, str
     out = []
     kind = raw.get("kind")
     for error in exc.errors(include_url=False):
-        loc: Path_ = tuple(error["loc"])
+        loc: Path_ = tuple(p for p in error["loc"] if p != "[key]")
         if loc and loc[0] == kind:
             loc = loc[1:]  # the discriminator's tag, not a key of the file
         where = ".".join(str(p) for p in loc)

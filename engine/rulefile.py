@@ -61,6 +61,8 @@ class RuleTest(Strict):
     events: list[TestEvent] = Field(default_factory=list)
     until: Duration | None = None
     """Advance the clock to this offset after the last event, so deadlines can fire."""
+    reference: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    """Reference records for this test, by table then key (added to those of rules/)."""
     expect: list[ExpectedAlert]
     """The alerts of this rule, in order; ``[]`` means it must stay silent."""
 
@@ -74,8 +76,8 @@ class RuleCommon(Strict):
     departments: list[str] = Field(min_length=1)
     """Departments responsible for acting on the alert (dispatch routes by these)."""
     maturity: Literal["stable", "incubating", "disabled"] = "stable"
-    source: str
-    """The department topic the model reads."""
+    source: str | list[str]
+    """The department topic the model reads (a list for models that join several)."""
     key: str | None = None
     """The field whose value identifies what is watched; default: the topic's key."""
     where: CelExpr | None = None
@@ -100,10 +102,18 @@ class RuleCommon(Strict):
 
     @field_validator("source")
     @classmethod
-    def _known_topic(cls, value: str) -> str:
-        if value not in EVENT_TOPICS:
-            raise ValueError(f"unknown topic {value!r}; known: {', '.join(EVENT_TOPICS)}")
+    def _known_topic(cls, value: str | list[str]) -> str | list[str]:
+        names = [value] if isinstance(value, str) else value
+        if not names:
+            raise ValueError("name at least one topic")
+        for name in names:
+            if name not in EVENT_TOPICS:
+                raise ValueError(f"unknown topic {name!r}; known: {', '.join(EVENT_TOPICS)}")
         return value
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.source] if isinstance(self.source, str) else list(self.source)
 
     @field_validator("tests")
     @classmethod

@@ -7,6 +7,7 @@ the clock to ``until``; the alerts that rule raises must match ``expect`` one fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from datetime import timedelta
 
 from engine.core import MemoryStore, ScoringCore
@@ -42,7 +43,7 @@ def run_rule_test(rule: CompiledRule, test: RuleTest) -> TestOutcome:
         fields.setdefault("event_id", f"test-{i}")
         fields.setdefault("source", "rule-test")
         fields["ts"] = test.start + timedelta(seconds=item.at)
-        decoded = decode(item.topic or rule.spec.source, fields)
+        decoded = decode(item.topic or rule.spec.sources[0], fields)
         if isinstance(decoded, DeadLetter):
             outcome.problems.append(f"event at {format_duration(item.at)} is not a valid "
                                     f"event: {decoded.reason}")
@@ -51,6 +52,12 @@ def run_rule_test(rule: CompiledRule, test: RuleTest) -> TestOutcome:
     if outcome.problems:
         return outcome
 
+    if test.reference:
+        reference = rule.model.env.reference.copy()
+        for table, records in test.reference.items():
+            for key, record in records.items():
+                reference.put(table, key, record)
+        rule = rule.with_env(dc_replace(rule.model.env, reference=reference))
     core = ScoringCore([rule], MemoryStore())
     alerts: list[Alert] = []
     for event in events:

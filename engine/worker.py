@@ -26,6 +26,8 @@ from pydantic import BaseModel
 from engine import metrics
 from engine.core import Entity, ScoringCore
 from engine.loader import load_rules
+from engine.reference import ReferenceReader
+from models.refdata import ReferenceData
 from topics.codec import Event, dead_letter, decode
 from topics.records import Alert, DeadLetter
 from topics.registry import ALERTS, DEADLETTER, DEFAULT_PARTITIONS, EVENT_TOPICS
@@ -93,7 +95,8 @@ class Worker:
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        loaded = load_rules(settings.rules)
+        self.reference = ReferenceData()
+        loaded = load_rules(settings.rules, reference=self.reference)
         for error in loaded.errors:
             log.error("rule file rejected: %s", error)
         metrics.RULES_LOADED.set(len(loaded.rules))
@@ -144,6 +147,12 @@ class Worker:
         async def rekeyed(stream: Any) -> None:
             async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
                 self.handle_rekeyed(batch)
+
+        reader = ReferenceReader(settings.bootstrap, self.reference)
+
+        @self.app.task
+        async def reference() -> None:
+            await reader.run()
 
         @self.app.timer(interval=settings.tick_interval_s)
         async def deadlines() -> None:

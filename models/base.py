@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
@@ -84,13 +85,21 @@ class WarningModel(ABC, Generic[S]):
     deadlines_when_idle: ClassVar[bool] = True
     """False: deadlines matter only while the key's alert is pending or firing."""
 
+    @classmethod
+    def field_problems(cls, params: KindParams, sources: list[str],
+                       fields_of: Callable[[str], set[str]], env: ModelEnv
+                       ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems with field names in parameters beyond ``event_fields`` and
+        ``event_expressions`` (which the loader checks itself), as (path, message) pairs."""
+        return []
+
     def __init__(self, params: KindParams, env: ModelEnv | None = None) -> None:
         self.params = params
         self.env = env or ModelEnv()
 
     def expression(self, source: str) -> Expression:
-        """Compile CEL that may use the named lists of the rule set."""
-        return Expression(source, self.env.constants)
+        """Compile CEL that may use the named lists and macros of the rule set."""
+        return Expression(source, self.env.constants, self.env.macros)
 
     def maybe_expression(self, source: str | None) -> Expression | None:
         return None if source is None else self.expression(source)

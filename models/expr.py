@@ -7,11 +7,14 @@ into CEL values costs far more than evaluating a comparison.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 import cel
 from pydantic import AfterValidator
+
+from models.vocabulary import expand_macros
 
 
 class ExpressionError(ValueError):
@@ -36,18 +39,21 @@ class Expression:
     fields that are there when that is enough (CEL's error-absorbing logic).
     """
 
-    __slots__ = ("_constants", "_program", "source", "variables")
+    __slots__ = ("_constants", "_program", "expanded", "source", "variables")
 
-    def __init__(self, source: str, constants: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, source: str, constants: Mapping[str, Any] | None = None,
+                 macros: Mapping[str, str] | None = None) -> None:
         self.source = source
+        """As written in the rule file (macro names and all): what alerts show."""
+        self.expanded = expand_macros(source, macros or {})
         try:
-            self._program = cel.compile(source)
+            self._program = cel.compile(self.expanded)
         except ValueError as exc:
             raise ExpressionError(_first_line(str(exc))) from None
         constants = constants or {}
-        # Comprehension variables (the x in list.exists(x, ...)) show up as names too; they are
-        # bound by CEL itself, so a missing one is not an error of the event.
-        names = set(self._program.variables())
+        # Comprehension variables (the x in list.exists(x, ...)) show up as names too; CEL binds
+        # them itself, so they are not fields of the event.
+        names = set(self._program.variables()) - set(_BOUND.findall(self.expanded))
         self._constants = {n: constants[n] for n in names if n in constants}
         self.variables = tuple(sorted(names - set(self._constants)))
 
@@ -76,6 +82,9 @@ def check_cel(source: str) -> str:
 
 CelExpr = Annotated[str, AfterValidator(check_cel)]
 """A rule-file field holding a CEL expression."""
+
+
+_BOUND = re.compile(r"\.\s*(?:exists_one|exists|all|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 
 def _first_line(message: str) -> str:

@@ -47,10 +47,16 @@ class ReferenceData:
     def tables(self) -> list[str]:
         return sorted(self._tables)
 
+    def copy(self) -> ReferenceData:
+        other = ReferenceData()
+        other._tables = {name: dict(rows) for name, rows in self._tables.items()}
+        return other
+
 
 @dataclass(frozen=True, slots=True)
 class ModelEnv:
-    """What a model may use beyond its parameters: named lists and the reference data."""
+    """What a model may use beyond its parameters: named lists, macros, the reference data."""
 
     constants: Mapping[str, Any] = field(default_factory=dict)
+    macros: Mapping[str, str] = field(default_factory=dict)
     reference: ReferenceData = field(default_factory=ReferenceData)

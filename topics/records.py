@@ -39,7 +39,8 @@ class Alert(BaseModel):
     departments: list[str]
     maturity: Literal["stable", "incubating", "disabled"] = "stable"
     key: str
-    topic: str
+    sources: list[str]
+    """The topics the model reads."""
     grid_id: str | None = None
     district: str | None = None
     first_ts: float = Field(description="event time (epoch s) the episode started")

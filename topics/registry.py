@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from topics import schemas
 from topics.records import Alert, DeadLetter
+from topics.reference import REFERENCE_SCHEMAS
 
-TopicRole = Literal["event", "alert", "deadletter"]
+TopicRole = Literal["event", "alert", "deadletter", "reference"]
 
 # One partition count for every topic the worker co-partitions (events and its state changelogs):
 # Faust assigns partition N of every topic to the same worker, which is what keeps per-key state
@@ -63,9 +64,15 @@ ALERTS = TopicSpec("alerts", "alert_id", Alert, "alert", description="alert stat
 DEADLETTER = TopicSpec("events.deadletter", "source_topic", DeadLetter, "deadletter",
                        description="input records that could not be used, with the reason")
 
+REFERENCE_TOPICS: dict[str, TopicSpec] = {
+    name: TopicSpec(name, "id", schema, "reference", partitions=1,
+                    description="reference data (compacted)")
+    for name, schema in REFERENCE_SCHEMAS.items()
+}
+
 EVENT_TOPICS: dict[str, TopicSpec] = {t.name: t for t in _EVENT_TOPICS}
 ALL_TOPICS: dict[str, TopicSpec] = {**EVENT_TOPICS, ALERTS.name: ALERTS,
-                                    DEADLETTER.name: DEADLETTER}
+                                    DEADLETTER.name: DEADLETTER, **REFERENCE_TOPICS}
 
 
 def event_topic(name: str) -> TopicSpec:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CITY_TZ = ZoneInfo(os.environ.get("YUJING_TZ", "Asia/Shanghai"))
 
@@ -40,8 +40,17 @@ class EventSchema(BaseModel):
 
 
 class LatLon(BaseModel):
+    """A position: ``{lat: …, lon: …}`` or the pair ``[lat, lon]``."""
+
     lat: Lat = Field(ge=-90, le=90)
     lon: Lon = Field(ge=-180, le=180)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and len(value) == 2:
+            return {"lat": value[0], "lon": value[1]}
+        return value
 
 
 class HazchemVehicle(EventSchema):

@@ -1,0 +1,120 @@
+"""Keeping reference data current: from files, from replayed envelopes, from Kafka.
+
+Every worker needs every reference record (any vehicle may drive into any zone), so the worker
+reads the compacted ``reference.*`` topics — and the waybill topic, whose latest record per
+waybill gives a vehicle's planned route — whole, from the beginning, with a consumer outside the
+group, and keeps them in the ``ReferenceData`` its models consult.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+
+from models.refdata import ReferenceData
+from topics.codec import Event, decode
+from topics.reference import LOOKUP_EVENT_TOPICS, REFERENCE_SCHEMAS
+
+log = logging.getLogger("yujing.reference")
+
+
+def apply_reference(reference: ReferenceData, topic: str, key: str,
+                    value: bytes | dict[str, Any] | None) -> str | None:
+    """Store (or, for a null value, delete) one reference record; return why it was refused."""
+    if value is None or value == b"":
+        reference.put(topic, key, None)
+        return None
+    try:
+        raw = orjson.loads(value) if isinstance(value, bytes) else value
+        record = REFERENCE_SCHEMAS[topic].model_validate(raw).model_dump(mode="json")
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        return f"bad {topic} record {key!r}: {exc}"
+    reference.put(topic, key, record)
+    return None
+
+
+def track_lookup_event(reference: ReferenceData, event: Event) -> None:
+    """Keep the latest event of lookup topics (waybills) as reference."""
+    if event.topic in LOOKUP_EVENT_TOPICS:
+        reference.put(event.topic, event.key, event.data)
+
+
+class ReferenceReader:
+    """Reads every reference topic whole and keeps ``reference`` current (a worker task)."""
+
+    def __init__(self, bootstrap: str, reference: ReferenceData) -> None:
+        self.bootstrap = bootstrap
+        self.reference = reference
+        self.topics = [*REFERENCE_SCHEMAS, *LOOKUP_EVENT_TOPICS]
+        self.records = 0
+
+    async def run(self) -> None:
+        # No group: each worker reads all partitions itself, from the start.
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            partitions = []
+            for topic in self.topics:
+                for p in await _partitions(consumer, topic):
+                    partitions.append(p)
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                for messages in batches.values():
+                    for message in messages:
+                        self._apply(message.topic, message.key, message.value)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    def _apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            log.warning("reference record without a key on %s: ignored", topic)
+            return
+        self.records += 1
+        name = key.decode("utf-8", errors="replace")
+        if topic in LOOKUP_EVENT_TOPICS:
+            decoded = decode(topic, value or b"", key=key)
+            if isinstance(decoded, Event):
+                track_lookup_event(self.reference, decoded)
+            return
+        problem = apply_reference(self.reference, topic, name, value)
+        if problem:
+            log.warning("%s", problem)
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    for _ in range(50):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        await consumer.topics()  # refreshes the cluster metadata
+        await asyncio.sleep(0.1)
+    log.warning("reference topic %s not found; create it with `yujing create-topics`", topic)
+    return []
+
+
+async def publish_reference(bootstrap: str, reference: ReferenceData) -> int:
+    """Send every record of the reference tables to their topics; return how many."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10)
+    await producer.start()
+    sent = 0
+    try:
+        for table in reference.tables():
+            if table not in REFERENCE_SCHEMAS:
+                continue
+            for key, record in reference.items(table):
+                await producer.send(table, orjson.dumps(record), key=key.encode())
+                sent += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent

@@ -1,0 +1,277 @@
+"""geofence: where a moving thing is, against zones and planned routes.
+
+Zones come from the ``reference.zones`` table (polygons or circles, each with a ``kind`` such as
+school, water_source, city_centre, hospital); routes from the vehicle's current waybill (the
+latest ``events.hazchem.waybill`` record named by the event's waybill field). Modes:
+
+- ``inside``: the position is inside a selected zone;
+- ``outside``: it is inside none of them (a valve opened away from any facility);
+- ``near``: it is within ``distance_m`` of a selected zone (parked next to a crowded place);
+- ``dwell``: it has stayed inside one selected zone for at least ``dwell``;
+- ``off_route``: it is farther than ``distance_m`` from the waybill's planned route.
+
+``when`` (CEL) adds a condition on the event itself (``speed_kmh < 1`` for parked). The
+opposite position clears. Distances use a local flat projection (metres per degree at the
+point's latitude): at city scale the error is far below GPS noise.
+
+State per key: for ``dwell`` the zone entered and when; otherwise nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from models.base import HOLD, Duration, KindParams, Reading, Verdict, WarningModel
+from models.expr import CelExpr
+from models.refdata import ModelEnv, Record
+from topics.codec import Event
+
+ZONES_TABLE = "reference.zones"
+WAYBILLS_TABLE = "events.hazchem.waybill"
+EARTH_M_PER_DEG = 111_320.0
+
+Point = tuple[float, float]  # (lat, lon)
+
+
+class GeofenceParams(KindParams):
+    mode: Literal["inside", "outside", "near", "dwell", "off_route"]
+    zones: list[str] = Field(default_factory=list)
+    """Zone kinds (or zone ids) the rule watches; for every mode but off_route."""
+    distance_m: float | None = None
+    dwell: Duration | None = None
+    route_field: str = "waybill_id"
+    """off_route: the event field naming the waybill whose planned route applies."""
+    when: CelExpr | None = None
+    lat_field: str = "lat"
+    lon_field: str = "lon"
+
+    @model_validator(mode="after")
+    def _complete(self) -> GeofenceParams:
+        if self.mode != "off_route" and not self.zones:
+            raise ValueError(f"mode {self.mode} needs 'zones' (zone kinds or ids)")
+        if self.mode in ("near", "off_route") and not self.distance_m:
+            raise ValueError(f"mode {self.mode} needs 'distance_m'")
+        if self.mode == "dwell" and not self.dwell:
+            raise ValueError("mode dwell needs 'dwell'")
+        return self
+
+
+@dataclass(slots=True)
+class DwellState:
+    zone: str | None = None
+    since: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class _Shape:
+    zone_id: str
+    name: str
+    polygon: tuple[Point, ...] | None
+    center: Point | None
+    radius_m: float | None
+
+    def contains(self, p: Point) -> bool:
+        if self.polygon is not None:
+            return _in_polygon(p, self.polygon)
+        assert self.center is not None and self.radius_m is not None
+        return _metres(p, self.center) <= self.radius_m
+
+    def distance_m(self, p: Point) -> float:
+        if self.contains(p):
+            return 0.0
+        if self.polygon is not None:
+            ring = (*self.polygon, self.polygon[0])
+            return min(_to_segment_m(p, a, b) for a, b in itertools.pairwise(ring))
+        assert self.center is not None and self.radius_m is not None
+        return _metres(p, self.center) - self.radius_m
+
+
+class Geofence(WarningModel[DwellState | None]):
+    """Position against zones or a planned route.
+
+    >>> from models.refdata import ModelEnv, ReferenceData
+    >>> from topics.codec import Event
+    >>> ref = ReferenceData()
+    >>> ref.put("reference.zones", "Z1", {"name": "No.1 School", "kind": "school",
+    ...         "center": {"lat": 30.0, "lon": 120.0}, "radius_m": 200})
+    >>> m = Geofence(GeofenceParams(mode="inside", zones=["school"]), ModelEnv(reference=ref))
+    >>> [m.score_one(None, Event("t", "V1", 0, {"lat": 30.0 + d, "lon": 120.0})).verdict.value
+    ...  for d in (0.001, 0.002)]
+    ['breach', 'clear']
+    """
+
+    kind = "geofence"
+    Params = GeofenceParams
+    event_expressions = ("when",)
+    event_fields = ("lat_field", "lon_field")
+
+    def __init__(self, params: GeofenceParams, env: ModelEnv | None = None) -> None:
+        super().__init__(params, env)
+        self.when = self.maybe_expression(params.when)
+        self._cache: tuple[int, list[_Shape]] | None = None
+
+    @classmethod
+    def field_problems(cls, params: GeofenceParams, sources: list[str],  # type: ignore[override]
+                       fields_of: Any, env: ModelEnv) -> list[tuple[tuple[str | int, ...], str]]:
+        if params.mode == "off_route" and not all(params.route_field in fields_of(t)
+                                                  for t in sources):
+            return [(("route_field",), f"unknown field {params.route_field!r}")]
+        return []
+
+    def _zones(self) -> list[_Shape]:
+        reference = self.env.reference
+        if self._cache is None or self._cache[0] != reference.version:
+            wanted = set(self.params.zones)
+            shapes = [_shape(zid, z) for zid, z in reference.items(ZONES_TABLE)
+                      if zid in wanted or z.get("kind") in wanted]
+            self._cache = (reference.version, shapes)
+        return self._cache[1]
+
+    def new_state(self) -> DwellState | None:
+        return DwellState() if self.params.mode == "dwell" else None
+
+    def _point(self, event: Event) -> Point | None:
+        lat, lon = event.data.get(self.params.lat_field), event.data.get(self.params.lon_field)
+        return None if lat is None or lon is None else (float(lat), float(lon))
+
+    def score_one(self, state: DwellState | None, event: Event) -> Reading:
+        point = self._point(event)
+        if point is None:
+            return HOLD
+        if self.when is not None:
+            held = self.when.evaluate(event.data)
+            if held is None:
+                return HOLD
+            if held is False:
+                return Reading(Verdict.CLEAR, {"when": self.when.source})
+        mode = self.params.mode
+        if mode == "off_route":
+            return self._off_route(point, event)
+        zones = self._zones()
+        if mode == "near":
+            near = [(z.distance_m(point), z) for z in zones]
+            hits = sorted((d, z.zone_id, z) for d, z in near if d <= (self.params.distance_m or 0))
+            if hits:
+                d, _, zone = hits[0]
+                return Reading(Verdict.BREACH, _zone_evidence(zone) | {"distance_m": round(d)})
+            return Reading(Verdict.CLEAR)
+        inside = next((z for z in zones if z.contains(point)), None)
+        if mode == "inside":
+            return Reading(Verdict.BREACH, _zone_evidence(inside)) if inside \
+                else Reading(Verdict.CLEAR)
+        if mode == "outside":
+            return Reading(Verdict.CLEAR, _zone_evidence(inside)) if inside \
+                else Reading(Verdict.BREACH, {"zones": self.params.zones})
+        # dwell
+        assert isinstance(state, DwellState)
+        if inside is None:
+            return Reading(Verdict.CLEAR)
+        since = state.since if state.zone == inside.zone_id and state.since is not None \
+            else event.ts
+        stayed = event.ts - since
+        evidence = _zone_evidence(inside) | {"entered_at": since, "stayed_s": stayed}
+        assert self.params.dwell is not None
+        return Reading(Verdict.BREACH if stayed >= self.params.dwell else Verdict.BAND, evidence)
+
+    def learn_one(self, state: DwellState | None, event: Event) -> None:
+        if not isinstance(state, DwellState):
+            return
+        point = self._point(event)
+        if point is None:
+            return
+        inside = next((z for z in self._zones() if z.contains(point)), None)
+        if inside is None:
+            state.zone, state.since = None, None
+        elif state.zone != inside.zone_id:
+            state.zone, state.since = inside.zone_id, event.ts
+
+    def _off_route(self, point: Point, event: Event) -> Reading:
+        waybill_id = event.data.get(self.params.route_field)
+        waybill = None if waybill_id is None else \
+            self.env.reference.get(WAYBILLS_TABLE, str(waybill_id))
+        route = _route(waybill)
+        if len(route) < 2:
+            return HOLD  # no planned route known: nothing to compare with
+        distance = min(_to_segment_m(point, a, b) for a, b in itertools.pairwise(route))
+        evidence = {"waybill_id": waybill_id, "distance_m": round(distance),
+                    "limit_m": self.params.distance_m}
+        assert self.params.distance_m is not None
+        return Reading(Verdict.BREACH if distance > self.params.distance_m else Verdict.CLEAR,
+                       evidence)
+
+    def describe(self) -> dict[str, Any]:
+        p = self.params
+        out: dict[str, Any] = {"kind": self.kind, "mode": p.mode}
+        out |= {"zones": p.zones} if p.zones else {}
+        out |= {"distance_m": p.distance_m} if p.distance_m else {}
+        out |= {"dwell_s": p.dwell} if p.dwell else {}
+        out |= {"when": p.when} if p.when else {}
+        return out
+
+
+def _zone_evidence(zone: _Shape | None) -> dict[str, Any]:
+    return {} if zone is None else {"zone_id": zone.zone_id, "zone": zone.name}
+
+
+def _pt(value: Any) -> Point:
+    if isinstance(value, dict):
+        return float(value["lat"]), float(value["lon"])
+    lat, lon = value
+    return float(lat), float(lon)
+
+
+def _shape(zone_id: str, zone: Record) -> _Shape:
+    polygon = zone.get("polygon")
+    center = zone.get("center")
+    return _Shape(zone_id, str(zone.get("name", zone_id)),
+                  tuple(_pt(v) for v in polygon) if polygon else None,
+                  _pt(center) if center else None,
+                  float(zone["radius_m"]) if zone.get("radius_m") else None)
+
+
+def _route(waybill: Record | None) -> list[Point]:
+    if not waybill:
+        return []
+    return [_pt(v) for v in waybill.get("route") or ()]
+
+
+def _in_polygon(p: Point, ring: Sequence[Point]) -> bool:
+    """Ray casting in lat/lon (exact enough for city-sized polygons)."""
+    lat, lon = p
+    inside = False
+    j = len(ring) - 1
+    for i in range(len(ring)):
+        (lat_i, lon_i), (lat_j, lon_j) = ring[i], ring[j]
+        if (lon_i > lon) != (lon_j > lon):
+            cross = (lat_j - lat_i) * (lon - lon_i) / (lon_j - lon_i) + lat_i
+            if lat < cross:
+                inside = not inside
+        j = i
+    return inside
+
+
+def _xy(origin: Point, p: Point) -> tuple[float, float]:
+    """Metres east and north of ``origin``."""
+    scale = EARTH_M_PER_DEG * math.cos(math.radians(origin[0]))
+    return (p[1] - origin[1]) * scale, (p[0] - origin[0]) * EARTH_M_PER_DEG
+
+
+def _metres(a: Point, b: Point) -> float:
+    x, y = _xy(a, b)
+    return math.hypot(x, y)
+
+
+def _to_segment_m(p: Point, a: Point, b: Point) -> float:
+    ax, ay = _xy(p, a)
+    bx, by = _xy(p, b)
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length2))
+    return math.hypot(ax + t * dx, ay + t * dy)
+
