@@ -31,6 +31,8 @@ Entity = dict[str, "RuleState"]
 class RuleState:
     model: Any
     decision: DecisionState = field(default_factory=DecisionState)
+    seen: float = float("-inf")
+    """Event time of the newest event this rule scored for the key (for idle expiry)."""
     context: dict[str, Any] | None = None
     """Fields of the latest event the summary needs, for alerts raised by a deadline."""
 
@@ -38,6 +40,7 @@ class RuleState:
 class StateStore(Protocol):
     def load(self, stream: str, key: str) -> Entity | None: ...
     def save(self, stream: str, key: str, entity: Entity) -> None: ...
+    def delete(self, stream: str, key: str) -> None: ...
     def entities(self) -> Iterator[tuple[str, str, Entity]]: ...
 
 
@@ -53,6 +56,9 @@ class MemoryStore:
     def save(self, stream: str, key: str, entity: Entity) -> None:
         self.data[(stream, key)] = entity
 
+    def delete(self, stream: str, key: str) -> None:
+        self.data.pop((stream, key), None)
+
     def entities(self) -> Iterator[tuple[str, str, Entity]]:
         for (stream, key), entity in self.data.items():
             yield stream, key, entity
@@ -66,6 +72,11 @@ def _deadline(rule: CompiledRule, state: RuleState) -> float | None:
             and not state.decision.firing:
         return None
     return model.next_deadline(state.model)
+
+
+def _idle(rule: CompiledRule, state: RuleState, now: float) -> bool:
+    return (state.seen < now - rule.spec.state_ttl and not state.decision.firing
+            and _deadline(rule, state) is None)
 
 
 def stream_of(rule: CompiledRule, topic: str) -> str:
@@ -180,6 +191,8 @@ class ScoringCore:
                 self.on_late(rule, reading.evidence.get("late_by_s", 0.0))
             return
         model.learn_one(state.model, event)
+        if event.ts > state.seen:
+            state.seen = event.ts
         if rule.context_fields:
             state.context = {f: event.data.get(f) for f in rule.context_fields}
         self._emit(rule, state, reading, event.ts, key, event.data, alerts)
@@ -229,6 +242,28 @@ class ScoringCore:
             if following is not None:
                 self._schedule(following, stream, key, state_key)
         return alerts
+
+    def sweep(self, now: float) -> int:
+        """Drop state that can no longer matter: of rules no longer loaded, and of keys idle for
+        longer than their rule's ``state_ttl`` (unless the alert is firing or a deadline is
+        pending). Returns how many rule states were dropped."""
+        dropped = 0
+        for stream, key, entity in list(self.store.entities()):
+            stale = []
+            for state_key, state in entity.items():
+                rule = self.rules.get(state_key)
+                if rule is None or _idle(rule, state, now):
+                    stale.append(state_key)
+            if not stale:
+                continue
+            for state_key in stale:
+                del entity[state_key]
+            dropped += len(stale)
+            if entity:
+                self.store.save(stream, key, entity)
+            else:
+                self.store.delete(stream, key)
+        return dropped
 
     def reschedule_all(self) -> None:
         """Rebuild the deadline heap from the store (after a restart or a rebalance)."""

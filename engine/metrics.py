@@ -20,6 +20,12 @@ BATCH_SIZE = Histogram(
 LATE_EVENTS = Counter(
     "yujing_late_events_total", "Events a model did not use because they came too late",
     ["model"])
+RULE_RELOADS = Counter(
+    "yujing_rule_reloads_total", "Rule-file reloads, by whether any file was rejected",
+    ["result"])
+STATE_DROPPED = Counter(
+    "yujing_state_dropped_total", "Per-key rule states dropped (idle past state_ttl, or of "
+    "rules no longer loaded)")
 RULES_LOADED = Gauge("yujing_rules_loaded", "Rule files in force")
 RULE_FILE_ERRORS = Gauge("yujing_rule_file_errors", "Rule files rejected at the latest load")
 EVENT_LAG_SECONDS = Gauge(

@@ -85,6 +85,8 @@ class RuleCommon(Strict):
     hold_for: Duration = Field(default=0.0, alias="for")
     """How long the condition must be seen holding before the alert fires."""
     severity: Severity
+    state_ttl: Duration = 7 * 86400.0
+    """A key's state is dropped after this long without events (unless its alert is firing)."""
     summary: str = Field(min_length=1)
     """One line for the duty officer; ``{field}`` or ``{field:.1f}`` insert event fields."""
     description: str = Field(min_length=1)

@@ -25,8 +25,8 @@ from pydantic import BaseModel
 
 from engine import metrics
 from engine.core import Entity, ScoringCore
-from engine.loader import load_rules
 from engine.reference import ReferenceReader
+from engine.reload import RuleWatcher
 from models.refdata import ReferenceData
 from topics.codec import Event, dead_letter, decode
 from topics.records import Alert, DeadLetter
@@ -48,6 +48,10 @@ class WorkerSettings(BaseModel):
     producer_linger_s: float = 0.01
     session_timeout_s: float = 10.0
     tick_interval_s: float = 1.0
+    reload_interval_s: float = 5.0
+    """How often rule files are checked for changes (0: never)."""
+    sweep_interval_s: float = 300.0
+    """How often idle state is dropped."""
     deadline_lateness_s: float = 2.0
     """Deadlines fire this long after they pass, so events in flight can still cancel them."""
     metrics_port: int = 9464
@@ -83,6 +87,16 @@ class TableStore:
         streams[stream] = entity
         self.table[key] = streams
 
+    def delete(self, stream: str, key: str) -> None:
+        streams = self.table.get(key)
+        if streams is None or stream not in streams:
+            return
+        del streams[stream]
+        if streams:
+            self.table[key] = streams
+        else:
+            del self.table[key]  # a tombstone in the changelog
+
     def entities(self) -> Iterator[tuple[str, str, Entity]]:
         for key, streams in list(self.table.items()):
             if self._owns(key):
@@ -96,7 +110,8 @@ class Worker:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.reference = ReferenceData()
-        loaded = load_rules(settings.rules, reference=self.reference)
+        self.watcher = RuleWatcher(settings.rules, self.reference)
+        loaded = self.watcher.load()
         for error in loaded.errors:
             log.error("rule file rejected: %s", error)
         metrics.RULES_LOADED.set(len(loaded.rules))
@@ -157,6 +172,15 @@ class Worker:
         @self.app.timer(interval=settings.tick_interval_s)
         async def deadlines() -> None:
             self.handle_tick(time.time())
+
+        if settings.reload_interval_s:
+            @self.app.timer(interval=settings.reload_interval_s)
+            async def reload_rules() -> None:
+                self.handle_reload()
+
+        @self.app.timer(interval=settings.sweep_interval_s)
+        async def sweep() -> None:
+            metrics.STATE_DROPPED.inc(self.core.sweep(time.time()))
 
     # -- what the agents do (synchronous: nothing else runs while a batch is scored) ---------
 
@@ -221,6 +245,22 @@ class Worker:
                                     if tp.topic in EVENT_TOPICS}
             self.core.reschedule_all()
         self.publish(self.core.advance(now - self.settings.deadline_lateness_s))
+
+    def handle_reload(self) -> None:
+        report = self.watcher.poll()
+        if report is None:
+            return
+        for error in report.errors:
+            log.error("rule file rejected: %s", error)
+        for path in report.kept:
+            log.warning("keeping the previous version of %s", path)
+        metrics.RULE_FILE_ERRORS.set(len(report.errors))
+        metrics.RULE_RELOADS.labels("rejected" if report.errors else "ok").inc()
+        self.core.set_rules(report.rules)
+        self._local_streams = self.core.topic_keyed_streams
+        metrics.RULES_LOADED.set(len(report.rules))
+        log.info("rules reloaded: %d in force; added %s, changed %s, removed %s",
+                 len(report.rules), report.added, report.changed, report.removed)
 
     # -- output ------------------------------------------------------------------------------
 

@@ -123,3 +123,19 @@ def test_removed_rules_stop_and_kept_rules_keep_their_state():
     assert [a.state for a in core.process([tank(60, level_pct=95)])] == ["firing"]
     core.set_rules([])
     assert core.process([tank(120, level_pct=10)]) == []
+
+
+def test_sweep_drops_idle_keys_and_removed_rules_but_keeps_firing_alerts():
+    store = MemoryStore()
+    short = rule(**LEVEL_HIGH | {"for": "0s", "state_ttl": "1h"})
+    other = rule(id="test.other", source=FACILITY, kind="threshold", condition="temp_c > 50")
+    core = ScoringCore([short, other], store)
+    core.process([tank(0, "T1", level_pct=50, temp_c=20), tank(0, "T2", level_pct=99),
+                  tank(4000, "T3", level_pct=50)])
+    core.set_rules([short])
+    # at 7200 s: T1 idle 2h (dropped whole), T2 firing (kept), T3 idle 3200 s (kept); the
+    # removed rule's state goes everywhere
+    assert core.sweep(now=7200) == 4  # other@T1, other@T2, other@T3, level@T1
+    assert sorted(k for (_, k) in store.data) == ["T2", "T3"]
+    assert core.sweep(now=7700) == 1  # level@T3 is now idle for longer than 1h
+    assert sorted(k for (_, k) in store.data) == ["T2"]
