@@ -68,6 +68,26 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write here, not stdout
 
 
 @app.command()
+def explain(
+    rule_id: Annotated[str, typer.Argument(help="The rule's id.")],
+    rules: Annotated[list[Path], typer.Option(help="Rule files or folders.")] = DEFAULT_RULES,
+    events: Annotated[Path | None, typer.Option(
+        help="Replay this JSONL to show state size and the last verdicts.")] = None,
+) -> None:
+    """What a rule watches, its state size and its last verdicts (over --events)."""
+    from engine.explain import explain as explain_rule
+    from engine.explain import render
+    from engine.loader import load_rules
+
+    loaded = load_rules(rules)
+    found = [r for r in loaded.rules if r.id == rule_id]
+    if not found:
+        _say(f"no rule {rule_id!r} in {', '.join(map(str, rules))}", err=True)
+        raise typer.Exit(1)
+    _say(render(explain_rule(found[0], events)))
+
+
+@app.command()
 def replay(
     events: Annotated[Path, typer.Argument(help="JSONL: envelopes, or bare events with --topic")],
     rules: Annotated[list[Path], typer.Option(help="Rule files or folders.")] = DEFAULT_RULES,

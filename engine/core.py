@@ -108,10 +108,14 @@ class ScoringCore:
     """Scores batches of events against the loaded rules and fires deadlines."""
 
     def __init__(self, rules: Iterable[CompiledRule], store: StateStore,
-                 on_late: Callable[[CompiledRule, float], None] | None = None) -> None:
+                 on_late: Callable[[CompiledRule, float], None] | None = None,
+                 on_reading: Callable[[CompiledRule, str, float, Reading], None] | None = None,
+                 ) -> None:
         self.store = store
         self.on_late = on_late
         """Told of every event a rule could not use because it came too late (and by how much)."""
+        self.on_reading = on_reading
+        """Told of every reading (rule, key, time, reading): for ``yujing explain``."""
         self._deadlines: list[tuple[float, str, str, str]] = []
         self._scheduled: dict[tuple[str, str, str], float] = {}
         self.set_rules(rules)
@@ -202,6 +206,8 @@ class ScoringCore:
 
     def _emit(self, rule: CompiledRule, state: RuleState, reading: Reading, ts: float, key: str,
               data: dict[str, Any], alerts: list[Alert]) -> None:
+        if self.on_reading is not None:
+            self.on_reading(rule, key, ts, reading)
         transition = decide(state.decision, reading, ts, rule.spec.hold_for, rule.id, key)
         if transition is not None:
             alerts.append(build_alert(rule, state.decision, transition, key, data))

@@ -76,7 +76,8 @@ def read_jsonl(lines: Iterable[bytes], topic: str | None = None
 
 
 def replay(lines: Iterable[bytes], rules: list[CompiledRule], topic: str | None = None,
-           until: float | None = None, reference: ReferenceData | None = None) -> ReplayResult:
+           until: float | None = None, reference: ReferenceData | None = None,
+           core: ScoringCore | None = None) -> ReplayResult:
     """Score every event in ``lines``; ``until`` advances the clock at the end (epoch s).
 
     ``reference`` is the data the rules' models consult (by default the one they were loaded
@@ -85,7 +86,7 @@ def replay(lines: Iterable[bytes], rules: list[CompiledRule], topic: str | None 
     result = ReplayResult()
     if reference is None:
         reference = rules[0].model.env.reference if rules else ReferenceData()
-    core = ScoringCore(rules, MemoryStore())
+    core = core or ScoringCore(rules, MemoryStore())
     clock = float("-inf")
     for number, item in read_jsonl(lines, topic):
         if isinstance(item, DeadLetter):
