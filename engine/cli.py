@@ -120,13 +120,16 @@ def worker(
     bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = "127.0.0.1:9092",
     metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")] = 9464,
     app_id: Annotated[str, typer.Option(help="Consumer group and changelog prefix.")] = "yujing",
+    reload_interval: Annotated[float, typer.Option(
+        help="Seconds between checks of the rule files for changes (0: never).")] = 5.0,
     loglevel: str = "info",
 ) -> None:
     """Consume the department topics, score every event, publish alerts (a Faust worker)."""
     from engine.worker import WorkerSettings, run_worker
 
     run_worker(WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
-                              app_id=app_id), loglevel=loglevel)
+                              app_id=app_id, reload_interval_s=reload_interval),
+               loglevel=loglevel)
 
 
 @app.command("create-topics")

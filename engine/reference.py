@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from models.refdata import ReferenceData
 from topics.codec import Event, decode
 from topics.reference import LOOKUP_EVENT_TOPICS, REFERENCE_SCHEMAS
+from topics.registry import ALL_TOPICS
 
 log = logging.getLogger("yujing.reference")
 
@@ -55,15 +56,25 @@ class ReferenceReader:
         self.records = 0
 
     async def run(self) -> None:
-        # No group: each worker reads all partitions itself, from the start.
+        """Read for ever; a failure is logged and the reading starts over after a pause."""
+        while True:
+            try:
+                await self._read()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep the worker alive: reference data is not worth a crash
+                log.exception("reading reference topics failed; retrying in 5 s")
+                await asyncio.sleep(5)
+
+    async def _read(self) -> None:
+        # No group: each worker reads all partitions itself, from the start. Partition counts
+        # come from the topic registry, which is what created the topics.
+        partitions = [TopicPartition(topic, p) for topic in self.topics
+                      for p in range(ALL_TOPICS[topic].partitions)]
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
-            partitions = []
-            for topic in self.topics:
-                for p in await _partitions(consumer, topic):
-                    partitions.append(p)
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             while True:
@@ -89,17 +100,6 @@ class ReferenceReader:
         problem = apply_reference(self.reference, topic, name, value)
         if problem:
             log.warning("%s", problem)
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    for _ in range(50):
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return [TopicPartition(topic, p) for p in sorted(found)]
-        await consumer.topics()  # refreshes the cluster metadata
-        await asyncio.sleep(0.1)
-    log.warning("reference topic %s not found; create it with `yujing create-topics`", topic)
-    return []
 
 
 async def publish_reference(bootstrap: str, reference: ReferenceData) -> int:

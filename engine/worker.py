@@ -13,6 +13,7 @@ keyed by the right value, and scored by the worker that owns that key.
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -59,48 +60,68 @@ class WorkerSettings(BaseModel):
 
 
 class TableStore:
-    """The core's state store over a Faust table of ``key -> {stream: Entity}``.
+    """The core's state store over a Faust table of ``key -> pickled {stream: Entity}``.
 
     Table keys are the entity keys themselves, so the producer's partitioner puts each changelog
     record in the partition of the events that changed it (``use_partitioner=True``), and writes
     made from a timer (no event at hand) land in the right place too.
+
+    The table holds bytes (its changelog is raw) and this store pickles: a Faust table derives
+    its changelog codec from its value type, which for plain Python objects is JSON. Decoded
+    entities are cached; the cache is dropped whenever partitions move, after which the table
+    (recovered from the changelog) is the truth again.
     """
 
     def __init__(self, table: Any, partitions: int) -> None:
         self.table = table
         self.partitions = partitions
         self.owned: set[int] | None = None
+        self._cache: dict[str, dict[str, Entity]] = {}
+
+    def invalidate(self) -> None:
+        self._cache.clear()
 
     def _owns(self, key: str) -> bool:
         if self.owned is None:
             return True
         return (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions in self.owned
 
+    def _streams(self, key: str) -> dict[str, Entity] | None:
+        streams = self._cache.get(key)
+        if streams is None:
+            raw = self.table.get(key)
+            if raw is None:
+                return None
+            streams = self._cache[key] = pickle.loads(raw)
+        return streams
+
     def load(self, stream: str, key: str) -> Entity | None:
         if not self._owns(key):
             return None
-        streams = self.table.get(key)
+        streams = self._streams(key)
         return None if streams is None else streams.get(stream)
 
     def save(self, stream: str, key: str, entity: Entity) -> None:
-        streams = self.table.get(key) or {}
+        streams = self._streams(key) or {}
         streams[stream] = entity
-        self.table[key] = streams
+        self._cache[key] = streams
+        self.table[key] = pickle.dumps(streams, protocol=pickle.HIGHEST_PROTOCOL)
 
     def delete(self, stream: str, key: str) -> None:
-        streams = self.table.get(key)
+        streams = self._streams(key)
         if streams is None or stream not in streams:
             return
         del streams[stream]
         if streams:
-            self.table[key] = streams
+            self.table[key] = pickle.dumps(streams, protocol=pickle.HIGHEST_PROTOCOL)
         else:
+            self._cache.pop(key, None)
             del self.table[key]  # a tombstone in the changelog
 
     def entities(self) -> Iterator[tuple[str, str, Entity]]:
-        for key, streams in list(self.table.items()):
+        for key in list(self.table.keys()):
             if self._owns(key):
-                for stream, entity in streams.items():
+                for stream, entity in (self._streams(key) or {}).items():
                     yield stream, key, entity
 
 
@@ -131,9 +152,8 @@ class Worker:
             value_serializer="raw",
             key_serializer="raw",
         )
-        self.table = self.app.Table(
-            STATE_TABLE, partitions=settings.partitions, use_partitioner=True,
-            schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="pickle"))
+        self.table = self.app.Table(STATE_TABLE, partitions=settings.partitions,
+                                    use_partitioner=True, key_type=str, value_type=bytes)
         self.store = TableStore(self.table, settings.partitions)
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
@@ -147,6 +167,14 @@ class Worker:
         self.alerts = self.app.topic(ALERTS.name, **raw)
         self.deadletters = self.app.topic(DEADLETTER.name, **raw)
         self._define_agents()
+
+        @self.app.on_partitions_revoked.connect
+        async def _revoked(app: Any, revoked: Any, **_: Any) -> None:
+            self.store.invalidate()
+
+        @self.app.on_partitions_assigned.connect
+        async def _assigned(app: Any, assigned: Any, **_: Any) -> None:
+            self.store.invalidate()
 
     # -- agents -----------------------------------------------------------------------------
 

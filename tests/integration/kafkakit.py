@@ -58,11 +58,11 @@ async def read_until(bootstrap: str, topic: str, done: Callable[[list[dict[str, 
 
 
 @contextmanager
-def worker_process(bootstrap: str, rules: Path, app_id: str, log: Path):
+def worker_process(bootstrap: str, rules: Path, app_id: str, log: Path, *extra: str):
     """Run ``yujing worker`` as a real process; stop it with SIGTERM on exit."""
     cmd = [sys.executable, "-m", "engine.cli", "worker", "--rules", str(rules),
-           "--bootstrap", bootstrap, "--app-id", app_id, "--metrics-port", "0"]
-    with log.open("wb") as out:
+           "--bootstrap", bootstrap, "--app-id", app_id, "--metrics-port", "0", *extra]
+    with log.open("ab") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                 start_new_session=True)
@@ -84,3 +84,18 @@ def run(coro: Any) -> Any:
 
 def dumps(value: dict[str, Any]) -> bytes:
     return orjson.dumps(value)
+
+
+def wait_for_log(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 90.0,
+                 after: int = 0) -> int:
+    """Wait until ``text`` appears in the worker's log past byte ``after``; return its end."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = log.read_bytes()
+        found = content.find(text.encode(), after)
+        if found >= 0:
+            return found + len(text)
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited:\n{content[-3000:].decode(errors='replace')}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{text!r} not in the worker log after {timeout}s")

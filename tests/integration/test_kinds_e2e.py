@@ -1,0 +1,111 @@
+"""End to end through the real broker for the model language (issue 3).
+
+- a correlation across two topics (4 partitions each), keyed by a field neither topic is keyed
+  by, so both streams are re-keyed to meet in one state; its resolution comes from a timer;
+- window state that survives a worker restart (recovered from the changelog);
+- hot reload: a rule file added while the worker runs is in force without a restart, and a broken
+  one is rejected with file:line while the others keep working.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from tests.integration.kafkakit import (
+    dumps,
+    produce,
+    read_until,
+    run,
+    wait_for_log,
+    worker_process,
+)
+from tests.rulekit import FACILITY, rule_text
+
+pytestmark = pytest.mark.broker
+
+TICKETS, SENSORS = "events.hotline.ticket", "events.utilities.sensor"
+
+
+def test_correlation_restart_recovery_and_hot_reload(kafka, tmp_path):
+    run_id = uuid.uuid4().hex[:8]
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "corr.yaml").write_text(rule_text(
+        id="e2e.grid.gas", source=[TICKETS, SENSORS], key="grid_id", kind="correlation",
+        within="1h", severity="red", summary="gas in {grid_id}",
+        signals={"smell": {"topic": TICKETS, "when": 'category == "gas_smell"'},
+                 "drop": {"topic": SENSORS, "when": "value < 200.0"}}), encoding="utf-8")
+    (rules / "twice.yaml").write_text(rule_text(
+        id="e2e.tank.twice", source=FACILITY, kind="window", where="level_pct >= 95",
+        aggregate="count", size="10m", condition="value >= 2", summary="{count} highs"),
+        encoding="utf-8")
+    grid, tank = f"{run_id}-G", f"{run_id}-T"
+    now = float(int(time.time()))
+    t0 = now - 7200
+
+    def ours(record):
+        return run_id in str(record.get("key", ""))
+
+    run(produce(kafka.bootstrap, [
+        (TICKETS, f"{run_id}-K1".encode(), dumps({
+            "event_id": f"{run_id}-1", "ts": t0, "ticket_id": f"{run_id}-K1", "grid_id": grid,
+            "category": "gas_smell", "status": "new"})),
+        (SENSORS, f"{run_id}-S1".encode(), dumps({
+            "event_id": f"{run_id}-2", "ts": t0 + 600, "sensor_id": f"{run_id}-S1",
+            "grid_id": grid, "network": "gas", "metric": "pressure_kpa", "value": 150.0})),
+        (FACILITY, tank.encode(), dumps({
+            "event_id": f"{run_id}-3", "ts": now - 60, "tank_id": tank, "facility_id": "F",
+            "level_pct": 96.0})),
+    ]))
+    log = tmp_path / "worker.log"
+    app_id = f"e2e-kinds-{run_id}"
+    with worker_process(kafka.bootstrap, rules, app_id, log, "--reload-interval", "1") as proc:
+        alerts = run(read_until(kafka.bootstrap, "alerts", wanted=ours,
+                                done=lambda got: len(got) >= 2,
+                                give_up=lambda: proc.poll() is not None))
+        time.sleep(2)  # the tank's window state reaches the changelog
+    assert sorted((a["model_id"], a["key"], a["state"], a["first_ts"], a["last_ts"])
+                  for a in alerts) == [
+        ("e2e.grid.gas", grid, "firing", t0 + 600, t0 + 600),
+        ("e2e.grid.gas", grid, "resolved", t0 + 600, t0 + 3600),
+    ]
+
+    # The second high level comes while no worker runs; the restarted worker must remember
+    # the first one (from the changelog) to see two within 10 minutes.
+    run(produce(kafka.bootstrap, [(FACILITY, tank.encode(), dumps({
+        "event_id": f"{run_id}-4", "ts": now - 30, "tank_id": tank, "facility_id": "F",
+        "level_pct": 97.0}))]))
+    with worker_process(kafka.bootstrap, rules, app_id, log, "--reload-interval", "1") as proc:
+        alerts = run(read_until(kafka.bootstrap, "alerts", wanted=ours,
+                                done=lambda got: any(a["model_id"] == "e2e.tank.twice"
+                                                     for a in got),
+                                give_up=lambda: proc.poll() is not None, timeout=60))
+        assert [(a["model_id"], a["state"], a["summary"]) for a in alerts
+                if a["model_id"] == "e2e.tank.twice"] == [("e2e.tank.twice", "firing",
+                                                           "2 highs")], [
+            (a["model_id"], a["state"], a["last_ts"]) for a in alerts]
+
+        # Hot reload: a new rule and a broken one, written while the worker runs.
+        mark = log.stat().st_size
+        (rules / "hot.yaml").write_text(rule_text(
+            id="e2e.tank.hot", source=FACILITY, kind="threshold", condition="temp_c > 80",
+            summary="hot {temp_c}"), encoding="utf-8")
+        (rules / "broken.yaml").write_text(rule_text(
+            id="e2e.tank.broken", source=FACILITY, kind="threshold",
+            condition="temperature > 80"), encoding="utf-8")
+        wait_for_log(log, "rules reloaded", proc, after=mark)
+        text = log.read_text(errors="replace")[mark:]
+        assert f"rule file rejected: {rules / 'broken.yaml'}:" in text
+        assert "unknown field 'temperature' in condition" in text
+        run(produce(kafka.bootstrap, [(FACILITY, tank.encode(), dumps({
+            "event_id": f"{run_id}-5", "ts": now, "tank_id": tank, "facility_id": "F",
+            "temp_c": 90.0}))]))
+        alerts = run(read_until(kafka.bootstrap, "alerts", wanted=ours,
+                                done=lambda got: any(a["model_id"] == "e2e.tank.hot"
+                                                     for a in got),
+                                give_up=lambda: proc.poll() is not None))
+    assert [(a["state"], a["summary"]) for a in alerts if a["model_id"] == "e2e.tank.hot"] == [
+        ("firing", "hot 90.0")]
