@@ -199,7 +199,8 @@ class ScoringCore:
             state.seen = event.ts
         if rule.context_fields:
             state.context = {f: event.data.get(f) for f in rule.context_fields}
-        self._emit(rule, state, reading, event.ts, key, event.data, alerts)
+        at = event.ts if reading.at is None else reading.at
+        self._emit(rule, state, reading, at, key, event.data, alerts)
         deadline = _deadline(rule, state)
         if deadline is not None:
             self._schedule(deadline, stream, key, rule.state_key)

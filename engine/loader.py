@@ -89,6 +89,30 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+SHARED_FOLDERS = ("vocabulary", "reference")
+
+
+def shared_files(paths: Iterable[Path]) -> list[Path]:
+    """Vocabulary and reference files that rules given one by one still need: those of the
+    nearest enclosing folder that has a ``vocabulary/`` or ``reference/`` folder."""
+    found: list[Path] = []
+    for path in paths:
+        start = path if path.is_dir() else path.parent
+        for folder in (start.absolute(), *start.absolute().parents):
+            shared = [folder / name for name in SHARED_FOLDERS if (folder / name).is_dir()]
+            if shared:
+                found += [_relative(f) for f in rule_files(shared)]
+                break
+    return found
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 class VocabularyFile(BaseModel):
     """A file of shared lists and macros (no ``id``): see ``models.vocabulary``."""
 
@@ -106,7 +130,9 @@ def load_rules(paths: Iterable[Path], reference: ReferenceData | None = None) ->
     """
     result = LoadResult()
     documents: list[tuple[Path, Any, dict[Path_, int]]] = []
-    for path in rule_files(paths):
+    paths = list(paths)
+    unique = {p.resolve(): p for p in reversed([*rule_files(paths), *shared_files(paths)])}
+    for path in sorted(unique.values(), key=lambda p: str(p.resolve())):
         parsed, errors = _read(path)
         result.errors.extend(errors)
         if parsed is not None:

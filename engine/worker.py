@@ -6,7 +6,7 @@ lives in one changelog-backed table keyed exactly like the source topics, so a r
 rebalanced worker recovers the state of the partitions it is given.
 
 An event whose Kafka key is not its entity key (a producer that keys differently, or a rule keyed
-by another field such as ``company_id``) is forwarded to the internal ``yujing-repartition`` topic
+by another field such as ``company_id``) is forwarded to the internal ``<app-id>-repartition`` topic
 keyed by the right value, and scored by the worker that owns that key.
 """
 
@@ -35,7 +35,7 @@ from topics.registry import ALERTS, DEADLETTER, DEFAULT_PARTITIONS, EVENT_TOPICS
 
 log = logging.getLogger("yujing.worker")
 
-REPARTITION_TOPIC = "yujing-repartition"
+REPARTITION_SUFFIX = "repartition"
 STATE_TABLE = "state"
 
 
@@ -162,8 +162,10 @@ class Worker:
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.event_topics = self.app.topic(*EVENT_TOPICS, **raw)
-        self.repartition = self.app.topic(REPARTITION_TOPIC, partitions=settings.partitions,
-                                          internal=True, **raw)
+        # Named after the app, like Faust's own internal topics, so two deployments on one
+        # cluster never read each other's re-keyed events.
+        self.repartition = self.app.topic(f"{settings.app_id}-{REPARTITION_SUFFIX}",
+                                          partitions=settings.partitions, internal=True, **raw)
         self.alerts = self.app.topic(ALERTS.name, **raw)
         self.deadletters = self.app.topic(DEADLETTER.name, **raw)
         self._define_agents()

@@ -53,6 +53,9 @@ class Reading:
 
     verdict: Verdict
     evidence: dict[str, Any] = field(default_factory=dict)
+    at: float | None = None
+    """Event time the verdict applies to, when not the event's own (a late event completing
+    a pattern whose newest part came earlier)."""
 
 
 HOLD = Reading(Verdict.HOLD)

@@ -47,7 +47,9 @@ class CorrelationParams(KindParams):
     within: Duration
     require: int | None = Field(default=None, ge=2)
     """How many different signals must meet; default: all of them."""
-    lateness: Duration = 0.0
+    lateness: Duration | None = None
+    """How late an event may come and still count; default ``within``: signals of different
+    topics reach the engine in no particular order, and any signal inside the window matters."""
 
     @model_validator(mode="after")
     def _enough_signals(self) -> CorrelationParams:
@@ -89,6 +91,7 @@ class Correlation(WarningModel[CorrelationState]):
     def __init__(self, params: CorrelationParams, env: ModelEnv | None = None) -> None:
         super().__init__(params, env)
         self.require = params.require or len(params.signals)
+        self.lateness = params.within if params.lateness is None else params.lateness
         self._by_topic: dict[str, list[tuple[str, Expression | None]]] = {}
         for name, signal in params.signals.items():
             self._by_topic.setdefault(signal.topic, []).append(
@@ -139,10 +142,10 @@ class Correlation(WarningModel[CorrelationState]):
                     "met": len(recent), "require": self.require,
                     "within": format_duration(self.params.within)}
         verdict = Verdict.BREACH if len(recent) >= self.require else Verdict.CLEAR
-        return Reading(verdict, evidence)
+        return Reading(verdict, evidence, at=at)
 
     def score_one(self, state: CorrelationState, event: Event) -> Reading:
-        if state.newest is not None and event.ts < state.newest - self.params.lateness:
+        if state.newest is not None and event.ts < state.newest - self.lateness:
             return late(state.newest - event.ts)
         matched = self._matches(event)
         if not matched:
@@ -151,7 +154,10 @@ class Correlation(WarningModel[CorrelationState]):
         for name, values in matched.items():
             if name not in seen or seen[name][0] <= event.ts:
                 seen[name] = (event.ts, values)
-        return self._judge(seen, max(event.ts, state.newest or event.ts))
+        at = max(event.ts, state.newest or event.ts)
+        reading = self._judge(seen, at)
+        reading.at = at
+        return reading
 
     def learn_one(self, state: CorrelationState, event: Event) -> None:
         for name, values in self._matches(event).items():

@@ -70,9 +70,16 @@ def test_late_events_are_counted_within_lateness_and_reported_beyond():
     late = []
     core = ScoringCore([corr(require=2, lateness="5m")], MemoryStore(),
                        on_late=lambda r, by: late.append(by))
-    assert run(core, [sensor(1000, 150.0), ticket(800)]) == [("G1", "firing", 800.0, 2)]
+    # the late ticket completes the pair; the alert bears the time the pair was complete
+    assert run(core, [sensor(1000, 150.0), ticket(800)]) == [("G1", "firing", 1000.0, 2)]
     assert run(core, [police(600)]) == []
     assert late == [400.0]
+
+
+def test_by_default_signals_may_arrive_in_any_order_within_the_window():
+    core = ScoringCore([corr(require=2)], MemoryStore())
+    assert run(core, [sensor(3000, 150.0), ticket(0)], until=10_000) == [
+        ("G1", "firing", 3000.0, 2), ("G1", "resolved", 3600.0, 1)]
 
 
 def test_state_pickles_mid_stream():
