@@ -14,6 +14,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="yujing 预警 — stream-processing early-warning engine.")
 broker_app = typer.Typer(no_args_is_help=True, help="Run a local Apache Kafka broker.")
 app.add_typer(broker_app, name="broker")
+reference_app = typer.Typer(no_args_is_help=True, help="Reference data (zones, lists).")
+app.add_typer(reference_app, name="reference")
 
 RulePaths = Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")]
 DEFAULT_RULES = [Path("rules")]
@@ -153,6 +155,26 @@ def demo(
     from engine.demo import run_demo
 
     raise typer.Exit(run_demo(rules, wait_s=wait, keep=keep))
+
+
+@reference_app.command("publish")
+def reference_publish(
+    paths: RulePaths = None,
+    bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = "127.0.0.1:9092",
+) -> None:
+    """Send the reference files' records (rules/reference/) to the reference.* topics."""
+    from engine.kafka_admin import ensure_topics
+    from engine.loader import load_rules
+    from engine.reference import publish_reference
+
+    loaded = load_rules(paths or DEFAULT_RULES)
+    problems = [e for e in loaded.errors if "reference" in str(e.file)]
+    for error in problems:
+        _say(str(error), err=True)
+    asyncio.run(ensure_topics(bootstrap))
+    sent = asyncio.run(publish_reference(bootstrap, loaded.env.reference))
+    _say(f"published {sent} reference records")
+    raise typer.Exit(1 if problems else 0)
 
 
 # -- broker ---------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine import broker
 from engine.kafka_admin import ensure_topics
+from engine.loader import load_rules
+from engine.reference import publish_reference
 
 VEHICLE, FACILITY = "events.hazchem.vehicle", "events.hazchem.facility"
 COLOURS = {"blue": "\033[34m", "yellow": "\033[33m", "orange": "\033[38;5;208m",
@@ -108,6 +110,8 @@ def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False) -> int
           "with Maven) …", flush=True)
     broker.start(cfg)
     asyncio.run(ensure_topics(cfg.bootstrap))
+    sent = asyncio.run(publish_reference(cfg.bootstrap, load_rules(rules).env.reference))
+    print(f"published {sent} reference records (zones, lists)", flush=True)
     log_path = cfg.home.parent / "demo-worker.log"
     print(f"starting the worker (log: {log_path}) …", flush=True)
     cmd = [sys.executable, "-m", "engine.cli", "worker", "--bootstrap", cfg.bootstrap,
