@@ -157,6 +157,49 @@ def demo(
     raise typer.Exit(run_demo(rules, wait_s=wait, keep=keep))
 
 
+@app.command()
+def simulate(
+    out: Annotated[Path | None, typer.Option(help="Write events here (JSONL envelopes).")] = None,
+    truth: Annotated[Path | None, typer.Option(help="Write the ground truth here (JSONL).")] = None,
+    seed: int = 1,
+    start: Annotated[str, typer.Option(help="Local start time.")] = "2024-06-03T00:00:00",
+    duration: Annotated[str, typer.Option(help="How long, e.g. 6h, 1d.")] = "1d",
+    rate: Annotated[float, typer.Option(help="Background rate multiplier.")] = 1.0,
+    incidents: Annotated[int, typer.Option(help="Incidents per model.")] = 2,
+    department: Annotated[list[str] | None, typer.Option(help="Only these departments.")] = None,
+    rules: Annotated[Path, typer.Option(help="Rule folder (for its reference zones).")] = Path(
+        "rules"),
+    bootstrap: Annotated[str | None, typer.Option(help="Send to Kafka instead of a file.")] = None,
+    speed: Annotated[float | None, typer.Option(
+        help="With --bootstrap: pace events (1 = real time, 60 = an hour a minute).")] = None,
+) -> None:
+    """Simulate the city's department streams with injected incidents and ground truth."""
+    from engine.simulator.base import SimContext, parse_start
+    from engine.simulator.run import (
+        Simulation,
+        reference_city,
+        send_to_kafka,
+        write_jsonl,
+        write_truth,
+    )
+    from models.base import parse_duration
+
+    begin = parse_start(start)
+    ctx = SimContext(seed=seed, start=begin, end=begin + parse_duration(duration), rate=rate,
+                     incidents_per_model=incidents, city=reference_city(rules))
+    sim = Simulation(ctx, only=department)
+    if bootstrap:
+        if truth:
+            write_truth(sim, truth)
+        sent = asyncio.run(send_to_kafka(sim, bootstrap, speed))
+        _say(f"sent {sent} events, {len(sim.truth)} incidents")
+        return
+    if out is None:
+        raise typer.BadParameter("give --out FILE or --bootstrap HOST:PORT")
+    count = write_jsonl(sim, out, truth)
+    _say(f"wrote {count} events and {len(sim.truth)} incidents")
+
+
 @reference_app.command("publish")
 def reference_publish(
     paths: RulePaths = None,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, fi
 from models import KINDS
 from models.base import Duration
 from models.expr import CelExpr
+from topics.departments import DEPARTMENTS
 from topics.records import Severity
 from topics.registry import EVENT_TOPICS
 
@@ -100,6 +101,15 @@ class RuleCommon(Strict):
     def _id_shape(cls, value: str) -> str:
         if not RULE_ID.match(value):
             raise ValueError("must be dotted lower case, like 'hazchem.tank.level_high'")
+        return value
+
+    @field_validator("departments")
+    @classmethod
+    def _known_departments(cls, value: list[str]) -> list[str]:
+        unknown = [d for d in value if d not in DEPARTMENTS]
+        if unknown:
+            raise ValueError(f"unknown department {', '.join(map(repr, unknown))}; known: "
+                             f"{', '.join(DEPARTMENTS)}")
         return value
 
     @field_validator("source")

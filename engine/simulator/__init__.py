@@ -1,0 +1,1 @@
+"""``yujing simulate``: synthetic city streams with injected incidents and their ground truth."""

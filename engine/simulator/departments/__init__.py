@@ -1,0 +1,1 @@
+"""One module per department: its entities, background streams and injected incidents."""
