@@ -26,14 +26,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine.core import MemoryStore, ScoringCore  # noqa: E402
-from engine.loader import load_rules  # noqa: E402
-from engine.reference import track_lookup_event  # noqa: E402
-from engine.simulator.base import Incident, SimContext, parse_start  # noqa: E402
-from engine.simulator.run import Simulation, reference_city  # noqa: E402
-from models.base import parse_duration  # noqa: E402
-from topics.codec import Event, decode  # noqa: E402
-from topics.records import Alert  # noqa: E402
+from engine.core import MemoryStore, ScoringCore
+from engine.loader import load_rules
+from engine.reference import track_lookup_event
+from engine.simulator.base import Incident, SimContext, parse_start
+from engine.simulator.run import Simulation, reference_city
+from models.base import parse_duration
+from topics.codec import Event, decode
+from topics.records import Alert
 
 SLACK_BEFORE = 60.0
 SLACK_AFTER = 3600.0
