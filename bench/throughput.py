@@ -1,0 +1,284 @@
+"""Throughput and latency through a real broker: the raw aiokafka ceiling against yujing.
+
+    python bench/throughput.py [--messages 200000] [--port 19192]
+
+1. Ceiling: a plain aiokafka consume → produce passthrough of ~200-byte JSON messages.
+2. Engine: simulator events of every department, produced as fast as the producer can, consumed
+   by a ``yujing worker`` with every rule file loaded; events/s consumed and alerts/s published
+   (read from the worker's Prometheus metrics), and the ratio to (1).
+3. Latency: at half the engine's maximum, probe events (one per new key, each fired by a probe
+   rule at once) are timed from their Kafka record time to their alert's record time.
+
+It starts its own broker (under a temporary folder, on --port) unless --bootstrap is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from engine import broker
+from engine.kafka_admin import ensure_topics
+from engine.simulator.base import SimContext, parse_start
+from engine.simulator.run import Simulation, reference_city
+from topics.registry import DEFAULT_PARTITIONS
+
+PROBE_RULE = """\
+id: bench.latency.probe
+name: {zh: 延迟探针, en: Latency probe}
+departments: [command_center]
+source: events.hazchem.facility
+where: source == "latency-probe"
+kind: threshold
+condition: level_pct >= 0.0
+severity: blue
+summary: "probe {tank_id}"
+description: Fires at once for every probe event (each probe is a new tank).
+tests:
+  - {name: a probe fires, given: {tank_id: P, facility_id: F, source: latency-probe},
+     events: [{at: 0s, level_pct: 1}], expect: [{at: 0s}]}
+  - {name: other events do not, given: {tank_id: P, facility_id: F},
+     events: [{at: 0s, level_pct: 1}], expect: []}
+"""
+
+
+async def produce_raw(bootstrap: str, topic: str, n: int) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10,
+                                max_batch_size=512 * 1024)
+    await producer.start()
+    body = orjson.dumps({"event_id": "x" * 36, "ts": 1717380000.0, "tank_id": "T-0000",
+                         "facility_id": "F-00", "level_pct": 55.5, "temp_c": 21.3,
+                         "pressure_kpa": 812.4, "lel_pct": 0.0, "toxic_ppm": 0.1,
+                         "source": "bench"})
+    started = time.perf_counter()
+    for i in range(n):
+        await producer.send(topic, body, key=f"T-{i % 5000:04d}".encode())
+    await producer.flush()
+    await producer.stop()
+    return n / (time.perf_counter() - started)
+
+
+async def raw_passthrough(bootstrap: str, source: str, sink: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id="bench-raw",
+                                auto_offset_reset="earliest", max_poll_records=5000)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10,
+                                max_batch_size=512 * 1024)
+    await consumer.start()
+    await producer.start()
+    done = 0
+    started = None
+    try:
+        while done < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if started is None and batches:
+                started = time.perf_counter()
+            futures = []
+            for messages in batches.values():
+                for m in messages:
+                    futures.append(await producer.send(sink, m.value, key=m.key))
+                    done += 1
+            if futures:
+                await asyncio.gather(*futures)
+        await producer.flush()
+        return done / (time.perf_counter() - (started or time.perf_counter()))
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def sim_events(n: int, seed: int = 11) -> list[tuple[str, bytes, bytes]]:
+    """About ``n`` simulator events of every department (as many simulated hours as it takes)."""
+    begin = parse_start("2024-06-03T00:00:00")
+    ctx = SimContext(seed=seed, start=begin, end=begin + 7 * 86400, rate=8.0,
+                     city=reference_city(REPO / "rules"))
+    out = []
+    for envelope in Simulation(ctx).events():
+        out.append((envelope.topic, envelope.key.encode(), orjson.dumps(envelope.value)))
+        if len(out) >= n:
+            break
+    return out
+
+
+async def produce(bootstrap: str, records: list[tuple[str, bytes, bytes]],
+                  per_second: float | None = None) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
+                                max_batch_size=512 * 1024)
+    await producer.start()
+    started = time.perf_counter()
+    for i, (topic, key, value) in enumerate(records):
+        if per_second and i % 100 == 0:
+            ahead = i / per_second - (time.perf_counter() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+        await producer.send(topic, value, key=key)
+    await producer.flush()
+    await producer.stop()
+    return len(records) / (time.perf_counter() - started)
+
+
+def metric(port: int, name: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
+def start_worker(bootstrap: str, rules: Path, app_id: str, port: int, log: Path
+                 ) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "engine.cli", "worker", "--rules", str(rules), "--bootstrap",
+           bootstrap, "--app-id", app_id, "--metrics-port", str(port), "--loglevel", "warning"]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def wait_metrics(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("worker exited")
+        try:
+            metric(port, "yujing_rules_loaded")
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("worker metrics never came up")
+
+
+def until_consumed(port: int, target: float, timeout: float = 900.0) -> tuple[float, float]:
+    """(seconds from the first event consumed until ``target`` events, alerts published)."""
+    first = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        consumed = metric(port, "yujing_events_consumed_total")
+        if first is None and consumed > 0:
+            first = time.perf_counter()
+        if consumed >= target:
+            return time.perf_counter() - (first or time.perf_counter()), metric(
+                port, "yujing_alerts_published_total")
+        time.sleep(0.2)
+    raise TimeoutError(f"only {metric(port, 'yujing_events_consumed_total')} of {target}")
+
+
+async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
+                        ) -> list[float]:
+    """Send background + probes at ``rate`` events/s for ``seconds``; return probe latencies."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    partitions = [TopicPartition("alerts", p) for p in range(DEFAULT_PARTITIONS)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    background = sim_events(int(rate * seconds), seed=29)
+    sent: dict[str, float] = {}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    started = time.perf_counter()
+    for i, (topic, key, value) in enumerate(background):
+        if i % 100 == 0:
+            ahead = i / rate - (time.perf_counter() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+            tank = f"probe-{run_id}-{i}"
+            meta = await (await producer.send("events.hazchem.facility", orjson.dumps({
+                "event_id": tank, "ts": time.time(), "tank_id": tank, "facility_id": "F",
+                "level_pct": 1.0, "source": "latency-probe"}), key=tank.encode()))
+            sent[tank] = meta.timestamp / 1000
+        await producer.send(topic, value, key=key)
+    await producer.flush()
+    await producer.stop()
+    latencies = []
+    deadline = time.monotonic() + 30
+    while len(latencies) < len(sent) and time.monotonic() < deadline:
+        for messages in (await consumer.getmany(timeout_ms=500)).values():
+            for m in messages:
+                alert = orjson.loads(m.value)
+                if alert["model_id"] == "bench.latency.probe" and alert["key"] in sent:
+                    latencies.append(m.timestamp / 1000 - sent[alert["key"]])
+    await consumer.stop()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--port", type=int, default=19192)
+    parser.add_argument("--bootstrap")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="yujing-bench-"))
+    cfg = None
+    bootstrap = args.bootstrap
+    if not bootstrap:
+        cfg = broker.BrokerConfig(port=args.port, controller_port=args.port + 1,
+                                  home=home / "kafka", heap="2g")
+        broker.start(cfg)
+        bootstrap = cfg.bootstrap
+    run_id = str(int(time.time()))
+    worker = None
+    try:
+        asyncio.run(ensure_topics(bootstrap))
+        asyncio.run(_topics(bootstrap, [f"bench-in-{run_id}", f"bench-out-{run_id}"]))
+        n = args.messages
+        print(f"broker: Kafka {broker.KAFKA_VERSION} on {bootstrap}; {os.cpu_count()} cores")
+        rate = asyncio.run(produce_raw(bootstrap, f"bench-in-{run_id}", n))
+        print(f"producer alone: {rate:,.0f} msg/s")
+        ceiling = asyncio.run(raw_passthrough(bootstrap, f"bench-in-{run_id}",
+                                              f"bench-out-{run_id}", n))
+        print(f"1. ceiling, aiokafka consume→produce: {ceiling:,.0f} msg/s")
+
+        records = sim_events(n)
+        produced = asyncio.run(produce(bootstrap, records))
+        print(f"   ({len(records):,} simulator events produced at {produced:,.0f} msg/s)")
+        rules = home / "rules"
+        shutil.copytree(REPO / "rules", rules)
+        (rules / "bench_probe.yaml").write_text(PROBE_RULE, encoding="utf-8")
+        port = 19464
+        worker = start_worker(bootstrap, rules, f"bench-{run_id}", port, home / "worker.log")
+        wait_metrics(port, worker)
+        seconds, alerts = until_consumed(port, len(records))
+        engine = len(records) / seconds
+        print(f"2. engine end to end: {engine:,.0f} events/s consumed, {alerts / seconds:,.0f} "
+              f"alerts/s published; {100 * engine / ceiling:.1f}% of the ceiling")
+
+        latencies = asyncio.run(probe_latency(bootstrap, engine / 2, args.latency_seconds,
+                                              run_id))
+        if latencies:
+            q = statistics.quantiles(latencies, n=100)
+            print(f"3. latency at {engine / 2:,.0f} events/s: p50 {q[49] * 1000:.0f} ms, "
+                  f"p99 {q[98] * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
+                  f"({len(latencies)} probes)")
+    finally:
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+        if cfg is not None:
+            broker.stop(cfg)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+async def _topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, DEFAULT_PARTITIONS, 1) for n in names])
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    main()
