@@ -13,14 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.base import HOLD, Duration, KindParams, Reading, Verdict, WarningModel, format_duration
+from models.base import (
+    HOLD,
+    KindParams,
+    PositiveDuration,
+    Reading,
+    Verdict,
+    WarningModel,
+    format_duration,
+)
 from models.expr import CelExpr
 from models.refdata import ModelEnv
 from topics.codec import Event
 
 
 class AbsenceParams(KindParams):
-    timeout: Duration
+    timeout: PositiveDuration
     arm_when: CelExpr | None = None
     """CEL; only events for which it holds expect a successor. Default: every event."""
 

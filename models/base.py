@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from models.expr import Expression
 from models.refdata import ModelEnv
@@ -131,22 +131,23 @@ class WarningModel(ABC, Generic[S]):
         return {"kind": self.kind}
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d|w))+$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str | float | int) -> float:
-    """Seconds in a duration written like ``90s``, ``10m``, ``4h``, ``7d`` (or a bare number of s).
+    """Seconds in a duration written like ``90s``, ``10m``, ``1h30m``, ``7d`` (or a number of s).
 
-    >>> parse_duration("10m"), parse_duration("1.5h"), parse_duration(30)
-    (600.0, 5400.0, 30.0)
+    >>> parse_duration("10m"), parse_duration("1.5h"), parse_duration("9m30s"), parse_duration(30)
+    (600.0, 5400.0, 570.0, 30.0)
     """
     if isinstance(text, int | float):
         return float(text)
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 10m, 4h, 7d)")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    compact = text.replace(" ", "")
+    if not _DURATION.match(compact):
+        raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 10m, 1h30m, 7d)")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(compact))
 
 
 def format_duration(seconds: float) -> str:
@@ -164,3 +165,21 @@ def format_duration(seconds: float) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A rule-file duration: ``30s``, ``10m``, ``4h``, ``7d`` or a number of seconds."""
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be positive")
+    return seconds
+
+
+def _not_negative(seconds: float) -> float:
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds
+
+
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
+"""A duration that must be longer than zero (a window, a timeout)."""
+Lateness = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_not_negative)]
+"""How far behind the newest event (event time) an event may arrive and still be used."""

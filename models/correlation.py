@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.base import (
     HOLD,
-    Duration,
     KindParams,
+    Lateness,
+    PositiveDuration,
     Reading,
     Verdict,
     WarningModel,
@@ -44,10 +45,10 @@ class Signal(BaseModel):
 
 class CorrelationParams(KindParams):
     signals: dict[str, Signal] = Field(min_length=2)
-    within: Duration
+    within: PositiveDuration
     require: int | None = Field(default=None, ge=2)
     """How many different signals must meet; default: all of them."""
-    lateness: Duration | None = None
+    lateness: Lateness | None = None
     """How late an event may come and still count; default ``within``: signals of different
     topics reach the engine in no particular order, and any signal inside the window matters."""
 

@@ -30,12 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import model_validator
-
 from models.base import (
     HOLD,
-    Duration,
     KindParams,
+    Lateness,
+    PositiveDuration,
     Reading,
     Verdict,
     WarningModel,
@@ -54,23 +53,14 @@ VARIABLES = ("value", "previous", "delta", "rise", "fall", "rate_per_s", "rate_p
 class RateParams(KindParams):
     field: str
     """The numeric event field watched."""
-    within: Duration
+    within: PositiveDuration
     """How far back (event time) the earlier readings are taken from."""
     condition: CelExpr
     """CEL over the names in ``VARIABLES``, e.g. ``fall > 30``."""
     clear: CelExpr | None = None
     """CEL over the same; a firing alert resolves only once it is true (band between)."""
-    lateness: Duration = 0.0
+    lateness: Lateness = 0.0
     """How far behind the newest reading (event time) a reading may arrive and still be used."""
-
-    @model_validator(mode="after")
-    def _positive(self) -> RateParams:
-        if self.within <= 0:
-            raise ValueError("'within' must be positive")
-        if self.lateness < 0:
-            raise ValueError("'lateness' must not be negative")
-        return self
-
 
 @dataclass(slots=True)
 class RateState:

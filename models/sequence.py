@@ -37,12 +37,11 @@ from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import model_validator
-
 from models.base import (
     HOLD,
-    Duration,
     KindParams,
+    Lateness,
+    PositiveDuration,
     Reading,
     Verdict,
     WarningModel,
@@ -59,21 +58,12 @@ class SequenceParams(KindParams):
     """CEL over the event's fields: the event is an A (what starts the sequence)."""
     then: CelExpr
     """CEL over the event's fields: the event is a B (what completes or answers it)."""
-    within: Duration
+    within: PositiveDuration
     """How long after an A its B may come (inclusive)."""
     mode: Literal["followed", "not_followed"]
     """``followed``: breach when B follows A in time; ``not_followed``: when it does not."""
-    lateness: Duration = 0.0
+    lateness: Lateness = 0.0
     """How late (event time) an event may arrive and still be used."""
-
-    @model_validator(mode="after")
-    def _positive(self) -> SequenceParams:
-        if self.within <= 0:
-            raise ValueError("'within' must be positive")
-        if self.lateness < 0:
-            raise ValueError("'lateness' must not be negative")
-        return self
-
 
 @dataclass(slots=True)
 class SequenceState:

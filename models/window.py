@@ -20,7 +20,16 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
-from models.base import Duration, KindParams, Reading, Verdict, WarningModel, format_duration
+from models.base import (
+    Duration,
+    KindParams,
+    Lateness,
+    PositiveDuration,
+    Reading,
+    Verdict,
+    WarningModel,
+    format_duration,
+)
 from models.expr import CelExpr
 from models.refdata import ModelEnv
 from topics.codec import Event
@@ -32,13 +41,13 @@ class WindowParams(KindParams):
     aggregate: Aggregate
     field: str | None = None
     """The event field aggregated; not needed for ``count``."""
-    size: Duration
+    size: PositiveDuration
     window: Literal["sliding", "tumbling", "hopping"] = "sliding"
     hop: Duration | None = None
     condition: CelExpr
     """CEL over ``value`` and ``count``, e.g. ``value >= 3``."""
     clear: CelExpr | None = None
-    lateness: Duration = 0.0
+    lateness: Lateness = 0.0
     """How late (event time) an event may arrive and still be counted."""
 
     @model_validator(mode="after")
@@ -47,8 +56,6 @@ class WindowParams(KindParams):
             raise ValueError(f"aggregate {self.aggregate!r} needs 'field'")
         if self.window == "hopping" and not self.hop:
             raise ValueError("a hopping window needs 'hop'")
-        if self.size <= 0:
-            raise ValueError("'size' must be positive")
         return self
 
 

@@ -358,7 +358,7 @@ def test_describe_says_what_is_watched():
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"within": "0s"}, "'within' must be positive"),
+    ({"within": "0s"}, "within: must be positive"),
     ({"mode": "before"}, "mode"),
     ({"first": 'knd == "fire_alarm"'}, "unknown field 'knd' in first"),
     ({"then": "kind =="}, "then: not a valid CEL expression"),
