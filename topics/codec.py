@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache, lru_cache
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from topics.records import DeadLetter
 from topics.registry import EVENT_TOPICS
@@ -72,15 +73,56 @@ def decode(
         model = spec.schema.model_validate(raw)
     except ValidationError as exc:
         return dead(f"does not match the {topic} schema: {_brief(exc)}")
-    data = model.model_dump()
-    for name, val in data.items():
-        if isinstance(val, datetime):
-            data[name] = val.astimezone(UTC)
-    ts: datetime = model.ts  # type: ignore[attr-defined]
-    local = ts.astimezone(CITY_TZ)
-    data["hour"] = local.hour
-    data["weekday"] = local.isoweekday()
-    return Event(topic=topic, key=str(data[spec.key_field]), ts=ts.timestamp(), data=data)
+    shape = _shape(spec.schema)
+    if shape.nested:
+        data = model.model_dump()
+    else:  # the validated values themselves: a dump would copy them for nothing
+        data = {**model.__dict__, **(model.__pydantic_extra__ or {})}
+    for name in shape.datetimes:
+        moment = data[name]
+        if moment is not None:
+            if moment.tzinfo is None:  # department systems send local time without a zone
+                moment = moment.replace(tzinfo=CITY_TZ)
+            data[name] = moment.astimezone(UTC)  # CEL takes fixed offsets, not zone names
+    ts = data["ts"].timestamp()
+    data["hour"], data["weekday"] = local_hour_weekday(ts)
+    return Event(topic=topic, key=str(data[spec.key_field]), ts=ts, data=data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    datetimes: tuple[str, ...]
+    nested: bool
+    """Some field holds models (a waybill's route): dump to plain dicts for conditions."""
+
+
+@cache
+def _shape(schema: type[BaseModel]) -> _Shape:
+    datetimes, nested = [], False
+    for name, info in schema.model_fields.items():
+        text = str(info.annotation)
+        if "datetime" in text:
+            datetimes.append(name)
+        if "LatLon" in text or "BaseModel" in text:
+            nested = True
+    return _Shape(tuple(datetimes), nested)
+
+
+@lru_cache(maxsize=4096)
+def _offset_for_hour(hour: int) -> float:
+    return CITY_TZ.utcoffset(datetime.fromtimestamp(hour * 3600, UTC).replace(tzinfo=None)
+                             ).total_seconds()
+
+
+def local_hour_weekday(ts: float) -> tuple[int, int]:
+    """The city's local hour (0-23) and ISO weekday (1 = Monday) at epoch ``ts``.
+
+    >>> local_hour_weekday(1714501800.0)   # 2024-04-30T18:30Z is Wednesday 02:30 in Beijing
+    (2, 3)
+    """
+    local = ts + _offset_for_hour(int(ts // 3600))
+    days, seconds = divmod(local, 86400)
+    return int(seconds // 3600), (int(days) + 3) % 7 + 1  # 1970-01-01 was a Thursday
 
 
 def dead_letter(

@@ -54,3 +54,14 @@ def test_unknown_topic_and_binary_payload():
     assert dl.reason == "unknown topic 'events.nowhere'"
     assert dl.encoding == "base64"
     assert base64.b64decode(dl.value) == b"\xff\xfe\x00"
+
+
+def test_every_time_field_without_a_zone_is_city_local_and_routes_are_plain_data():
+    ev = decode("events.hazchem.waybill", {
+        "event_id": "w", "ts": "2024-05-01 02:30:00", "waybill_id": "W", "vehicle_id": "V",
+        "company_id": "C", "status": "issued", "window_end": "2024-05-02T00:00:00",
+        "route": [[30.0, 120.0], {"lat": 30.1, "lon": 120.1}]})
+    assert isinstance(ev, Event)
+    assert ev.data["window_end"].isoformat() == "2024-05-01T16:00:00+00:00"
+    assert ev.data["route"] == [{"lat": 30.0, "lon": 120.0}, {"lat": 30.1, "lon": 120.1}]
+    assert (ev.data["hour"], ev.data["weekday"]) == (2, 3)
