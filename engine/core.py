@@ -147,11 +147,13 @@ class ScoringCore:
                          if r.by_topic_key)
 
     def stream_keys(self, event: Event) -> list[tuple[str, str]]:
-        """(stream, key) for every stream this event feeds."""
+        """(stream, key) for every stream this event feeds: some rule of it would see it (no
+        ``where``, or a ``where`` that holds), so the worker re-keys only what will be used."""
         out = []
         for route in self._routes.get(event.topic, ()):
             key = _route_key(route, event)
-            if key is not None:
+            if key is not None and any(r.where is None or r.where.evaluate(event.data) is True
+                                       for r in route.rules):
                 out.append((route.stream, key))
         return out
 

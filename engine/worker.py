@@ -218,16 +218,18 @@ class Worker:
         started = time.perf_counter()
         local: list[Event] = []
         newest: dict[str, float] = {}
+        consumed: dict[str, int] = {}
         for item in batch:
             message = item.message
             topic = message.topic
-            metrics.EVENTS_CONSUMED.labels(topic).inc()
+            consumed[topic] = consumed.get(topic, 0) + 1
             decoded = decode(topic, message.value, key=message.key,
                              partition=message.partition, offset=message.offset)
             if isinstance(decoded, DeadLetter):
                 self.publish_dead_letter(decoded)
                 continue
-            newest[topic] = max(newest.get(topic, 0.0), decoded.ts)
+            if decoded.ts > newest.get(topic, 0.0):
+                newest[topic] = decoded.ts
             keyed_right = message.key is not None and message.key == decoded.key.encode()
             if keyed_right:
                 local.append(decoded)
@@ -237,6 +239,8 @@ class Worker:
         self.publish(self.core.process(local, streams=self._local_streams))
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        for topic, count in consumed.items():
+            metrics.EVENTS_CONSUMED.labels(topic).inc(count)
         now = time.time()
         for topic, ts in newest.items():
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
