@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import cel
 from pydantic import AfterValidator
 
+from models.fastcel import CelError, Unsure, compile_fast
 from models.vocabulary import expand_macros
 
 
@@ -39,7 +40,7 @@ class Expression:
     fields that are there when that is enough (CEL's error-absorbing logic).
     """
 
-    __slots__ = ("_constants", "_program", "expanded", "source", "variables")
+    __slots__ = ("_constants", "_fast", "_program", "expanded", "source", "variables")
 
     def __init__(self, source: str, constants: Mapping[str, Any] | None = None,
                  macros: Mapping[str, str] | None = None) -> None:
@@ -56,9 +57,17 @@ class Expression:
         names = set(self._program.variables()) - set(_BOUND.findall(self.expanded))
         self._constants = {n: constants[n] for n in names if n in constants}
         self.variables = tuple(sorted(names - set(self._constants)))
+        self._fast = compile_fast(self.expanded, self._constants)
 
     def evaluate(self, data: Mapping[str, Any]) -> Any:
         """The expression's value, or None when it cannot be decided (a needed field is null)."""
+        if self._fast is not None:
+            try:
+                return self._fast(data)
+            except CelError:
+                return None
+            except Unsure:
+                pass  # CEL decides
         env = dict(self._constants)
         for name in self.variables:
             env[name] = data.get(name)

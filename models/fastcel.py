@@ -1,0 +1,215 @@
+"""A fast path for the plain comparisons most rule conditions are, with CEL's exact meaning.
+
+Handing an event's values to the CEL evaluator costs a few microseconds per condition — more
+than the comparison itself — and a busy topic has a dozen conditions per event. Conditions made
+only of fields, literals, comparisons, ``in`` lists, ``&&``, ``||`` and ``!`` are compiled here
+into Python closures instead. The closures follow CEL's semantics: equality across types is
+false, ordering across types is an error, ``!`` and ``&&``/``||`` want booleans, and ``&&``/``||``
+absorb an error when the other side decides. Whatever they are not sure of — arithmetic, lists
+compared with lists, any value that is not a number, string, boolean or null — they hand back
+to CEL for that event, and anything else (functions, macros, member access, ``?:``) is never
+compiled, so the answer is always CEL's. ``tests/unit/models/test_fastcel.py`` checks this
+against the CEL evaluator on random expressions and values.
+
+Only the parser of Python's ``ast`` module is used, on text translated token by token; nothing
+is ever evaluated by Python.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Fast = Callable[[Mapping[str, Any]], Any]
+
+
+class Unsure(Exception):
+    """The fast path cannot be certain of CEL's answer for these values: ask CEL."""
+
+
+class CelError(Exception):
+    """CEL would fail here (an ordering across types, ``!`` of a number …)."""
+
+
+_TOKEN = re.compile(r"""\s*(?:(?P<num>\d+\.\d*(?:[eE][-+]?\d+)?|\d+(?:[eE][-+]?\d+)?)
+    |(?P<str>"[^"\\\n]*"|'[^'\\\n]*')
+    |(?P<op>&&|\|\||==|!=|<=|>=|[<>!()\[\],-])
+    |(?P<name>[A-Za-z_]\w*)
+    |(?P<other>\S))""", re.X)
+_WORDS = {"null": "None", "true": "True", "false": "False", "in": "in"}
+
+
+def compile_fast(source: str, constants: Mapping[str, Any]) -> Fast | None:
+    """A closure for ``source`` when it is in the supported subset, else None."""
+    text = _translate(source)
+    if text is None:
+        return None
+    try:
+        tree = ast.parse(text, mode="eval").body
+        return _build(tree, constants)
+    except (SyntaxError, _NotSupported):
+        return None
+
+
+class _NotSupported(Exception):
+    pass
+
+
+def _translate(source: str) -> str | None:
+    out = []
+    pos = 0
+    while pos < len(source):
+        match = _TOKEN.match(source, pos)
+        if match is None:
+            if source[pos:].strip():
+                return None
+            break
+        pos = match.end()
+        kind = match.lastgroup
+        token = match.group(kind)
+        if kind == "other":
+            return None  # ?, :, ., arithmetic and the rest: CEL only
+        if kind == "op":
+            if token in ("&&", "||"):
+                token = " and " if token == "&&" else " or "
+            elif token == "!":
+                token = "~"  # binds like CEL's !, tighter than comparisons (Python's not is looser)
+        elif kind == "name":
+            if token in ("and", "or", "not", "is", "lambda", "if", "else", "None", "True",
+                         "False"):
+                return None  # Python words that are not CEL's
+            token = _WORDS.get(token, token)
+            if pos < len(source) and source[pos:].lstrip().startswith("("):
+                return None  # a function call
+        out.append(token)
+    return " ".join(out)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "num"
+    if isinstance(value, str):
+        return "str"
+    raise Unsure
+
+
+def _equal(a: Any, b: Any) -> bool:
+    ta, tb = type(a), type(b)
+    if ta is tb and (ta is float or ta is str or ta is int or ta is bool):
+        return a == b
+    return _kind(a) == _kind(b) and a == b
+
+
+def _order(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def compare(a: Any, b: Any) -> bool:
+        ta, tb = type(a), type(b)
+        if (ta is float or ta is int) and (tb is float or tb is int):
+            return op(a, b)  # the common case, first
+        ka, kb = _kind(a), _kind(b)
+        if ka != kb or ka == "null":
+            raise CelError(f"no ordering between {ka} and {kb}")
+        return op(a, b)
+    return compare
+
+
+_COMPARE: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: _equal,
+    ast.NotEq: lambda a, b: not _equal(a, b),
+    ast.Lt: _order(operator.lt), ast.LtE: _order(operator.le),
+    ast.Gt: _order(operator.gt), ast.GtE: _order(operator.ge),
+}
+
+
+def _build(node: ast.AST, constants: Mapping[str, Any]) -> Fast:
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, complex | bytes):
+            raise _NotSupported
+        return lambda data: value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) \
+            and isinstance(node.operand, ast.Constant) \
+            and isinstance(node.operand.value, int | float) \
+            and not isinstance(node.operand.value, bool):
+        negative = -node.operand.value
+        return lambda data: negative
+    if isinstance(node, ast.Name):
+        name = node.id
+        if name in constants:
+            constant = constants[name]
+            return lambda data: constant
+        return lambda data: data.get(name)
+    if isinstance(node, ast.List):
+        items = [_build(e, constants) for e in node.elts]
+        if all(isinstance(e, ast.Constant | ast.UnaryOp) for e in node.elts):
+            fixed = [item({}) for item in items]  # a literal list: built once
+            return lambda data: fixed
+        return lambda data: [item(data) for item in items]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+        operand = _build(node.operand, constants)
+
+        def negate(data: Mapping[str, Any]) -> bool:
+            value = operand(data)
+            if not isinstance(value, bool):
+                raise CelError("! wants a bool")
+            return not value
+        return negate
+    if isinstance(node, ast.BoolOp):
+        parts = [_build(v, constants) for v in node.values]
+        return _logic(parts, isinstance(node.op, ast.And))
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        left = _build(node.left, constants)
+        right = _build(node.comparators[0], constants)
+        op = type(node.ops[0])
+        if op is ast.In:
+            return _membership(left, right)
+        compare = _COMPARE.get(op)
+        if compare is None:
+            raise _NotSupported
+        if isinstance(node.left, ast.Name) and node.left.id not in constants \
+                and isinstance(node.comparators[0], ast.Constant):
+            # field against literal, the usual shape: one call fewer per evaluation
+            name, literal = node.left.id, right({})
+            return lambda data: compare(data.get(name), literal)
+        return lambda data: compare(left(data), right(data))
+    raise _NotSupported
+
+
+def _membership(left: Fast, right: Fast) -> Fast:
+    def member(data: Mapping[str, Any]) -> bool:
+        items = right(data)
+        if not isinstance(items, list):
+            raise Unsure
+        value = left(data)
+        return any(_equal(value, item) for item in items)
+    return member
+
+
+def _logic(parts: list[Fast], conjunction: bool) -> Fast:
+    # CEL's && and || are commutative about errors: one side that decides (false for &&,
+    # true for ||) wins over an error on the other.
+    decisive = not conjunction
+
+    def combine(data: Mapping[str, Any]) -> bool:
+        error: Exception | None = None
+        for part in parts:
+            try:
+                value = part(data)
+            except CelError as exc:
+                error = exc
+                continue
+            if not isinstance(value, bool):
+                error = CelError("&&/|| want bools")
+                continue
+            if value is decisive:
+                return decisive
+        if error is not None:
+            raise error
+        return not decisive
+    return combine

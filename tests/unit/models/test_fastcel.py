@@ -1,0 +1,79 @@
+"""The fast path for plain conditions gives CEL's answer, on random expressions and values."""
+
+import random
+
+import cel
+import pytest
+
+from models.expr import Expression
+from models.fastcel import CelError, Unsure, compile_fast
+
+VALUES = [None, True, False, 0, 1, 80, -3, 0.0, 1.0, 79.9, 80.0, 80.5, "", "a", "highway",
+          [1, 2.5], ["a", "b"]]
+LEAVES = ["x", "y", "z", "1", "80", "80.0", "-2", "2.5", "true", "false", "null", '"a"',
+          "'highway'", "[1, 2.5]", '["a", "b"]', "L"]
+OPS = ["==", "!=", "<", "<=", ">", ">=", "in"]
+
+
+def expression(rng: random.Random, depth: int = 0) -> str:
+    roll = rng.random()
+    if depth >= 3 or roll < 0.3:
+        return rng.choice(LEAVES)
+    if roll < 0.6:
+        return f"{expression(rng, depth + 1)} {rng.choice(OPS)} {expression(rng, depth + 1)}"
+    if roll < 0.7:
+        return f"!({expression(rng, depth + 1)})"
+    return (f"({expression(rng, depth + 1)}) {rng.choice(['&&', '||'])} "
+            f"({expression(rng, depth + 1)})")
+
+
+def cel_answer(program, env):
+    try:
+        return ("ok", program.execute(env))
+    except (RuntimeError, TypeError, ValueError):
+        return ("error", None)
+
+
+def test_fast_path_agrees_with_cel_on_random_expressions():
+    rng = random.Random(20241125)
+    constants = {"L": ["a", 1, 2.5]}
+    compared = 0
+    for _ in range(3000):
+        source = expression(rng)
+        try:
+            program = cel.compile(source)
+        except ValueError:
+            continue
+        fast = compile_fast(source, constants)
+        if fast is None:
+            continue
+        for _ in range(5):
+            data = {name: rng.choice(VALUES) for name in "xyz"}
+            want = cel_answer(program, {**data, **constants})
+            try:
+                got = ("ok", fast(data))
+            except CelError:
+                got = ("error", None)
+            except Unsure:
+                continue
+            assert got == want, (source, data)
+            assert type(got[1]) is type(want[1]), (source, data)
+            compared += 1
+    assert compared > 5000
+
+
+@pytest.mark.parametrize("source", [
+    "a.b > 1", "x ? 1 : 2", "size(x) > 1", "x + 1 > 2", "1 < x < 3", "x.exists(v, v > 1)",
+    "r\"a\" == x", "x == 'a\\n'", "[v for v in x] == y"])
+def test_everything_else_is_left_to_cel(source):
+    assert compile_fast(source, {}) is None
+
+
+def test_expressions_use_the_fast_path_and_fall_back_per_value():
+    e = Expression('speed_kmh > 80 && road_class == "highway"')
+    assert e._fast is not None
+    assert e.evaluate({"speed_kmh": 81.0, "road_class": "highway"}) is True
+    assert e.evaluate({"speed_kmh": None, "road_class": "urban"}) is False  # absorbed
+    assert e.evaluate({"speed_kmh": None, "road_class": "highway"}) is None  # CEL error
+    listed = Expression("tags == x")
+    assert listed.evaluate({"tags": [1], "x": [1]}) is True  # lists: CEL decides
