@@ -82,6 +82,10 @@ class AnomalyParams(KindParams):
     """Readings learned before any verdict (default 100; half_space_trees: twice ``window``)."""
     seed: int = 0
     """Seeds the randomised detector (half_space_trees)."""
+    min_score: float | None = Field(default=None, ge=0)
+    """A score must also reach this to alert (default 3 — standard deviations — for gaussian
+    and predictive; none for half_space_trees): the top 0.5% of a quiet series, or of the few
+    scores seen on a first day, is not yet unusual."""
 
     @model_validator(mode="after")
     def _consistent(self) -> AnomalyParams:
@@ -137,6 +141,8 @@ class Anomaly(WarningModel[AnomalyState]):
         self._hst_window = params.window or HST_WINDOW
         default = 2 * self._hst_window if params.detector == "half_space_trees" else 100
         self.warmup = params.warmup or default
+        default_floor = 0.0 if params.detector == "half_space_trees" else 3.0
+        self.min_score = default_floor if params.min_score is None else params.min_score
         self._threshold_from = self.warmup // 2
         self._threshold_window = max(200, math.ceil(5 / (1 - params.quantile)))
 
@@ -184,7 +190,13 @@ class Anomaly(WarningModel[AnomalyState]):
             "seen": state.seen, "held_out": state.held_out}
         if expected is not None:
             evidence["expected"] = _significant(expected)
-        return Reading(Verdict.BREACH if score > threshold else Verdict.CLEAR, evidence)
+        if self.min_score:
+            evidence["min_score"] = self.min_score
+        return Reading(Verdict.BREACH if self._unusual(score, threshold) else Verdict.CLEAR,
+                       evidence)
+
+    def _unusual(self, score: float, threshold: float) -> bool:
+        return score > threshold and score >= self.min_score
 
     def learn_one(self, state: AnomalyState, event: Event) -> None:
         value = self._value(event)
@@ -194,7 +206,8 @@ class Anomaly(WarningModel[AnomalyState]):
         anomalous = False
         if state.seen >= self._threshold_from:
             score, _ = self._score(state, value, event.ts)
-            anomalous = state.seen >= self.warmup and score > state.threshold.get()
+            anomalous = state.seen >= self.warmup and self._unusual(score,
+                                                                    state.threshold.get())
             state.threshold.update(score)
         state.seen += 1
         if anomalous:
