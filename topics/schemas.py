@@ -75,6 +75,11 @@ class HazchemVehicle(EventSchema):
     # Not in the catalogue's list: the map-matched road class, which telematics platforms supply
     # and which the speed limits depend on.
     road_class: Literal["highway", "urban", "other"] | None = None
+    # Not in the catalogue's list: the continuous driving time the on-board terminal keeps
+    # (JT/T 794 / JT/T 808: it resets after a stop of 20 minutes or more), and the grid cell
+    # the platform map-matches the position to.
+    driving_min: float | None = Field(default=None, ge=0)
+    grid_id: str | None = None
 
 
 class HazchemFacility(EventSchema):
@@ -89,6 +94,9 @@ class HazchemFacility(EventSchema):
     toxic_ppm: float | None = None
     sensor_status: str | None = None
     grid_id: str | None = None
+    # Not in the catalogue's list: whether a loading/unloading transfer on the tank is running
+    # (from the facility's DCS), without which a falling level cannot be told from a leak.
+    transfer_active: bool | None = None
 
 
 class HazchemWaybill(EventSchema):
@@ -117,6 +125,15 @@ class UtilitiesSensor(EventSchema):
     lat: Lat | None = None
     lon: Lon | None = None
     grid_id: str | None = None
+    # Not in the catalogue's list (optional; see rules/vocabulary/utilities.yaml):
+    baseline: float | None = None
+    """The platform's reference value for this metric (a DMA inflow meter: its legitimate
+    night flow in m³/h)."""
+    rain_mm_h: float | None = None
+    """Rainfall at the gauge co-located with a drainage well station, mm/h."""
+    in_season: bool | None = None
+    """Heat network: whether the network is in heating-season operation (from the heating
+    company's SCADA); null for other networks."""
 
 
 class HotlineTicket(EventSchema):
@@ -146,7 +163,15 @@ class PoliceIncident(EventSchema):
     lat: Lat | None = None
     lon: Lon | None = None
     level: int | None = None
+    """1 general (一般), 2 serious (较大), 3 major (重大), 4 especially major (特别重大)."""
     address_hash: str | None = None
+    # Not in the catalogue's list, but on every 110 record: the police station (派出所) whose
+    # jurisdiction (a few adjacent grid cells) the incident is in, the road of a traffic case,
+    # the kind of place (发案场所: venue, residence, road …) and a missing person's age.
+    station: str | None = None
+    road: str | None = None
+    place: str | None = None
+    subject_age: int | None = Field(default=None, ge=0, le=130)
 
 
 class RoadSegment(EventSchema):
@@ -157,6 +182,12 @@ class RoadSegment(EventSchema):
     flow_vph: float | None = None
     occupancy_pct: float | None = None
     free_flow_kmh: float | None = None
+    # Not in the catalogue's list: whether the segment is closed to traffic (road works, an
+    # accident scene, an event), as the traffic-control system marks it.
+    closed: bool | None = None
+    # Not in the catalogue's list: the flow as % of the segment's typical flow for this weekday
+    # and time of day (the traffic platform's historical profile, 交通流量同期比).
+    flow_pct_typical: float | None = None
 
 
 class Coach(EventSchema):
@@ -171,6 +202,11 @@ class Coach(EventSchema):
     passengers: int | None = None
     rated_passengers: int | None = None
     driver_id: str | None = None
+    # Not in the catalogue's list: the bus line and the stop of an arrival record (buses), and
+    # the route a school bus is assigned (school_bus).
+    line_id: str | None = None
+    stop_id: str | None = None
+    route_id: str | None = None
 
 
 class HealthReport(EventSchema):
@@ -185,6 +221,11 @@ class HealthReport(EventSchema):
     grid_id: str | None = None
     district: str | None = None
     school_id: str | None = None
+    # Not in the catalogue's list: the place-and-disease group a case report is filed under
+    # (``<school or community>/<disease>``, as the case-reporting system groups cases), and the
+    # capacity a report is measured against (ambulances on duty for ambulance_call).
+    cluster_id: str | None = None
+    capacity: float | None = None
 
 
 class EnvironmentStation(EventSchema):
@@ -196,6 +237,11 @@ class EnvironmentStation(EventSchema):
     value: float
     grid_id: str | None = None
     enterprise_id: str | None = None
+    # Not in the catalogue's list (optional):
+    limit: float | None = None
+    """Emission: the discharge permit's limit for this pollutant (same unit as ``value``)."""
+    target_class: int | None = None
+    """Water section: its assessment target class (1-5 for I-V), for ``metric: wq_class``."""
 
 
 class TourismSite(EventSchema):
@@ -232,6 +278,12 @@ class EmergencyReport(EventSchema):
     lat: Lat | None = None
     lon: Lon | None = None
     building_id: str | None = None
+    # Beyond the catalogue: the hazard a weather warning is about (rainstorm, typhoon, heat …),
+    # the gauge a rainfall or flood-gauge reading comes from, and the gauge's warning level (m),
+    # which hydrological systems send with each reading.
+    hazard: str | None = None
+    gauge_id: str | None = None
+    warning_level: float | None = None
 
 
 class GovWorkItem(EventSchema):

@@ -1,0 +1,226 @@
+"""joined: a condition over the event together with a record it names — and that record's route.
+
+Some warnings are only visible when an event is set beside the record it refers to: a tanker's
+position report beside its electronic waybill (the cargo it carries is not the waybill's, the
+waybill is not started or has run out of its time window, there is none at all). ``table`` names
+the reference table holding the records (``events.hazchem.waybill`` keeps the latest record of
+every waybill; ``reference.lists`` and ``reference.zones`` work too) and ``via`` the event field
+holding the record's key. In ``condition`` (CEL) the record is a map named by ``record``
+(default ``record``) beside the event's own fields; it is ``null`` when the event names no
+record or the table has none under that key, so
+``waybill == null || waybill.status != "started"`` reads as it says. Text values of the
+record written as ISO date-times become timestamps, so ``ts > waybill.window_end`` compares
+times.
+
+``siblings_by`` (a field name) also hands the conditions ``siblings``: the table's other records
+(keyed otherwise than the event) whose field of that name equals the event's — a vehicle's other
+waybills, for ``siblings.exists(w, w.status == "started")``. It scans the table, so it suits
+low-rate topics (waybills), not telemetry.
+
+``route_zones`` (zone kinds or ids) adds a check of a planned route against the zones: the
+route is the event's ``route_field`` (default ``route``, a list of lat/lon points) or, when the
+event has none, the joined record's. ``route_zone`` and ``route_zone_id`` are the name and id of
+the first selected zone the route passes through (the polyline sampled every 25 m), or ``null``
+— ``route_zone != null`` breaches when a waybill's route crosses a school's circle.
+
+``clear`` (default: not ``condition``) clears; in between is the hysteresis band. An undecidable
+condition (a needed field is null) says nothing. Stateless: the record is read when the event is
+scored, so what counts is the record as it stands then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel
+from models.expr import CelExpr, Expression, ExpressionError
+from models.geofence import ZONES_TABLE, _pt, _Shape, _shape, _xy
+from models.refdata import ModelEnv, Record
+from models.vocabulary import MacroError
+from topics.codec import Event
+from topics.schemas import CITY_TZ
+
+SAMPLE_M = 25.0
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+class JoinedParams(KindParams):
+    condition: CelExpr
+    """CEL over the event's fields, the joined record (under ``as``) and ``route_zone``."""
+    clear: CelExpr | None = None
+    table: str | None = None
+    """The reference table holding the records (e.g. events.hazchem.waybill)."""
+    via: str | None = None
+    """The event field holding the record's key in ``table``."""
+    record: str = "record"
+    """The name the joined record goes by in the conditions (``waybill``)."""
+    siblings_by: str | None = None
+    """With ``table``: the other records of the table whose field of this name equals the
+    event's (a vehicle's other waybills) are the list ``siblings`` in the conditions."""
+    route_zones: list[str] = Field(default_factory=list)
+    """Zone kinds (or ids) a planned route must not pass through."""
+    route_field: str = "route"
+
+    @model_validator(mode="after")
+    def _complete(self) -> JoinedParams:
+        if self.siblings_by is not None and self.table is None:
+            raise ValueError("'siblings_by' needs 'table' (the records to search)")
+        if (self.table is None) != (self.via is None):
+            raise ValueError("'table' and 'via' go together: the table and the event field "
+                             "naming the record")
+        if self.table is None and not self.route_zones:
+            raise ValueError("joined needs 'table' and 'via' (a record to join), "
+                             "'route_zones', or both")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.record):
+            raise ValueError(f"'record' must be a lower-case name, not {self.record!r}")
+        return self
+
+
+class Joined(WarningModel[None]):
+    """Event and record side by side.
+
+    >>> from models.refdata import ModelEnv, ReferenceData
+    >>> from topics.codec import Event
+    >>> ref = ReferenceData()
+    >>> ref.put("events.hazchem.waybill", "W1", {"cargo_un": "1203", "status": "started"})
+    >>> m = Joined(JoinedParams.model_validate({
+    ...     "table": "events.hazchem.waybill", "via": "waybill_id", "record": "waybill",
+    ...     "condition": "waybill != null && cargo_un != waybill.cargo_un"}),
+    ...     ModelEnv(reference=ref))
+    >>> [m.score_one(None, Event("t", "V1", 0, {"waybill_id": w, "cargo_un": c})).verdict.value
+    ...  for w, c in (("W1", "1203"), ("W1", "1005"), ("W9", "1005"))]
+    ['clear', 'breach', 'clear']
+    """
+
+    kind = "joined"
+    Params = JoinedParams
+    event_fields = ("via",)
+
+    def __init__(self, params: JoinedParams, env: ModelEnv | None = None) -> None:
+        super().__init__(params, env)
+        self.condition = self.expression(params.condition)
+        self.clear = self.maybe_expression(params.clear)
+        self._cache: tuple[int, list[_Shape]] | None = None
+
+    @classmethod
+    def field_problems(cls, params: JoinedParams, sources: list[str],  # type: ignore[override]
+                       fields_of: Any, env: ModelEnv) -> list[tuple[tuple[str | int, ...], str]]:
+        own = {params.record, "siblings", "route_zone", "route_zone_id"}
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for topic in sources:
+            if params.siblings_by is not None and params.siblings_by not in fields_of(topic):
+                problems.append((("siblings_by",), f"unknown field {params.siblings_by!r} "
+                                                   f"(not a field of {topic})"))
+        for name in ("condition", "clear"):
+            source = getattr(params, name)
+            if source is None:
+                continue
+            try:
+                variables = Expression(source, env.constants, env.macros).variables
+            except (ExpressionError, MacroError) as exc:
+                problems.append(((name,), f"{name}: {exc}"))
+                continue
+            for topic in sources:
+                unknown = [v for v in variables if v not in own and v not in fields_of(topic)]
+                if unknown:
+                    problems.append(((name,), f"unknown field {', '.join(map(repr, unknown))} "
+                                              f"in {name} (not a field of {topic}, nor "
+                                              f"{params.record!r} or route_zone)"))
+        return problems
+
+    def new_state(self) -> None:
+        return None
+
+    def _zones(self) -> list[_Shape]:
+        reference = self.env.reference
+        if self._cache is None or self._cache[0] != reference.version:
+            wanted = set(self.params.route_zones)
+            self._cache = (reference.version,
+                           [_shape(zid, z) for zid, z in reference.items(ZONES_TABLE)
+                            if zid in wanted or z.get("kind") in wanted])
+        return self._cache[1]
+
+    def score_one(self, state: None, event: Event) -> Reading:
+        p = self.params
+        data = dict(event.data)
+        evidence: dict[str, Any] = {}
+        record: dict[str, Any] | None = None
+        if p.table is not None and p.via is not None:
+            key = event.data.get(p.via)
+            found = None if key is None else self.env.reference.get(p.table, str(key))
+            record = None if found is None else _normalised(found)
+            data[p.record] = record
+            evidence[f"{p.record}_found"] = record is not None
+            for name, value in (record or {}).items():
+                if isinstance(value, datetime):  # as the duty officer reads times
+                    evidence[f"{p.record}_{name}"] = \
+                        value.astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M")
+                elif isinstance(value, str | int | float | bool):
+                    evidence[f"{p.record}_{name}"] = value
+        if p.siblings_by is not None and p.table is not None:
+            value = event.data.get(p.siblings_by)
+            siblings = [] if value is None else [
+                _normalised(r) for k, r in self.env.reference.items(p.table)
+                if k != str(event.data.get(p.via)) and r.get(p.siblings_by) == value]
+            data["siblings"] = siblings
+            evidence["siblings"] = len(siblings)
+        if p.route_zones:
+            route = event.data.get(p.route_field) or (record or {}).get(p.route_field) or []
+            zone = _first_crossed([_pt(v) for v in route], self._zones())
+            data["route_zone"] = None if zone is None else zone.name
+            data["route_zone_id"] = None if zone is None else zone.zone_id
+            evidence |= {"route_zone": data["route_zone"], "route_zone_id": data["route_zone_id"]}
+        held = self.condition.evaluate(data)
+        if held is True:
+            return Reading(Verdict.BREACH, evidence)
+        if self.clear is None:
+            return HOLD if held is None else Reading(Verdict.CLEAR, evidence)
+        cleared = self.clear.evaluate(data)
+        if cleared is True:
+            return Reading(Verdict.CLEAR, evidence)
+        return HOLD if held is None and cleared is None else Reading(Verdict.BAND, evidence)
+
+    def describe(self) -> dict[str, Any]:
+        p = self.params
+        out: dict[str, Any] = {"kind": self.kind, "condition": p.condition}
+        out |= {"table": p.table, "via": p.via, "record": p.record} if p.table else {}
+        out |= {"route_zones": p.route_zones} if p.route_zones else {}
+        out |= {"clear": p.clear} if p.clear else {}
+        return out
+
+
+def _normalised(record: Record) -> dict[str, Any]:
+    """The record with ISO date-time strings (and naive datetimes) as aware UTC datetimes."""
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        if isinstance(value, str) and _ISO.match(value):
+            with contextlib.suppress(ValueError):
+                value = datetime.fromisoformat(value)
+        if isinstance(value, datetime):
+            value = (value if value.tzinfo else value.replace(tzinfo=CITY_TZ)).astimezone(UTC)
+        out[name] = value
+    return out
+
+
+def _first_crossed(route: list[tuple[float, float]], zones: list[_Shape]) -> _Shape | None:
+    """The first zone (in route order) a point of the polyline, sampled every 25 m, lies in."""
+    if not route or not zones:
+        return None
+    points = [route[0]]
+    for a, b in itertools.pairwise(route):
+        x, y = _xy(a, b)
+        steps = max(1, int((x * x + y * y) ** 0.5 // SAMPLE_M))
+        points += [(a[0] + (b[0] - a[0]) * i / steps, a[1] + (b[1] - a[1]) * i / steps)
+                   for i in range(1, steps + 1)]
+    for point in points:
+        for zone in zones:
+            if zone.contains(point):
+                return zone
+    return None
+

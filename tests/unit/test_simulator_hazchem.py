@@ -1,0 +1,85 @@
+"""The hazardous-chemicals simulator: deterministic, valid events, incidents the rules catch."""
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from bench.quality import run_quality
+from engine.loader import load_rules
+from engine.simulator.base import SimContext, parse_start
+from engine.simulator.departments.hazchem import FACILITY, VEHICLE, WAYBILL, Hazchem
+from engine.simulator.run import reference_city
+from topics.codec import Event, decode
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+START = parse_start("2024-06-03T00:00:00")
+
+
+@cache
+def _city():
+    return reference_city(RULES)  # loading the rule set's zones takes a while: once
+
+
+def _dept(seed: int = 7) -> Hazchem:
+    return Hazchem(SimContext(seed=seed, start=START, end=START + 86400, city=_city()))
+
+
+def _slice(dept: Hazchem, t0: float, t1: float) -> list[tuple]:
+    events = [e for e in dept.events(t0, t1, dept.plan()) if t0 <= e.ts < t1]
+    return sorted((e.ts, e.topic, e.key, repr(sorted(e.value.items()))) for e in events)
+
+
+def test_same_seed_same_events_whatever_the_slicing():
+    t0, t1 = START + 8 * 3600, START + 10 * 3600
+    whole = _slice(_dept(), t0, t1)
+    halves = _slice(_dept(), t0, t0 + 3600) + _slice(_dept(), t0 + 3600, t1)
+    assert whole and whole == sorted(halves)
+    assert [i.as_json() for i in _dept().plan()] == [i.as_json() for i in _dept().plan()]
+    assert whole != _slice(_dept(seed=8), t0, t1)
+
+
+def test_events_validate_and_every_topic_is_used():
+    dept = _dept()
+    events = list(dept.events(START + 7 * 3600, START + 13 * 3600, dept.plan()))
+    topics = set()
+    for envelope in events:
+        decoded = decode(envelope.topic, envelope.value, key=envelope.key)
+        assert isinstance(decoded, Event), decoded
+        assert decoded.key == envelope.key
+        topics.add(envelope.topic)
+    assert {VEHICLE, FACILITY, WAYBILL} <= topics
+
+
+def test_every_hazchem_model_has_planned_incidents():
+    models = {r.id for r in load_rules([RULES]).rules if r.file.parent.name == "hazchem"}
+    planned = {i.model_id for i in _dept().plan()}
+    assert models - planned == set()
+    assert planned - models == set()
+
+
+@pytest.fixture(scope="module")
+def quality():
+    scores, meta = run_quality(seed=3, start="2024-06-03T00:00:00", duration="6h",
+                               departments=["hazchem"], rules_dir=RULES)
+    return scores, meta
+
+
+@pytest.mark.parametrize("model", [
+    "hazchem.tank.gas_first_alarm", "hazchem.tank.sensor_offline",
+    "hazchem.tank.level_falling_no_transfer", "hazchem.grid.alarm_storm",
+    "hazchem.vehicle.off_route", "hazchem.vehicle.harsh_braking",
+    "hazchem.vehicle.no_active_waybill", "hazchem.vehicle.fatigue_driving",
+    "hazchem.waybill.route_restricted", "hazchem.waybill.outside_window",
+])
+def test_planned_incidents_are_detected(quality, model):
+    scores, _ = quality
+    assert scores[model].incidents >= 2
+    assert scores[model].detected == scores[model].incidents
+
+
+def test_the_run_is_valid_and_mostly_detected(quality):
+    scores, meta = quality
+    assert meta["bad"] == 0
+    hazchem = [s for m, s in scores.items() if m.startswith("hazchem.")]
+    assert sum(s.detected for s in hazchem) >= 0.9 * sum(s.incidents for s in hazchem)
