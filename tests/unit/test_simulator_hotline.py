@@ -1,0 +1,111 @@
+"""The 12345 hotline simulator: deterministic, valid tickets, and its incidents are caught."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench import quality
+from engine.simulator import run
+from engine.simulator.base import SimContext, parse_start
+from engine.simulator.departments.hotline import TOPIC, Hotline
+from topics.codec import Event, decode
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+START = "2024-06-03T00:00:00"
+
+
+@pytest.fixture(scope="module")
+def own_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This department's rules with the shared vocabulary and reference data (quicker to load,
+    and independent of other departments' files)."""
+    root = tmp_path_factory.mktemp("rules")
+    for part in ("hotline", "vocabulary", "reference"):
+        shutil.copytree(RULES / part, root / part)
+    return root
+
+
+def _ctx(seed: int = 3, hours: float = 6) -> SimContext:
+    begin = parse_start(START)
+    return SimContext(seed=seed, start=begin, end=begin + hours * 3600,
+                      city=run.reference_city(RULES / "reference"))
+
+
+def _events(dept: Hotline, cuts: list[float]) -> list[tuple]:
+    out = []
+    incidents = dept.plan()
+    for t0, t1 in itertools.pairwise(cuts):
+        out += [(e.ts, e.key, e.value["event_id"], e.value["status"])
+                for e in dept.events(t0, t1, incidents) if t0 <= e.ts < t1]
+    return sorted(out)
+
+
+def test_same_seed_same_events_whatever_the_slices() -> None:
+    ctx = _ctx()
+    hourly = [ctx.start + h * 3600 for h in range(7)]
+    odd = [ctx.start, ctx.start + 1234.5, ctx.start + 4 * 3600 + 17, ctx.end]
+    first = _events(Hotline(ctx), hourly)
+    assert first == _events(Hotline(_ctx()), odd)
+    assert first != _events(Hotline(_ctx(seed=4)), hourly)
+
+
+def test_events_validate_and_tickets_have_a_life() -> None:
+    ctx = _ctx()
+    dept = Hotline(ctx)
+    envelopes = list(dept.events(ctx.start, ctx.end, dept.plan()))
+    assert len(envelopes) > 300
+    statuses: Counter[str] = Counter()
+    for envelope in envelopes:
+        assert envelope.topic == TOPIC
+        decoded = decode(envelope.topic, envelope.value, key=envelope.key)
+        assert isinstance(decoded, Event), decoded
+        assert envelope.key == envelope.value["ticket_id"]
+        statuses[envelope.value["status"]] += 1
+    # every ticket is filed once; most are assigned and closed within the six hours
+    assert statuses["new"] > statuses["assigned"] > statuses["closed"] > 0
+    assert statuses["reopened"] > 0
+
+
+def test_a_day_of_background_is_a_realistic_volume() -> None:
+    ctx = _ctx(seed=1, hours=24)
+    dept = Hotline(ctx)
+    count = sum(1 for _ in dept.events(ctx.start, ctx.end, []))
+    assert 5_000 < count < 50_000
+
+
+def test_incidents_are_detected(monkeypatch: pytest.MonkeyPatch, own_rules: Path) -> None:
+    # only this department, whatever other simulator modules are in the package
+    monkeypatch.setattr(run, "departments", lambda: {"hotline": Hotline})
+    scores, meta = quality.run_quality(seed=3, start=START, duration="6h",
+                                       departments=["hotline"], rules_dir=own_rules)
+    assert meta["bad"] == 0
+    # between 00:00 and 06:00 every model but the daytime dust cluster has incidents planned
+    planned = {m for m, s in scores.items() if s.incidents}
+    assert planned == {
+        "hotline.ticket.gas_smell", "hotline.grid.gas_smell_cluster",
+        "hotline.grid.water_outage_cluster", "hotline.caller.repeat_unresolved",
+        "hotline.ticket.overdue", "hotline.ticket.reopened_twice",
+        "hotline.ticket.life_safety_keywords", "hotline.grid.night_noise_cluster",
+        "hotline.ticket.elderly_welfare_keywords"}
+    for model in planned:
+        assert scores[model].detected == scores[model].incidents, model
+    # a cluster's tickets are each a gas-smell incident: three or four per cluster, plus two
+    assert scores["hotline.ticket.gas_smell"].incidents >= 2 + 2 * 3
+    # background tickets never mention gas, danger to life or an elderly person in trouble
+    for model in ("hotline.ticket.gas_smell", "hotline.ticket.life_safety_keywords",
+                  "hotline.ticket.elderly_welfare_keywords"):
+        assert scores[model].alerts == scores[model].matched_alerts, model
+
+
+def test_category_surges_are_detected_once_the_baseline_has_its_history(
+        monkeypatch: pytest.MonkeyPatch, own_rules: Path) -> None:
+    monkeypatch.setattr(run, "departments", lambda: {"hotline": Hotline})
+    scores, _ = quality.run_quality(seed=3, start=START, duration="12h",
+                                    departments=["hotline"], rules_dir=own_rules)
+    # surges are planned from 8 h into the run, when every category has 6 hours of history
+    surge = scores["hotline.district.category_surge"]
+    assert surge.incidents == surge.detected == 2
