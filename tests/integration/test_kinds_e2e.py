@@ -113,10 +113,12 @@ def test_correlation_restart_recovery_and_hot_reload(kafka, tmp_path):
 
 # Rule-file tests replayed through Kafka and a worker: the same events, the same expected
 # alerts, but with the broker, re-keying, batching and the worker's wall-clock timers between.
+# Only cases whose outcome does not depend on when the worker's wall-clock timer runs between
+# batches: the tests' events are from 2024, so every deadline is due the moment it is known, and
+# a confirmation that comes after its deadline may be scored before or after the timer fires.
 THROUGH_BROKER = [
     ("rules/emergency/fire_alarm_unconfirmed.yaml",   # sequence, fired by the timer
-     ["an alarm not confirmed within 3 min fires at 3 min, the confirmation at 5 min resolves",
-      "a confirmation exactly 3 min after the alarm is in time and stays silent",
+     ["a confirmation exactly 3 min after the alarm is in time and stays silent",
       "a confirmation from another building does not answer the alarm"]),
     ("rules/hazchem/tank_pressure_anomaly.yaml", None),  # online anomaly: every test
 ]
