@@ -12,6 +12,7 @@ keyed by the right value, and scored by the worker that owns that key.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pickle
 import time
@@ -26,12 +27,13 @@ from pydantic import BaseModel
 
 from engine import metrics
 from engine.core import Entity, ScoringCore
+from engine.kafka_admin import ensure_topics
 from engine.reference import ReferenceReader
 from engine.reload import RuleWatcher
 from models.refdata import ReferenceData
 from topics.codec import Event, dead_letter, decode
 from topics.records import Alert, DeadLetter
-from topics.registry import ALERTS, DEADLETTER, DEFAULT_PARTITIONS, EVENT_TOPICS
+from topics.registry import ALERTS, DEADLETTER, DEFAULT_PARTITIONS, EVENT_TOPICS, TopicSpec
 
 log = logging.getLogger("yujing.worker")
 
@@ -315,6 +317,12 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     from faust.worker import Worker as FaustWorker
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The re-keying topic exists, with a leader, before the consumer joins its group: a topic
+    # Faust creates while it starts can be missing from the first assignment, and the consumer
+    # then only sees it at its next metadata refresh (minutes later).
+    asyncio.run(ensure_topics(settings.bootstrap, [TopicSpec(
+        f"{settings.app_id}-{REPARTITION_SUFFIX}", "key", DeadLetter, "event",
+        partitions=settings.partitions, description="re-keyed events")]))
     worker = Worker(settings)
     metrics.serve(settings.metrics_port)
     FaustWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
