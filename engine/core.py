@@ -197,10 +197,12 @@ class ScoringCore:
                 self.on_late(rule, reading.evidence.get("late_by_s", 0.0))
             return
         model.learn_one(state.model, event)
-        if event.ts > state.seen:
+        if event.ts >= state.seen:
+            # The context a deadline's alert shows is that of the newest event, not the last
+            # to arrive (events of one key can come out of order through different partitions).
             state.seen = event.ts
-        if rule.context_fields:
-            state.context = {f: event.data.get(f) for f in rule.context_fields}
+            if rule.context_fields:
+                state.context = {f: event.data.get(f) for f in rule.context_fields}
         at = event.ts if reading.at is None else reading.at
         self._emit(rule, state, reading, at, key, event.data, alerts)
         deadline = _deadline(rule, state)

@@ -5,6 +5,14 @@ breach has been seen holding for ``for`` seconds (judged at events and deadlines
 assumed between them; a reading that is not a breach starts the clock over) and resolves at the
 first clear reading. Its alert id is a hash of the
 model id, the key and the episode's start, so reprocessing the same events gives the same ids.
+
+Readings are judged in event time, not arrival order: events of one key that reach the engine
+through different partitions (a producer that does not key by the entity, or a rule keyed by
+another field) can arrive out of order. A reading older than the newest reading of the other
+kind is superseded by it and changes nothing; an older breach still extends the current breach
+backwards. Readings that arrive before an older one they depend on are judged as they stand: a
+``for`` can be met before a late clear reading shows the breach was broken (no decision waits
+for stragglers).
 """
 
 from __future__ import annotations
@@ -27,7 +35,10 @@ class DecisionState:
     """Id of the latest episode (kept after it resolves, for the resolved record)."""
     episode_start: float | None = None
     last_ts: float | None = None
+    """Event time of the newest breach (or of the clear that resolved the episode)."""
     evidence: dict[str, Any] | None = None
+    last_break: float | None = None
+    """Event time of the newest reading that was not a breach (band or clear)."""
 
 
 def alert_id_for(model_id: str, key: str, episode_start: float) -> str:
@@ -43,29 +54,58 @@ def alert_id_for(model_id: str, key: str, episode_start: float) -> str:
 def decide(
     state: DecisionState, reading: Reading, ts: float, hold_for: float, model_id: str, key: str
 ) -> Transition | None:
-    """Apply one reading at event time ``ts``; return the alert transition it causes, if any."""
+    """Apply one reading at event time ``ts``; return the alert transition it causes, if any.
+
+    >>> s = DecisionState()
+    >>> breach, clear = Reading(Verdict.BREACH), Reading(Verdict.CLEAR)
+    >>> decide(s, breach, 140.0, 30.0, "m", "k")        # pending since 140
+    >>> decide(s, breach, 100.0, 30.0, "m", "k")        # arrives late: pending since 100
+    'firing'
+    >>> s.episode_start, s.last_ts
+    (100.0, 140.0)
+    >>> decide(s, clear, 120.0, 30.0, "m", "k")         # older than the breach at 140: no effect
+    >>> decide(s, clear, 150.0, 30.0, "m", "k")
+    'resolved'
+    """
     verdict = reading.verdict
     if verdict is Verdict.BREACH:
-        if state.pending_since is None:
+        if state.last_break is not None and ts < state.last_break:
+            return None  # a newer reading already said the condition does not hold
+        if state.firing:
+            if state.last_ts is None or ts >= state.last_ts:
+                state.last_ts = ts
+                state.evidence = reading.evidence
+            return None
+        if state.pending_since is None or ts < state.pending_since:
             state.pending_since = ts
-        state.last_ts = ts
-        state.evidence = reading.evidence
-        if not state.firing and ts - state.pending_since >= hold_for:
+        if state.last_ts is None or ts >= state.last_ts or state.last_ts < state.pending_since:
+            state.last_ts = ts
+            state.evidence = reading.evidence
+        if state.last_ts - state.pending_since >= hold_for:
             state.firing = True
             state.episode_start = state.pending_since
             state.alert_id = alert_id_for(model_id, key, state.pending_since)
             return "firing"
         return None
+    if verdict is Verdict.HOLD:
+        return None
+    if state.last_break is None or ts > state.last_break:
+        state.last_break = ts
+    if state.pending_since is not None and state.last_ts is not None and ts < state.last_ts:
+        # Older than the newest breach, which stands; a run still waiting for ``for`` is broken
+        # by it, so the wait restarts at the newest breach (the earliest one known after it).
+        if not state.firing and ts >= state.pending_since:
+            state.pending_since = state.last_ts
+        return None
     if verdict is Verdict.BAND:
         if not state.firing:
             state.pending_since = None
         return None
-    if verdict is Verdict.CLEAR:
-        was_firing = state.firing
-        state.pending_since = None
-        state.firing = False
-        if was_firing:
-            state.last_ts = ts
-            state.evidence = reading.evidence
-            return "resolved"
+    was_firing = state.firing
+    state.pending_since = None
+    state.firing = False
+    if was_firing:
+        state.last_ts = ts
+        state.evidence = reading.evidence
+        return "resolved"
     return None

@@ -5,6 +5,9 @@ fixed buckets of ``size``; ``hopping`` uses buckets of ``size`` starting every `
 when any bucket containing the event does. The condition is CEL over ``value`` (the aggregate)
 and ``count`` (events in the window).
 
+An event older than the key's newest (it came through another partition) is counted where it
+belongs: in its own window and in the windows that end at the later events.
+
 A firing window alert is judged again when time alone changes the window (its oldest entry
 leaves, or its bucket closes), so it resolves when the events stop, not only at the next event.
 
@@ -116,10 +119,23 @@ class Window(WarningModel[WindowState]):
         value = self._value(event)
         if value is None:
             return Reading(Verdict.HOLD)
-        return self._judge(state, event.ts, value)
+        reading = self._judge(state, event.ts, value)
+        if reading.verdict is Verdict.BREACH or not state.entries:
+            return reading
+        # An event older than the newest one (it came through another partition) also belongs
+        # to the windows that end at the later events: judge those too, earliest first.
+        for later in sorted({t for t, _ in state.entries
+                             if event.ts < t < event.ts + self.params.size}):
+            again = self._judge(state, later, value, also_at=event.ts)
+            if again.verdict is Verdict.BREACH:
+                return Reading(Verdict.BREACH, again.evidence, at=later)
+        return reading
 
-    def _judge(self, state: WindowState, ts: float, value: Any = None) -> Reading:
-        """The reading of the window(s) at ``ts``, counting ``value`` when one is given."""
+    def _judge(self, state: WindowState, ts: float, value: Any = None,
+               also_at: float | None = None) -> Reading:
+        """The reading of the window(s) at ``ts``, counting ``value`` (an event at ``also_at``,
+        by default ``ts``) when one is given."""
+        at = ts if also_at is None else also_at
         # With hopping windows the time falls in several; the first that meets the condition
         # is the evidence.
         evidence: dict[str, Any] = {}
@@ -127,7 +143,7 @@ class Window(WarningModel[WindowState]):
         for lo, hi in self._buckets(ts):
             values = [v for t, v in state.entries
                       if _inside(t, lo, hi, self.params.window) and t <= ts]
-            if value is not None:
+            if value is not None and _inside(at, lo, hi, self.params.window):
                 values.append(value)
             agg = {"value": self._aggregate(values) if values else None, "count": len(values)}
             held = self.condition.evaluate(agg)

@@ -71,6 +71,41 @@ def test_window_keyed_by_another_field_counts_across_tanks_of_one_facility():
     assert core.stream_keys(tank(0, "T9", "F7", lel_pct=3)) == []
 
 
+def test_events_of_one_key_arriving_out_of_order_give_the_in_order_alerts():
+    # Events of one key reach the core through different partitions (a producer that does not
+    # key by the entity, a rule keyed by another field), so their arrival order is arbitrary.
+    level = rule(**LEVEL_HIGH | {"for": "30s", "summary": "tank {tank_id} at {level_pct}%"})
+    alarms = rule(id="test.facility.alarms", source=FACILITY, key="facility_id",
+                  kind="window", where="lel_pct >= 25", aggregate="count", size="10m",
+                  condition="value >= 2")
+    in_order = [tank(0, level_pct=99.0), tank(40, level_pct=99.5),
+                tank(100, "T2", lel_pct=30), tank(200, "T3", lel_pct=40)]
+
+    def alerts(events):
+        core = ScoringCore([level, alarms], MemoryStore())
+        out = [a for ev in events for a in core.process([ev])] + core.advance(10_000)
+        return sorted((a.model_id, a.key, a.state, a.first_ts, a.last_ts, a.summary)
+                      for a in out)
+
+    expected = alerts(in_order)
+    assert expected == [
+        ("test.facility.alarms", "F1", "firing", 200.0, 200.0, "F1"),
+        ("test.facility.alarms", "F1", "resolved", 200.0, 700.0, "F1"),
+        ("test.tank.level_high", "T1", "firing", 0.0, 40.0, "tank T1 at 99.5%")]
+    assert alerts(in_order[::-1]) == expected
+    assert alerts([in_order[1], in_order[3], in_order[0], in_order[2]]) == expected
+
+
+def test_a_late_reading_older_than_a_newer_one_of_the_other_kind_changes_nothing():
+    core = ScoringCore([rule(**LEVEL_HIGH)], MemoryStore())
+    # firing at 60; a clear reading from 30 s arrives after it: the newer breach stands
+    alerts = run(core, [tank(0, level_pct=91), tank(60, level_pct=93), tank(30, level_pct=80)])
+    assert [(a.state, a.first_ts, a.last_ts) for a in alerts] == [("firing", 0.0, 60.0)]
+    # a breach from before the clear at 120 cannot re-open what that clear resolved
+    alerts = run(core, [tank(120, level_pct=80), tank(100, level_pct=95)])
+    assert [(a.state, a.last_ts) for a in alerts] == [("resolved", 120.0)]
+
+
 def test_absence_fires_from_the_clock_and_clears_on_the_next_event():
     lost = rule(id="test.vehicle.gps_lost", source=VEHICLE, kind="absence", timeout="10m",
                 arm_when="ignition == true", summary="{plate} silent")
