@@ -1,6 +1,6 @@
 """Detection quality: a fixed-seed simulated city through the scoring core, against its truth.
 
-    python bench/quality.py                      # the published run: seed 2024, one day
+    python bench/quality.py                      # the published run: seed 2024, two days
     python bench/quality.py --department hazchem --seed 1 --duration 6h   # while developing
 
 Every simulated incident names the model meant to catch it and the key its alert carries. An
@@ -89,7 +89,8 @@ def run_quality(seed: int, start: str, duration: str, departments: list[str] | N
     elapsed = time.perf_counter() - started
     scores = score(sim.truth, alerts, {r.id: r.file.parent.name for r in rules})
     return scores, {"events": events, "bad": bad, "alerts": len(alerts), "seconds": elapsed,
-                    "rules": len(rules), "incidents": len(sim.truth)}
+                    "rules": len(rules), "incidents": len(sim.truth),
+                    "alert_records": alerts, "truth": sim.truth}
 
 
 def score(truth: list[Incident], alerts: list[Alert], departments: dict[str, str]
@@ -167,7 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--start", default="2024-06-03T00:00:00")
-    parser.add_argument("--duration", default="1d")
+    parser.add_argument("--duration", default="2d")
     parser.add_argument("--rate", type=float, default=1.0)
     parser.add_argument("--department", action="append")
     parser.add_argument("--rules", type=Path, default=REPO / "rules")

@@ -109,3 +109,24 @@ def test_category_surges_are_detected_once_the_baseline_has_its_history(
     # surges are planned from 8 h into the run, when every category has 6 hours of history
     surge = scores["hotline.district.category_surge"]
     assert surge.incidents == surge.detected == 2
+
+
+def test_new_categories_are_detected_once_grids_have_been_watched(
+        monkeypatch: pytest.MonkeyPatch, own_rules: Path) -> None:
+    monkeypatch.setattr(run, "departments", lambda: {"hotline": Hotline})
+    model = "hotline.grid.new_category_spike"
+    scores, meta = quality.run_quality(seed=3, start=START, duration="2d",
+                                       departments=["hotline"], rules_dir=own_rules)
+    # planned from 28 h into the run, when busy grids have been watched for a day
+    spike = scores[model]
+    assert spike.incidents == spike.detected == 2
+    # Any other alert is about tickets another incident planted (a district's category surge
+    # concentrated in one grid is new to that grid too), never about background tickets alone.
+    planted = {(t["grid_id"], t["category"]) for incident in meta["truth"]
+               if incident.model_id != model for t, _ in incident.extra.get("tickets", [])}
+    ours = {(i.key, t["category"]) for i in meta["truth"] if i.model_id == model
+            for t, _ in i.extra["tickets"]}
+    fired = {(a.key, a.evidence["group"]) for a in meta["alert_records"]
+             if a.model_id == model and a.state == "firing"}
+    assert ours <= fired
+    assert fired - ours <= planted

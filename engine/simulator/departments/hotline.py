@@ -31,6 +31,9 @@ Incidents (``ctx.incidents_per_model`` per model):
 - ``hotline.district.category_surge`` — 18–25 tickets of one category (a gym chain closing,
   a bus line rerouted …) from one district within 45 minutes, at least 8 hours into the run
   (the learned baseline needs its history);
+- ``hotline.grid.new_category_spike`` — 5–7 tickets within 3 hours, in one busy grid, of a
+  category the background never files (rats, dead fish, stray dogs), at least 28 hours into the
+  run (the model first watches a grid for a day);
 - ``hotline.ticket.elderly_welfare_keywords`` — a neighbour worried about an elderly person
   living alone.
 """
@@ -87,6 +90,11 @@ SURGE_TEXTS = {
     "traffic": ("公交线路突然改线，没有任何通知", "地铁口附近公交站取消了，出行很不方便"),
     "sanitation": ("整个片区垃圾好几天没人清运", "附近垃圾中转站停运，垃圾堆在路边"),
     "housing": ("小区电梯全部停运，物业联系不上", "小区物业撤场，没人管了"),
+}
+NOVEL_TEXTS = {  # categories the background never files: new to every grid
+    "pests": ("小区里突然出现很多老鼠，晚上到处跑", "楼道墙角发现大量白蚁"),
+    "dead_fish": ("河里漂着很多死鱼", "小区景观池里的鱼一夜之间都死了"),
+    "stray_dogs": ("一群流浪狗在小区里追人", "路口总有几条流浪狗，孩子不敢上学"),
 }
 NIGHT_NOISE_TEXTS = ("工地半夜还在施工，吵得睡不着", "酒吧音乐声太大，半夜吵得没法睡")
 ELDERLY_TEXTS = ("隔壁独居老人好几天没见出门了，敲门没人应", "楼上空巢老人电话没人接，联系不上",
@@ -309,6 +317,24 @@ class Hotline(Department):
                        for i, t in enumerate(times)]
             incident("hotline.district.category_surge", n, district, ts, times[-1] + 60,
                      f"{count} {category} tickets in 45 min (one cause)", tickets)
+
+        rng = ctx.rng("hotline/plan/new_category")
+        # the model watches a grid for a day before anything counts as new: these come 28 hours
+        # into the run (none in a one-day run), in busy grids (with tickets from the first hours)
+        busy = sorted(self.grids, key=lambda g: -self.weights[self.grids.index(g)])
+        busy = busy[:max(1, len(busy) // 4)]
+        for n, ts in enumerate(ctx.incident_times(rng, lead=28 * 3600, tail=4 * 3600)):
+            if ts < ctx.start + 28 * 3600 or ts + 4 * 3600 > ctx.end:
+                continue
+            grid = fresh(lambda: rng.choice(busy))
+            category = rng.choice(sorted(NOVEL_TEXTS))
+            count = rng.randint(5, 7)
+            times = sorted([ts] + [ts + rng.uniform(0, 3 * 3600) for _ in range(count - 1)])
+            tickets = [simple(rng, f"HX-NEW-{n}-{i}", t, category,
+                              rng.choice(NOVEL_TEXTS[category]), "normal", grid)
+                       for i, t in enumerate(times)]
+            incident("hotline.grid.new_category_spike", n, grid, ts, times[4] + 60,
+                     f"{count} tickets of {category}, new to the grid, within 3 h", tickets)
 
         rng = ctx.rng("hotline/plan/elderly")
         for n, ts in enumerate(ctx.incident_times(rng)):
