@@ -8,7 +8,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from topics.registry import ALL_TOPICS, TopicSpec
+from topics.registry import ALL_TOPICS, COMPACTED_ROLES, TopicSpec
 
 
 async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) -> list[str]:
@@ -20,7 +20,7 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) ->
         existing = set(await admin.list_topics())
         wanted = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1,
                            topic_configs={"cleanup.policy": "compact"}
-                           if s.role == "reference" else {})
+                           if s.role in COMPACTED_ROLES else {})
                   for s in specs if s.name not in existing]
         if not wanted:
             return []

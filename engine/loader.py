@@ -78,12 +78,17 @@ class LoadResult:
     """The lists, macros and reference data the rules were built with."""
 
 
+ROUTING_FOLDER = "routing"
+"""Dispatch's routing files live beside the rules (``rules/routing/``) but are not rules."""
+
+
 def rule_files(paths: Iterable[Path]) -> list[Path]:
     """The YAML files under the given files and folders, in a stable order."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(p for p in sorted(path.rglob("*.y*ml")) if p.suffix in (".yaml", ".yml"))
+            found.extend(p for p in sorted(path.rglob("*.y*ml")) if p.suffix in (".yaml", ".yml")
+                         and ROUTING_FOLDER not in p.relative_to(path).parts)
         else:
             found.append(path)
     return found

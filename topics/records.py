@@ -1,4 +1,5 @@
-"""Records yujing itself publishes: alerts and dead letters."""
+"""Records yujing itself publishes: alerts, dead letters, and the records of the alert's life
+after it fires — silences, incidents, work orders, feedback and scorecards."""
 
 from __future__ import annotations
 
@@ -47,6 +48,152 @@ class Alert(BaseModel):
     last_ts: float = Field(description="event time (epoch s) of the latest evidence")
     summary: str
     evidence: dict[str, Any] = Field(default_factory=dict)
+    reopened: int = 0
+    """Times the alert fired again within its model's cooldown after resolving (same id)."""
+    silenced_by: list[str] = Field(default_factory=list)
+    """Ids of the silences in force that match it: recorded, not dispatched."""
+    inhibited_by: str | None = None
+    """The alert id of a red alert of a related model for the same key: recorded, not
+    dispatched."""
+    emitted_at: float | None = None
+    """Wall-clock time (epoch s) the engine published this record."""
+
+    @property
+    def suppressed(self) -> bool:
+        return bool(self.silenced_by) or self.inhibited_by is not None
+
+
+class Silence(BaseModel):
+    """A silence or maintenance window, on ``control.silences`` keyed by ``silence_id``.
+
+    An alert matches when every matcher matches its field: ``model_id``, ``key``, ``grid_id``,
+    ``district``, ``severity`` or ``department`` (one of the alert's departments); a value may
+    end in ``*`` (a prefix: ``hazchem.tank.*``). A record with ``ends_at`` in the past (or a
+    tombstone) lifts it.
+    """
+
+    silence_id: str
+    matchers: dict[str, str] = Field(min_length=1)
+    starts_at: float
+    ends_at: float
+    reason: str = Field(min_length=1)
+    created_by: str = "unknown"
+    kind: Literal["silence", "maintenance"] = "silence"
+
+    def active(self, now: float) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def matches(self, alert: Alert) -> bool:
+        for field, pattern in self.matchers.items():
+            if field == "department":
+                values = alert.departments
+            else:
+                value = getattr(alert, field, None)
+                values = [] if value is None else [str(value)]
+            if not any(_glob(pattern, v) for v in values):
+                return False
+        return True
+
+
+def _glob(pattern: str, value: str) -> bool:
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return value == pattern
+
+
+class Incident(BaseModel):
+    """Alerts about one place within a time grouped for the duty officer, on ``incidents``
+    keyed by ``incident_id`` (compacted: the latest record is the incident's state)."""
+
+    incident_id: str
+    place: str
+    """What groups the alerts: ``grid:<grid_id>`` or ``key:<key>`` when the alert has no grid."""
+    alert_ids: list[str]
+    model_ids: list[str]
+    severity: Severity
+    district: str | None = None
+    grid_id: str | None = None
+    opened_at: float
+    updated_at: float
+    state: Literal["open", "closed"] = "open"
+
+
+FeedbackStatus = Literal["acknowledged", "on_scene", "resolved", "false_alarm"]
+
+
+class OrderEvent(BaseModel):
+    """One entry of a work order's history."""
+
+    at: float
+    what: str
+    """created, escalated, acknowledged, on_scene, resolved, false_alarm, alert_resolved …"""
+    by: str | None = None
+    note: str | None = None
+
+
+class WorkOrder(BaseModel):
+    """A work order for one department about one incident, on ``dispatch.orders`` keyed by
+    ``order_id`` (compacted: the latest record is the order's state, which is what lets a
+    restarted dispatcher find its pending escalation timers)."""
+
+    order_id: str
+    incident_id: str
+    alert_ids: list[str]
+    model_ids: list[str]
+    department: str
+    level: Literal["district", "city"] = "district"
+    """Who holds it: the district's department, or (escalated) the city command centre."""
+    severity: Severity
+    district: str | None = None
+    grid_id: str | None = None
+    key: str
+    summary: str
+    state: Literal["open", "acknowledged", "on_scene", "resolved", "false_alarm"] = "open"
+    created_at: float
+    ack_due: float
+    """Wall-clock time by which it must be acknowledged, else it escalates."""
+    acknowledged_at: float | None = None
+    on_scene_at: float | None = None
+    resolved_at: float | None = None
+    escalations: int = 0
+    history: list[OrderEvent] = Field(default_factory=list)
+
+
+class Feedback(BaseModel):
+    """What a department system sends back about a work order, on ``dispatch.feedback``."""
+
+    order_id: str
+    status: FeedbackStatus
+    department: str
+    at: float
+    by: str | None = None
+    note: str | None = None
+
+
+class Scorecard(BaseModel):
+    """Response figures of one department or one model over a period, on
+    ``performance.scorecards`` keyed by ``<scope>:<name>``."""
+
+    scope: Literal["department", "model"]
+    name: str
+    period_start: float
+    period_end: float
+    alerts: int = 0
+    orders: int = 0
+    acknowledged: int = 0
+    resolved: int = 0
+    false_alarms: int = 0
+    open_backlog: int = 0
+    ack_p50_s: float | None = None
+    ack_p90_s: float | None = None
+    resolve_p50_s: float | None = None
+    resolve_p90_s: float | None = None
+    sla_met: int = 0
+    """Orders acknowledged within their severity's limit."""
+    sla_total: int = 0
+    sla_compliance: float | None = None
+    false_alarm_rate: float | None = None
+    """False alarms over the orders given a verdict (resolved or false alarm)."""
 
 
 class DeadLetter(BaseModel):

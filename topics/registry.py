@@ -8,10 +8,19 @@ from typing import Literal
 from pydantic import BaseModel
 
 from topics import schemas
-from topics.records import Alert, DeadLetter
+from topics.records import (
+    Alert,
+    DeadLetter,
+    Feedback,
+    Incident,
+    Scorecard,
+    Silence,
+    WorkOrder,
+)
 from topics.reference import REFERENCE_SCHEMAS
 
-TopicRole = Literal["event", "alert", "deadletter", "reference"]
+TopicRole = Literal["event", "alert", "deadletter", "reference", "control", "state", "feedback",
+                    "report"]
 
 # One partition count for every topic the worker co-partitions (events and its state changelogs):
 # Faust assigns partition N of every topic to the same worker, which is what keeps per-key state
@@ -64,6 +73,22 @@ ALERTS = TopicSpec("alerts", "alert_id", Alert, "alert", description="alert stat
 DEADLETTER = TopicSpec("events.deadletter", "source_topic", DeadLetter, "deadletter",
                        description="input records that could not be used, with the reason")
 
+# The alert's life after it fires. Compacted topics hold the latest record per key: they are
+# the durable state that dispatch and tracking rebuild from after a restart.
+SILENCES = TopicSpec("control.silences", "silence_id", Silence, "control", partitions=1,
+                     description="silences and maintenance windows (compacted)")
+INCIDENTS = TopicSpec("incidents", "incident_id", Incident, "state",
+                      description="alerts grouped by place and time (compacted)")
+ORDERS = TopicSpec("dispatch.orders", "order_id", WorkOrder, "state",
+                   description="work orders, latest state per order (compacted)")
+FEEDBACK = TopicSpec("dispatch.feedback", "order_id", Feedback, "feedback",
+                     description="acknowledgements and outcomes from department systems")
+SCORECARDS = TopicSpec("performance.scorecards", "name", Scorecard, "report",
+                       description="response figures per department and model (compacted)")
+LIFE_TOPICS: dict[str, TopicSpec] = {t.name: t for t in
+                                     (SILENCES, INCIDENTS, ORDERS, FEEDBACK, SCORECARDS)}
+COMPACTED_ROLES = frozenset({"reference", "control", "state", "report"})
+
 REFERENCE_TOPICS: dict[str, TopicSpec] = {
     name: TopicSpec(name, "id", schema, "reference", partitions=1,
                     description="reference data (compacted)")
@@ -72,7 +97,8 @@ REFERENCE_TOPICS: dict[str, TopicSpec] = {
 
 EVENT_TOPICS: dict[str, TopicSpec] = {t.name: t for t in _EVENT_TOPICS}
 ALL_TOPICS: dict[str, TopicSpec] = {**EVENT_TOPICS, ALERTS.name: ALERTS,
-                                    DEADLETTER.name: DEADLETTER, **REFERENCE_TOPICS}
+                                    DEADLETTER.name: DEADLETTER, **REFERENCE_TOPICS,
+                                    **LIFE_TOPICS}
 
 
 def event_topic(name: str) -> TopicSpec:
