@@ -16,6 +16,9 @@ broker_app = typer.Typer(no_args_is_help=True, help="Run a local Apache Kafka br
 app.add_typer(broker_app, name="broker")
 reference_app = typer.Typer(no_args_is_help=True, help="Reference data (zones, lists).")
 app.add_typer(reference_app, name="reference")
+from engine.silence_cli import silence_app  # noqa: E402  (a sub-command group of its own)
+
+app.add_typer(silence_app, name="silence")
 
 RulePaths = Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")]
 DEFAULT_RULES = [Path("rules")]

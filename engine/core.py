@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.decision import DecisionState, decide
+from engine.decision import DecisionState, clear_deadline, decide, settle
 from engine.loader import CompiledRule
 from engine.summary import render_summary
 from models.base import Reading, Verdict
 from topics.codec import Event
-from topics.records import Alert
+from topics.records import Alert, Severity
 from topics.registry import EVENT_TOPICS
 
 Entity = dict[str, "RuleState"]
@@ -64,7 +64,7 @@ class MemoryStore:
             yield stream, key, entity
 
 
-def _deadline(rule: CompiledRule, state: RuleState) -> float | None:
+def _model_deadline(rule: CompiledRule, state: RuleState) -> float | None:
     model = rule.model
     if not model.uses_deadlines:
         return None
@@ -72,6 +72,26 @@ def _deadline(rule: CompiledRule, state: RuleState) -> float | None:
             and not state.decision.firing:
         return None
     return model.next_deadline(state.model)
+
+
+def _escalation_deadline(rule: CompiledRule, state: RuleState) -> float | None:
+    """When the next level that waits only for time (``after``, no ``when``) is due."""
+    decision = state.decision
+    if not decision.firing or decision.fired_at is None:
+        return None
+    rank = Severity(decision.severity or rule.spec.severity).rank
+    for severity, when, after in rule.escalations:
+        if severity.rank > rank and when is None and after is not None:
+            return decision.fired_at + after
+    return None
+
+
+def _deadline(rule: CompiledRule, state: RuleState) -> float | None:
+    """The earliest of the model's deadline and the alert's own (clear_for, escalation)."""
+    times = [t for t in (_model_deadline(rule, state),
+                         clear_deadline(state.decision, rule.spec.clear_for),
+                         _escalation_deadline(rule, state)) if t is not None]
+    return min(times) if times else None
 
 
 def _idle(rule: CompiledRule, state: RuleState, now: float) -> bool:
@@ -134,6 +154,14 @@ class ScoringCore:
                                                        stream == topic, [])
                 route.rules.append(rule)
         self._routes = {topic: list(streams.values()) for topic, streams in routes.items()}
+        # model id -> (rule, its streams) of the rules whose red alert inhibits it
+        self._inhibitors: dict[str, list[tuple[CompiledRule, list[str]]]] = {}
+        for red in self.rules.values():
+            for pattern in red.spec.inhibits:
+                for target in self.rules.values():
+                    if target is not red and _glob(pattern, target.id):
+                        self._inhibitors.setdefault(target.id, []).append(
+                            (red, [stream_of(red, t) for t in red.spec.sources]))
 
     @property
     def topics(self) -> list[str]:
@@ -213,9 +241,70 @@ class ScoringCore:
               data: dict[str, Any], alerts: list[Alert]) -> None:
         if self.on_reading is not None:
             self.on_reading(rule, key, ts, reading)
-        transition = decide(state.decision, reading, ts, rule.spec.hold_for, rule.id, key)
-        if transition is not None:
-            alerts.append(build_alert(rule, state.decision, transition, key, data))
+        spec = rule.spec
+        decision = state.decision
+        transition = decide(decision, reading, ts, spec.hold_for, rule.id, key,
+                            spec.clear_for, spec.cooldown)
+        if transition == "firing":
+            decision.severity = spec.severity.value
+            self._level(rule, state, ts, {**data, **(reading.evidence or {})})
+            alerts.append(self._alert(rule, decision, transition, key, data))
+        elif transition is not None:
+            alerts.append(self._alert(rule, decision, transition, key, data))
+        elif decision.firing and reading.verdict is Verdict.BREACH and rule.escalations \
+                and self._level(rule, state, ts, {**data, **(reading.evidence or {})}):
+            alerts.append(self._alert(rule, decision, "escalated", key, data))
+
+    def _level(self, rule: CompiledRule, state: RuleState, ts: float,
+               values: dict[str, Any] | None) -> bool:
+        """Raise the firing alert to the highest level whose conditions hold; True if it rose.
+        ``values`` is None when the clock asks (only levels without ``when`` can be met)."""
+        decision = state.decision
+        rank = Severity(decision.severity or rule.spec.severity).rank
+        reached = None
+        for severity, when, after in rule.escalations:
+            if severity.rank <= rank:
+                continue
+            if after is not None and (decision.fired_at is None
+                                      or ts - decision.fired_at < after):
+                continue
+            if when is not None and (values is None or when.evaluate(values) is not True):
+                continue
+            reached = severity
+        if reached is None:
+            return False
+        decision.severity = reached.value
+        return True
+
+    def _lifecycle_due(self, rule: CompiledRule, state: RuleState, key: str, now: float,
+                       alerts: list[Alert]) -> None:
+        """What the clock does to the alert itself: resolve a clear that lasted, escalate."""
+        decision = state.decision
+        data = state.context or {}
+        due = _escalation_deadline(rule, state)
+        if due is not None and due < now and self._level(rule, state, due, None):
+            decision.last_ts = max(decision.last_ts or due, due)
+            alerts.append(self._alert(rule, decision, "escalated", key, data))
+        if settle(decision, now, rule.spec.clear_for) is not None:
+            alerts.append(self._alert(rule, decision, "resolved", key, data))
+
+    def _alert(self, rule: CompiledRule, decision: DecisionState, state: str, key: str,
+               data: dict[str, Any]) -> Alert:
+        alert = build_alert(rule, decision, state, key, data)
+        if alert.severity is not Severity.RED:
+            alert.inhibited_by = self._inhibited_by(rule, key)
+        return alert
+
+    def _inhibited_by(self, rule: CompiledRule, key: str) -> str | None:
+        """The id of a red alert firing for ``key`` from a rule that inhibits this one."""
+        for red, streams in self._inhibitors.get(rule.id, ()):
+            for stream in streams:
+                entity = self.store.load(stream, key)
+                state = entity.get(red.state_key) if entity else None
+                if state is not None and state.decision.firing \
+                        and state.decision.severity == Severity.RED.value:
+                    return state.decision.alert_id
+        return None
 
     def _schedule(self, deadline: float, stream: str, key: str, state_key: str) -> None:
         ident = (stream, key, state_key)
@@ -246,8 +335,11 @@ class ScoringCore:
             if actual >= now:
                 self._schedule(actual, stream, key, state_key)
                 continue
-            reading = rule.model.on_deadline(state.model, actual)
-            self._emit(rule, state, reading, actual, key, state.context or {}, alerts)
+            due = _model_deadline(rule, state)
+            if due is not None and due < now:
+                reading = rule.model.on_deadline(state.model, due)
+                self._emit(rule, state, reading, due, key, state.context or {}, alerts)
+            self._lifecycle_due(rule, state, key, now, alerts)
             self.store.save(stream, key, entity)
             following = _deadline(rule, state)
             if following is not None:
@@ -304,7 +396,8 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
         model_id=spec.id,
         model_version=spec.version,
         state=state,  # type: ignore[arg-type]
-        severity=spec.severity,
+        severity=Severity(decision.severity) if decision.severity else spec.severity,
+        reopened=decision.reopened,
         departments=spec.departments,
         maturity=spec.maturity,
         key=key,
@@ -316,3 +409,7 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
         summary=render_summary(spec.summary, values),
         evidence=evidence,
     )
+
+
+def _glob(pattern: str, value: str) -> bool:
+    return value.startswith(pattern[:-1]) if pattern.endswith("*") else value == pattern

@@ -39,6 +39,15 @@ class DecisionState:
     evidence: dict[str, Any] | None = None
     last_break: float | None = None
     """Event time of the newest reading that was not a breach (band or clear)."""
+    clearing_since: float | None = None
+    """While firing with a ``clear_for``: event time the condition was first seen clear."""
+    resolved_at: float | None = None
+    """Event time the latest episode resolved (for the cooldown)."""
+    fired_at: float | None = None
+    """Event time the alert (last) fired (for escalations ``after``)."""
+    reopened: int = 0
+    severity: str | None = None
+    """The level the firing alert has reached (its rule's severity, or an escalation's)."""
 
 
 def alert_id_for(model_id: str, key: str, episode_start: float) -> str:
@@ -52,9 +61,14 @@ def alert_id_for(model_id: str, key: str, episode_start: float) -> str:
 
 
 def decide(
-    state: DecisionState, reading: Reading, ts: float, hold_for: float, model_id: str, key: str
+    state: DecisionState, reading: Reading, ts: float, hold_for: float, model_id: str, key: str,
+    clear_for: float = 0.0, cooldown: float = 0.0,
 ) -> Transition | None:
     """Apply one reading at event time ``ts``; return the alert transition it causes, if any.
+
+    ``clear_for``: a clear reading resolves the alert only once the clear has lasted that long
+    (see ``settle`` for the clock); ``cooldown``: a breach that soon after a resolution re-opens
+    the same alert.
 
     >>> s = DecisionState()
     >>> breach, clear = Reading(Verdict.BREACH), Reading(Verdict.CLEAR)
@@ -72,6 +86,8 @@ def decide(
         if state.last_break is not None and ts < state.last_break:
             return None  # a newer reading already said the condition does not hold
         if state.firing:
+            if state.clearing_since is not None and ts >= state.clearing_since:
+                state.clearing_since = None  # the clear did not last
             if state.last_ts is None or ts >= state.last_ts:
                 state.last_ts = ts
                 state.evidence = reading.evidence
@@ -83,8 +99,15 @@ def decide(
             state.evidence = reading.evidence
         if state.last_ts - state.pending_since >= hold_for:
             state.firing = True
-            state.episode_start = state.pending_since
-            state.alert_id = alert_id_for(model_id, key, state.pending_since)
+            state.fired_at = state.last_ts
+            state.clearing_since = None
+            if (cooldown and state.alert_id is not None and state.resolved_at is not None
+                    and state.pending_since - state.resolved_at < cooldown):
+                state.reopened += 1  # the same alert again: episode start and id unchanged
+            else:
+                state.reopened = 0
+                state.episode_start = state.pending_since
+                state.alert_id = alert_id_for(model_id, key, state.pending_since)
             return "firing"
         return None
     if verdict is Verdict.HOLD:
@@ -101,11 +124,50 @@ def decide(
         if not state.firing:
             state.pending_since = None
         return None
-    was_firing = state.firing
+    if state.firing and clear_for:
+        if state.clearing_since is None:
+            state.clearing_since = ts
+        if ts - state.clearing_since < clear_for:
+            return None
+    return _resolve(state, ts, reading.evidence) if state.firing else _quiet(state)
+
+
+def _quiet(state: DecisionState) -> None:
+    state.pending_since = None
+    return None
+
+
+def _resolve(state: DecisionState, ts: float, evidence: dict[str, Any] | None) -> Transition:
     state.pending_since = None
     state.firing = False
-    if was_firing:
-        state.last_ts = ts
-        state.evidence = reading.evidence
-        return "resolved"
+    state.clearing_since = None
+    state.resolved_at = ts
+    state.last_ts = ts
+    if evidence is not None:
+        state.evidence = evidence
+    return "resolved"
+
+
+def clear_deadline(state: DecisionState, clear_for: float) -> float | None:
+    """When a firing alert whose condition is clearing resolves if nothing breaches first."""
+    if state.firing and state.clearing_since is not None and clear_for:
+        return state.clearing_since + clear_for
     return None
+
+
+def settle(state: DecisionState, now: float, clear_for: float) -> Transition | None:
+    """The clock's part of ``decide``: resolve an alert whose clear has lasted ``clear_for``.
+
+    >>> s = DecisionState()
+    >>> breach, clear = Reading(Verdict.BREACH), Reading(Verdict.CLEAR)
+    >>> decide(s, breach, 0.0, 0.0, "m", "k", clear_for=60.0)
+    'firing'
+    >>> decide(s, clear, 10.0, 0.0, "m", "k", clear_for=60.0), clear_deadline(s, 60.0)
+    (None, 70.0)
+    >>> settle(s, 69.0, 60.0), settle(s, 70.0, 60.0), s.last_ts
+    (None, 'resolved', 70.0)
+    """
+    due = clear_deadline(state, clear_for)
+    if due is None or now < due:
+        return None
+    return _resolve(state, due, None)

@@ -25,6 +25,7 @@ from models.base import WarningModel
 from models.expr import CelExpr, Expression, ExpressionError
 from models.refdata import ModelEnv, ReferenceData
 from models.vocabulary import MacroError
+from topics.records import Severity
 from topics.reference import REFERENCE_SCHEMAS
 from topics.registry import EVENT_TOPICS
 
@@ -58,6 +59,8 @@ class CompiledRule:
     file: Path
     context_fields: tuple[str, ...] = ()
     """Event fields kept with the state, for alerts raised by a deadline (no event at hand)."""
+    escalations: tuple[tuple[Severity, Expression | None, float | None], ...] = ()
+    """(severity, when, after) of each higher level, lowest first."""
 
     @property
     def id(self) -> str:
@@ -295,18 +298,25 @@ def compile_rule(raw: dict[str, Any], lines: dict[Path_, int], path: Path, env: 
     try:
         model = kind(params, env)
         where = Expression(spec.where, env.constants, env.macros) if spec.where else None
+        escalations = tuple(
+            (level.severity,
+             Expression(level.when, env.constants, env.macros) if level.when else None,
+             level.after)
+            for level in spec.escalate)
     except (ExpressionError, MacroError, ValueError) as exc:
         return None, [err((), f"cannot build the model: {exc}")]
     first = spec.sources[0]
     key_field = spec.key or EVENT_TOPICS[first].key_field
     context: tuple[str, ...] = ()
-    if kind.uses_deadlines:
+    # Alerts the clock raises (a deadline, a clear that lasted, a level reached by time) have
+    # no event at hand: keep the fields their summary needs with the state.
+    if kind.uses_deadlines or spec.clear_for or any(level.after for level in spec.escalate):
         known = set().union(*(schema_fields(t) for t in spec.sources))
         wanted = (*summary_fields(spec.summary), "grid_id", "district")
         context = tuple(f for f in dict.fromkeys(wanted) if f in known)
     return CompiledRule(spec=spec, model=model, where=where, key_field=key_field,
                         state_key=f"{spec.id}@{_fingerprint(spec, params, env)}", file=path,
-                        context_fields=context), []
+                        context_fields=context, escalations=escalations), []
 
 
 def schema_fields(topic: str) -> set[str]:

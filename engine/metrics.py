@@ -11,6 +11,10 @@ EVENTS_DEADLETTERED = Counter(
 ALERTS_PUBLISHED = Counter(
     "yujing_alerts_published_total", "Alert state changes published",
     ["model", "severity", "state"])
+ALERTS_SUPPRESSED = Counter(
+    "yujing_alerts_suppressed_total",
+    "Alert state changes published but marked not to dispatch (silenced or inhibited)",
+    ["model", "reason"])
 BATCH_SECONDS = Histogram(
     "yujing_batch_seconds", "Time to score one batch of events",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))

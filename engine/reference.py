@@ -17,10 +17,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
+from engine.lifecycle import SilenceBook
 from models.refdata import ReferenceData
 from topics.codec import Event, decode
 from topics.reference import LOOKUP_EVENT_TOPICS, REFERENCE_SCHEMAS
-from topics.registry import ALL_TOPICS
+from topics.registry import ALL_TOPICS, SILENCES
 
 log = logging.getLogger("yujing.reference")
 
@@ -49,10 +50,14 @@ def track_lookup_event(reference: ReferenceData, event: Event) -> None:
 class ReferenceReader:
     """Reads every reference topic whole and keeps ``reference`` current (a worker task)."""
 
-    def __init__(self, bootstrap: str, reference: ReferenceData) -> None:
+    def __init__(self, bootstrap: str, reference: ReferenceData,
+                 silences: SilenceBook | None = None) -> None:
         self.bootstrap = bootstrap
         self.reference = reference
-        self.topics = [*REFERENCE_SCHEMAS, *LOOKUP_EVENT_TOPICS]
+        self.silences = silences
+        """Also kept current from ``control.silences`` when given."""
+        self.topics = [*REFERENCE_SCHEMAS, *LOOKUP_EVENT_TOPICS,
+                       *([SILENCES.name] if silences is not None else [])]
         self.records = 0
 
     async def run(self) -> None:
@@ -87,6 +92,9 @@ class ReferenceReader:
                 await consumer.stop()
 
     def _apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        if topic == SILENCES.name and self.silences is not None:
+            self.silences.apply_record(key, value)
+            return
         if key is None:
             log.warning("reference record without a key on %s: ignored", topic)
             return

@@ -12,7 +12,15 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from models import KINDS
 from models.base import Duration
@@ -47,10 +55,26 @@ class ExpectedAlert(Strict):
     """An alert a test expects; fields left out are not compared."""
 
     at: Duration | None = None
-    state: Literal["firing", "resolved"] = "firing"
+    state: Literal["firing", "escalated", "resolved"] = "firing"
     severity: Severity | None = None
     key: str | None = None
     summary: str | None = None
+
+
+class Escalation(Strict):
+    """A higher level an alert rises to while it fires (it never falls back within an episode)."""
+
+    severity: Severity
+    when: CelExpr | None = None
+    """CEL over what the summary can use (the event's fields and the evidence)."""
+    after: Duration | None = None
+    """The alert has been firing at least this long."""
+
+    @model_validator(mode="after")
+    def _says_when(self) -> Escalation:
+        if self.when is None and self.after is None:
+            raise ValueError("an escalation needs 'when', 'after' or both")
+        return self
 
 
 class RuleTest(Strict):
@@ -86,6 +110,17 @@ class RuleCommon(Strict):
     hold_for: Duration = Field(default=0.0, alias="for")
     """How long the condition must be seen holding before the alert fires."""
     severity: Severity
+    escalate: list[Escalation] = Field(default_factory=list)
+    """Higher levels, lowest first: the alert is re-published as ``escalated`` when it rises."""
+    clear_for: Duration = 0.0
+    """The condition must stay clear this long before the alert resolves (a breach in between
+    keeps it firing, with no new alert)."""
+    cooldown: Duration = 0.0
+    """A breach this soon after the alert resolved re-opens the same alert (same id) instead
+    of raising a new one: a flapping condition gives one alert, not many."""
+    inhibits: list[str] = Field(default_factory=list)
+    """Models (ids, or prefixes ending in ``*``) whose alerts for the same key are marked
+    inhibited, and not dispatched, while this rule's alert for the key is firing at red."""
     state_ttl: Duration = 7 * 86400.0
     """A key's state is dropped after this long without events (unless its alert is firing)."""
     summary: str = Field(min_length=1)
@@ -126,6 +161,16 @@ class RuleCommon(Strict):
     @property
     def sources(self) -> list[str]:
         return [self.source] if isinstance(self.source, str) else list(self.source)
+
+    @model_validator(mode="after")
+    def _levels_rise(self) -> RuleCommon:
+        rank = self.severity.rank
+        for level in self.escalate:
+            if level.severity.rank <= rank:
+                raise ValueError(f"escalate: {level.severity.value!r} is not above the level "
+                                 "before it; list higher levels, lowest first")
+            rank = level.severity.rank
+        return self
 
     @field_validator("tests")
     @classmethod

@@ -28,12 +28,20 @@ from pydantic import BaseModel
 from engine import metrics
 from engine.core import Entity, ScoringCore
 from engine.kafka_admin import ensure_topics
+from engine.lifecycle import SilenceBook
 from engine.reference import ReferenceReader
 from engine.reload import RuleWatcher
 from models.refdata import ReferenceData
 from topics.codec import Event, dead_letter, decode
 from topics.records import Alert, DeadLetter
-from topics.registry import ALERTS, DEADLETTER, DEFAULT_PARTITIONS, EVENT_TOPICS, TopicSpec
+from topics.registry import (
+    ALERTS,
+    DEADLETTER,
+    DEFAULT_PARTITIONS,
+    EVENT_TOPICS,
+    SILENCES,
+    TopicSpec,
+)
 
 log = logging.getLogger("yujing.worker")
 
@@ -133,6 +141,7 @@ class Worker:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.reference = ReferenceData()
+        self.silences = SilenceBook()
         self.watcher = RuleWatcher(settings.rules, self.reference)
         loaded = self.watcher.load()
         for error in loaded.errors:
@@ -195,7 +204,7 @@ class Worker:
             async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
                 self.handle_rekeyed(batch)
 
-        reader = ReferenceReader(settings.bootstrap, self.reference)
+        reader = ReferenceReader(settings.bootstrap, self.reference, self.silences)
 
         @self.app.task
         async def reference() -> None:
@@ -301,10 +310,19 @@ class Worker:
     # -- output ------------------------------------------------------------------------------
 
     def publish(self, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
+        now = time.time()
+        self.silences.apply(alerts, now)
         for alert in alerts:
+            alert.emitted_at = now
             self.alerts.send_soon(key=alert.alert_id.encode(),
                                   value=alert.model_dump_json().encode())
             metrics.ALERTS_PUBLISHED.labels(alert.model_id, alert.severity, alert.state).inc()
+            if alert.silenced_by:
+                metrics.ALERTS_SUPPRESSED.labels(alert.model_id, "silenced").inc()
+            elif alert.inhibited_by:
+                metrics.ALERTS_SUPPRESSED.labels(alert.model_id, "inhibited").inc()
 
     def publish_dead_letter(self, letter: DeadLetter) -> None:
         metrics.EVENTS_DEADLETTERED.labels(letter.source_topic).inc()
@@ -322,7 +340,7 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     # then only sees it at its next metadata refresh (minutes later).
     asyncio.run(ensure_topics(settings.bootstrap, [TopicSpec(
         f"{settings.app_id}-{REPARTITION_SUFFIX}", "key", DeadLetter, "event",
-        partitions=settings.partitions, description="re-keyed events")]))
+        partitions=settings.partitions, description="re-keyed events"), SILENCES]))
     worker = Worker(settings)
     metrics.serve(settings.metrics_port)
     FaustWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()

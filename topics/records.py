@@ -179,6 +179,9 @@ class Scorecard(BaseModel):
     period_start: float
     period_end: float
     alerts: int = 0
+    not_dispatched: int = 0
+    """Alerts (of a model) recorded but never dispatched: every record of the alert was
+    silenced or inhibited and no work order names it."""
     orders: int = 0
     acknowledged: int = 0
     resolved: int = 0
