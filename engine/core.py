@@ -136,6 +136,7 @@ class ScoringCore:
         """Told of every event a rule could not use because it came too late (and by how much)."""
         self.on_reading = on_reading
         """Told of every reading (rule, key, time, reading): for ``yujing explain``."""
+        self._batch: dict[tuple[str, str], Entity] = {}
         self._deadlines: list[tuple[float, str, str, str]] = []
         self._scheduled: dict[tuple[str, str, str], float] = {}
         self.set_rules(rules)
@@ -192,7 +193,9 @@ class ScoringCore:
         ``streams`` limits scoring to those streams (the worker scores re-keyed streams apart).
         """
         alerts: list[Alert] = []
+        # Entities of this batch, loaded once and saved at its end (inhibition reads them too).
         dirty: dict[tuple[str, str], Entity] = {}
+        self._batch = dirty
         for event in events:
             for route in self._routes.get(event.topic, ()):
                 if streams is not None and route.stream not in streams:
@@ -209,6 +212,7 @@ class ScoringCore:
                     self._score(rule, route.stream, key, entity, event, alerts)
         for (stream, key), entity in dirty.items():
             self.store.save(stream, key, entity)
+        self._batch = {}
         return alerts
 
     def _score(self, rule: CompiledRule, stream: str, key: str, entity: Entity, event: Event,
@@ -299,7 +303,7 @@ class ScoringCore:
         """The id of a red alert firing for ``key`` from a rule that inhibits this one."""
         for red, streams in self._inhibitors.get(rule.id, ()):
             for stream in streams:
-                entity = self.store.load(stream, key)
+                entity = self._batch.get((stream, key)) or self.store.load(stream, key)
                 state = entity.get(red.state_key) if entity else None
                 if state is not None and state.decision.firing \
                         and state.decision.severity == Severity.RED.value:

@@ -99,7 +99,7 @@ async def read_silences(bootstrap: str) -> SilenceBook:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             batches = await consumer.getmany(timeout_ms=1000)
             for messages in batches.values():
                 for message in messages:

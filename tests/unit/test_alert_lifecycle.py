@@ -88,3 +88,12 @@ def test_a_red_alert_inhibits_related_lower_alerts_for_the_same_key_only():
                    ("test.tank.level_high", "T1", "firing", red_id),
                    ("test.tank.level_high", "T2", "firing", None),
                    ("test.tank.leak", "T1", "resolved", None)]
+
+
+def test_inhibition_sees_a_red_alert_raised_earlier_in_the_same_batch():
+    leak = rule(id="test.tank.leak", source=FACILITY, kind="threshold", severity="red",
+                condition="lel_pct >= 50", inhibits=["test.tank.level_high"])
+    core = ScoringCore([leak, rule(**LEVEL)], MemoryStore())
+    alerts = core.process([tank(0, lel_pct=60), tank(10, lel_pct=60, level_pct=95)])
+    assert [(a.model_id, a.inhibited_by) for a in alerts] == [
+        ("test.tank.leak", None), ("test.tank.level_high", alerts[0].alert_id)]
