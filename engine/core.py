@@ -175,6 +175,12 @@ class ScoringCore:
         return frozenset(r.stream for routes in self._routes.values() for r in routes
                          if r.by_topic_key)
 
+    @property
+    def topics_keyed_by_topic_only(self) -> frozenset[str]:
+        """Topics every stream of which is keyed by the topic's own key (never re-keyed)."""
+        return frozenset(topic for topic, routes in self._routes.items()
+                         if all(r.by_topic_key for r in routes))
+
     def stream_keys(self, event: Event) -> list[tuple[str, str]]:
         """(stream, key) for every stream this event feeds: some rule of it would see it (no
         ``where``, or a ``where`` that holds), so the worker re-keys only what will be used."""

@@ -40,3 +40,6 @@ def serve(port: int) -> None:
     """Expose /metrics on ``port`` (0 turns it off)."""
     if port:
         start_http_server(port)
+STATE_RECORDS_WRITTEN = Counter(
+    "yujing_state_records_written_total",
+    "Per-key state records written to the changelog (one per dirty key per flush)")

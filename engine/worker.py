@@ -65,6 +65,8 @@ class WorkerSettings(BaseModel):
     """How often idle state is dropped."""
     deadline_lateness_s: float = 2.0
     """Deadlines fire this long after they pass, so events in flight can still cancel them."""
+    state_flush_interval_s: float = 2.0
+    """Dirty state is written to the changelog at least this often (and before each commit)."""
     metrics_port: int = 9464
     data_dir: Path = Path(".yujing/worker")
 
@@ -76,10 +78,16 @@ class TableStore:
     record in the partition of the events that changed it (``use_partitioner=True``), and writes
     made from a timer (no event at hand) land in the right place too.
 
+    Write-behind: the core works on decoded entities held here; a save only marks the key
+    dirty, and ``flush`` pickles each dirty key once into the table (one changelog record per
+    key per flush, however many events changed it). The worker flushes before every offset
+    commit (so the changelog always holds the state of every committed event), on a timer, and
+    before partitions move. Pickling whole entities per batch was the worker's largest cost.
+
     The table holds bytes (its changelog is raw) and this store pickles: a Faust table derives
-    its changelog codec from its value type, which for plain Python objects is JSON. Decoded
-    entities are cached; the cache is dropped whenever partitions move, after which the table
-    (recovered from the changelog) is the truth again.
+    its changelog codec from its value type, which for plain Python objects is JSON. The cache
+    is dropped whenever partitions move, after which the table (recovered from the changelog)
+    is the truth again.
     """
 
     def __init__(self, table: Any, partitions: int) -> None:
@@ -87,8 +95,12 @@ class TableStore:
         self.partitions = partitions
         self.owned: set[int] | None = None
         self._cache: dict[str, dict[str, Entity]] = {}
+        self._dirty: set[str] = set()
+        self.flushed = 0
+        """Changelog records written so far (for the metrics)."""
 
     def invalidate(self) -> None:
+        self.flush()
         self._cache.clear()
 
     def _owns(self, key: str) -> bool:
@@ -112,27 +124,51 @@ class TableStore:
         return None if streams is None else streams.get(stream)
 
     def save(self, stream: str, key: str, entity: Entity) -> None:
-        streams = self._streams(key) or {}
+        streams = self._streams(key)
+        if streams is None:
+            streams = self._cache[key] = {}
         streams[stream] = entity
-        self._cache[key] = streams
-        self.table[key] = pickle.dumps(streams, protocol=pickle.HIGHEST_PROTOCOL)
+        self._dirty.add(key)
 
     def delete(self, stream: str, key: str) -> None:
         streams = self._streams(key)
         if streams is None or stream not in streams:
             return
         del streams[stream]
-        if streams:
-            self.table[key] = pickle.dumps(streams, protocol=pickle.HIGHEST_PROTOCOL)
-        else:
-            self._cache.pop(key, None)
-            del self.table[key]  # a tombstone in the changelog
+        self._dirty.add(key)
+
+    def flush(self) -> int:
+        """Write every dirty key to the table (its changelog); return how many."""
+        dirty, self._dirty = self._dirty, set()
+        for key in dirty:
+            streams = self._cache.get(key)
+            if streams:
+                self.table[key] = pickle.dumps(streams, protocol=pickle.HIGHEST_PROTOCOL)
+            else:
+                self._cache.pop(key, None)
+                if key in self.table:
+                    del self.table[key]  # a tombstone in the changelog
+        self.flushed += len(dirty)
+        return len(dirty)
 
     def entities(self) -> Iterator[tuple[str, str, Entity]]:
-        for key in list(self.table.keys()):
+        for key in {*self.table.keys(), *self._cache}:
             if self._owns(key):
                 for stream, entity in (self._streams(key) or {}).items():
                     yield stream, key, entity
+
+
+class FlushBeforeCommit(faust.Sensor):
+    """Writes the store's dirty state to the changelog when Faust starts an offset commit:
+    Faust then flushes the producer and commits, so no committed event's state is missing."""
+
+    def __init__(self, store: TableStore) -> None:
+        super().__init__()
+        self.store = store
+
+    def on_commit_initiated(self, consumer: Any) -> Any:
+        metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())
+        return super().on_commit_initiated(consumer)
 
 
 class Worker:
@@ -166,9 +202,12 @@ class Worker:
         self.table = self.app.Table(STATE_TABLE, partitions=settings.partitions,
                                     use_partitioner=True, key_type=str, value_type=bytes)
         self.store = TableStore(self.table, settings.partitions)
+        self.app.sensors.add(FlushBeforeCommit(self.store))
+        self._last_flush = time.monotonic()
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
         self._local_streams = self.core.topic_keyed_streams
+        self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -180,6 +219,15 @@ class Worker:
         self.alerts = self.app.topic(ALERTS.name, **raw)
         self.deadletters = self.app.topic(DEADLETTER.name, **raw)
         self._define_agents()
+
+        # Faust holds stream processing whenever more than 100 messages wait in its producer
+        # buffer; a batch of a thousand events writes more than that (alerts, re-keyed events,
+        # state), so let the buffer hold a few batches before it throttles.
+        self.app.producer.buffer.max_messages = max(4 * settings.batch_max, 1000)
+
+        @self.app.on_before_shutdown.connect
+        async def _flush_state(app: Any, **_: Any) -> None:
+            self.store.flush()
 
         @self.app.on_partitions_revoked.connect
         async def _revoked(app: Any, revoked: Any, **_: Any) -> None:
@@ -244,6 +292,8 @@ class Worker:
             keyed_right = message.key is not None and message.key == decoded.key.encode()
             if keyed_right:
                 local.append(decoded)
+                if topic in self._local_only:
+                    continue  # every stream of the topic is scored here: nothing to re-key
             for stream, key in self.core.stream_keys(decoded):
                 if not (keyed_right and stream in self._local_streams):
                     self._forward(stream, key, topic, message.value)
@@ -281,6 +331,10 @@ class Worker:
             self.publish(self.core.process(events, streams=frozenset((stream,))))
 
     def handle_tick(self, now: float) -> None:
+        if time.monotonic() - self._last_flush >= self.settings.state_flush_interval_s:
+            # Changes made by the clock alone (no events, so no commit to flush them).
+            metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())
+            self._last_flush = time.monotonic()
         assignment = frozenset(self.app.consumer.assignment()) if self.app.consumer else None
         if assignment != self._assignment:
             # After a rebalance: own only the partitions given, and rebuild the deadline heap.
@@ -303,6 +357,7 @@ class Worker:
         metrics.RULE_RELOADS.labels("rejected" if report.errors else "ok").inc()
         self.core.set_rules(report.rules)
         self._local_streams = self.core.topic_keyed_streams
+        self._local_only = self.core.topics_keyed_by_topic_only
         metrics.RULES_LOADED.set(len(report.rules))
         log.info("rules reloaded: %d in force; added %s, changed %s, removed %s",
                  len(report.rules), report.added, report.changed, report.removed)
@@ -334,6 +389,14 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     """Run a worker in this process until it is stopped (SIGTERM / Ctrl-C)."""
     from faust.worker import Worker as FaustWorker
 
+    class QuietLibrariesWorker(FaustWorker):
+        def on_setup_root_logger(self, logger: Any, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            # Faust and aiokafka format a debug line for every message sent when their
+            # loggers let debug through: a few percent of the worker's time, for nothing.
+            for name in ("aiokafka", "faust", "mode"):
+                logging.getLogger(name).setLevel(max(level, logging.INFO))
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # The re-keying topic exists, with a leader, before the consumer joins its group: a topic
     # Faust creates while it starts can be missing from the first assignment, and the consumer
@@ -343,4 +406,4 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
         partitions=settings.partitions, description="re-keyed events"), SILENCES]))
     worker = Worker(settings)
     metrics.serve(settings.metrics_port)
-    FaustWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    QuietLibrariesWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
