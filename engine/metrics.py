@@ -43,3 +43,6 @@ def serve(port: int) -> None:
 STATE_RECORDS_WRITTEN = Counter(
     "yujing_state_records_written_total",
     "Per-key state records written to the changelog (one per dirty key per flush)")
+EVENTS_REKEYED = Counter(
+    "yujing_events_rekeyed_total",
+    "Events forwarded to the re-keying topic (for rules keyed by another field)")

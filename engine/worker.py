@@ -46,6 +46,8 @@ from topics.registry import (
 log = logging.getLogger("yujing.worker")
 
 REPARTITION_SUFFIX = "repartition"
+FORWARD_RECORD_BYTES = 256 * 1024
+"""Largest re-keying record (well under Kafka's default 1 MB message limit)."""
 STATE_TABLE = "state"
 
 
@@ -276,6 +278,7 @@ class Worker:
     def handle_intake(self, batch: Sequence[Any]) -> None:
         started = time.perf_counter()
         local: list[Event] = []
+        forwards: dict[int, list[bytes]] = {}
         newest: dict[str, float] = {}
         consumed: dict[str, int] = {}
         for item in batch:
@@ -296,7 +299,8 @@ class Worker:
                     continue  # every stream of the topic is scored here: nothing to re-key
             for stream, key in self.core.stream_keys(decoded):
                 if not (keyed_right and stream in self._local_streams):
-                    self._forward(stream, key, topic, message.value)
+                    self._forward(forwards, stream, key, topic, message.value)
+        self._send_forwards(forwards)
         self.publish(self.core.process(local, streams=self._local_streams))
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -306,27 +310,53 @@ class Worker:
         for topic, ts in newest.items():
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
 
-    def _forward(self, stream: str, key: str, topic: str, value: bytes) -> None:
-        envelope = b'{"stream":%b,"topic":%b,"value":%b}' % (
-            orjson.dumps(stream), orjson.dumps(topic), value)
-        self.repartition.send_soon(key=key.encode(), value=envelope)
+    def _forward(self, forwards: dict[int, list[bytes]], stream: str, key: str, topic: str,
+                 value: bytes) -> None:
+        # The partition the key's owner reads: the same hash as the producer's partitioner and
+        # as ``TableStore._owns``, so the state of ``key`` is where its events arrive.
+        partition = (murmur2(key.encode()) & 0x7FFFFFFF) % self.settings.partitions
+        forwards.setdefault(partition, []).append(
+            b'{"stream":%b,"topic":%b,"value":%b}' % (orjson.dumps(stream), orjson.dumps(topic),
+                                                     value))
+
+    def _send_forwards(self, forwards: dict[int, list[bytes]]) -> None:
+        """One re-keying record per partition per batch (a JSON list of envelopes), not one per
+        event: each Kafka record costs the producer and the consumer far more than its bytes."""
+        for partition, entries in forwards.items():
+            chunk: list[bytes] = []
+            size = 0
+            for entry in entries:
+                if chunk and size + len(entry) > FORWARD_RECORD_BYTES:
+                    self._send_forward_record(partition, chunk)
+                    chunk, size = [], 0
+                chunk.append(entry)
+                size += len(entry) + 1
+            self._send_forward_record(partition, chunk)
+
+    def _send_forward_record(self, partition: int, entries: list[bytes]) -> None:
+        metrics.EVENTS_REKEYED.inc(len(entries))
+        self.repartition.send_soon(key=b"%d" % partition, value=b"[" + b",".join(entries) + b"]",
+                                   partition=partition)
 
     def handle_rekeyed(self, batch: Sequence[Any]) -> None:
         by_stream: dict[str, list[Event]] = {}
         for item in batch:
             message = item.message
             try:
-                envelope = orjson.loads(message.value)
-                stream, topic, value = envelope["stream"], envelope["topic"], envelope["value"]
+                envelopes = orjson.loads(message.value)
+                if not isinstance(envelopes, list):
+                    envelopes = [envelopes]
+                entries = [(e["stream"], e["topic"], e["value"]) for e in envelopes]
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 self.publish_dead_letter(dead_letter(
                     message.topic, message.value, f"bad repartition envelope: {exc}",
                     key=message.key, partition=message.partition, offset=message.offset))
                 continue
-            decoded = decode(topic, value, key=message.key, partition=message.partition,
-                             offset=message.offset)
-            if isinstance(decoded, Event):
-                by_stream.setdefault(stream, []).append(decoded)
+            for stream, topic, value in entries:
+                decoded = decode(topic, value, partition=message.partition,
+                                 offset=message.offset)
+                if isinstance(decoded, Event):
+                    by_stream.setdefault(stream, []).append(decoded)
         for stream, events in by_stream.items():
             self.publish(self.core.process(events, streams=frozenset((stream,))))
 
