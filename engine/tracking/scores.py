@@ -20,8 +20,9 @@ What is counted, for the period ``(period_start, period_end]``:
   has updated the order (or while dispatch is down).
 - **time to acknowledge / resolve**: acknowledgement or ``resolved`` verdict minus creation;
   p50 and p90 by the exact nearest-rank method (a duration that was observed, no interpolation).
-- **SLA**: an order met it when acknowledged within its severity's limit (red 5 min, orange
-  15 min, yellow 1 h, blue 4 h by default); one never acknowledged whose limit had passed by
+- **SLA**: an order met it when acknowledged within its limit — the one dispatch routed it with
+  (``ack_within_s``), else its severity's (red 5 min, orange 15 min, yellow 1 h, blue 4 h by
+  default); one never acknowledged whose limit had passed by
   ``period_end`` missed it; one still within its limit is not judged yet.
 - **false_alarm_rate**: false alarms over the orders given a verdict (resolved or false alarm).
   For a model it is the share of its dispatched alerts that were crying wolf: one minus its
@@ -98,7 +99,9 @@ class OrderOutcome:
 
     def sla(self, limits: Mapping[Severity, float], now: float) -> bool | None:
         """Met (True), missed (False) or not judged yet (None) at ``now``."""
-        limit = limits[self.order.severity]
+        # The limit dispatch routed the order with (one source of truth: the routing file);
+        # the tracker's own table only for orders that do not carry it.
+        limit = self.order.ack_within_s or limits[self.order.severity]
         waited = self.ack_seconds
         if waited is not None:
             return waited <= limit
