@@ -24,6 +24,7 @@ lint: $(STAMP)
 rules-check: $(STAMP)
 	$(BIN)/yujing validate rules/
 	$(BIN)/yujing test rules/
+	$(BIN)/yujing dispatch check rules/routing/routes.yaml
 
 test: lint rules-check
 	$(BIN)/python -m pytest

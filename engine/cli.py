@@ -16,9 +16,18 @@ broker_app = typer.Typer(no_args_is_help=True, help="Run a local Apache Kafka br
 app.add_typer(broker_app, name="broker")
 reference_app = typer.Typer(no_args_is_help=True, help="Reference data (zones, lists).")
 app.add_typer(reference_app, name="reference")
+from engine.dispatch.cli import dispatch_app  # noqa: E402  (dispatch, 联动指挥)
+
+app.add_typer(dispatch_app, name="dispatch")
 from engine.silence_cli import silence_app  # noqa: E402  (a sub-command group of its own)
 
 app.add_typer(silence_app, name="silence")
+from engine.history_cli import alerts_app  # noqa: E402  (a sub-command group of its own)
+from engine.tracking.cli import report, track  # noqa: E402  (performance tracking, 行政问效)
+
+app.add_typer(alerts_app, name="alerts")
+app.command()(track)
+app.command()(report)
 
 RulePaths = Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")]
 DEFAULT_RULES = [Path("rules")]

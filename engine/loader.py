@@ -183,12 +183,12 @@ def build_env(documents: list[tuple[Path, Any, dict[Path_, int]]], reference: Re
         try:
             vocab = VocabularyFile.model_validate(raw)
         except ValidationError as exc:
-            errors += [RuleError(path, _line_of(lines, loc), msg)
+            errors += [RuleError(path, line_of(lines, loc), msg)
                        for loc, msg in _explain(exc, raw)]
             continue
         for section, names in (("lists", vocab.lists), ("macros", vocab.macros)):
             for name in names:
-                line = _line_of(lines, (section, name))
+                line = line_of(lines, (section, name))
                 if name in where:
                     errors.append(RuleError(path, line, f"{name!r} is already defined in "
                                                         f"{where[name]}"))
@@ -205,7 +205,7 @@ def build_env(documents: list[tuple[Path, Any, dict[Path_, int]]], reference: Re
         except (MacroError, ExpressionError) as exc:
             path = where[name]
             doc = next(d for d in documents if d[0] == path)
-            errors.append(RuleError(path, _line_of(doc[2], ("macros", name)),
+            errors.append(RuleError(path, line_of(doc[2], ("macros", name)),
                                     f"macros.{name}: {exc}"))
     return ModelEnv(constants=lists, macros=macros, reference=reference), errors
 
@@ -225,10 +225,10 @@ def load_reference_document(raw: dict[str, Any], lines: dict[Path_, int], path: 
     try:
         doc = ReferenceFile.model_validate(raw)
     except ValidationError as exc:
-        return [RuleError(path, _line_of(lines, loc), msg) for loc, msg in _explain(exc, raw)]
+        return [RuleError(path, line_of(lines, loc), msg) for loc, msg in _explain(exc, raw)]
     schema = REFERENCE_SCHEMAS.get(doc.table)
     if schema is None:
-        return [RuleError(path, _line_of(lines, ("table",)),
+        return [RuleError(path, line_of(lines, ("table",)),
                           f"unknown reference table {doc.table!r}; known: "
                           f"{', '.join(REFERENCE_SCHEMAS)}")]
     errors = []
@@ -236,7 +236,7 @@ def load_reference_document(raw: dict[str, Any], lines: dict[Path_, int], path: 
         try:
             reference.put(doc.table, key, schema.model_validate(record).model_dump(mode="json"))
         except ValidationError as exc:
-            errors += [RuleError(path, _line_of(lines, ("records", key, *loc)),
+            errors += [RuleError(path, line_of(lines, ("records", key, *loc)),
                                  f"records.{key}: {msg}") for loc, msg in _explain(exc, record)]
     return errors
 
@@ -259,7 +259,7 @@ def _read(path: Path) -> tuple[tuple[Any, dict[Path_, int]] | None, list[RuleErr
 
 def _parse(text: str, path: Path) -> tuple[tuple[Any, dict[Path_, int]] | None, list[RuleError]]:
     try:
-        raw, lines = _parse_yaml(text)
+        raw, lines = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -281,7 +281,7 @@ def compile_rule_text(text: str, path: Path, env: ModelEnv | None = None
 def compile_rule(raw: dict[str, Any], lines: dict[Path_, int], path: Path, env: ModelEnv
                  ) -> tuple[CompiledRule | None, list[RuleError]]:
     def err(loc: Path_, message: str) -> RuleError:
-        return RuleError(path, _line_of(lines, loc), message)
+        return RuleError(path, line_of(lines, loc), message)
 
     try:
         spec = rule_adapter().validate_python(raw)
@@ -402,7 +402,7 @@ def _allowed_fields(kind: Any, loc: Path_) -> str:
     return f"kind {kind} takes {', '.join(params)}" if params else ""
 
 
-def _parse_yaml(text: str) -> tuple[Any, dict[Path_, int]]:
+def parse_yaml(text: str) -> tuple[Any, dict[Path_, int]]:
     """The document and the 1-based line of every key and list item in it."""
     node = yaml.compose(text, Loader=yaml.SafeLoader)
     data = yaml.load(text, Loader=yaml.SafeLoader)
@@ -425,7 +425,7 @@ def _parse_yaml(text: str) -> tuple[Any, dict[Path_, int]]:
     return data, lines
 
 
-def _line_of(lines: dict[Path_, int], loc: Path_) -> int:
+def line_of(lines: dict[Path_, int], loc: Path_) -> int:
     """The line of the deepest part of ``loc`` present in the file."""
     for end in range(len(loc), -1, -1):
         prefix = tuple(loc[:end])

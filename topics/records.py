@@ -101,6 +101,10 @@ def _glob(pattern: str, value: str) -> bool:
     return value == pattern
 
 
+AlertMark = tuple[Literal["firing", "escalated", "resolved"], Severity, int]
+"""An alert's (state, severity, reopened) as of one record."""
+
+
 class Incident(BaseModel):
     """Alerts about one place within a time grouped for the duty officer, on ``incidents``
     keyed by ``incident_id`` (compacted: the latest record is the incident's state)."""
@@ -116,6 +120,11 @@ class Incident(BaseModel):
     opened_at: float
     updated_at: float
     state: Literal["open", "closed"] = "open"
+    alert_states: dict[str, AlertMark] = Field(default_factory=dict)
+    """Each alert's latest (state, severity, reopened) as dispatch applied it: which alerts
+    still fire, and what lets a restarted dispatcher drop records it already applied."""
+    closes_at: float | None = None
+    """Once no alert fires: the wall-clock time it closes unless another alert joins."""
 
 
 FeedbackStatus = Literal["acknowledged", "on_scene", "resolved", "false_alarm"]
@@ -157,6 +166,9 @@ class WorkOrder(BaseModel):
     resolved_at: float | None = None
     escalations: int = 0
     history: list[OrderEvent] = Field(default_factory=list)
+    ack_within_s: float | None = None
+    """How long each level has to acknowledge (from the routing): the period of its
+    escalations, kept so a restarted dispatcher re-escalates on the same schedule."""
 
 
 class Feedback(BaseModel):
