@@ -88,6 +88,8 @@ def _escalation_deadline(rule: CompiledRule, state: RuleState) -> float | None:
 
 def _deadline(rule: CompiledRule, state: RuleState) -> float | None:
     """The earliest of the model's deadline and the alert's own (clear_for, escalation)."""
+    if not rule.lifecycle_timers:
+        return _model_deadline(rule, state)
     times = [t for t in (_model_deadline(rule, state),
                          clear_deadline(state.decision, rule.spec.clear_for),
                          _escalation_deadline(rule, state)) if t is not None]

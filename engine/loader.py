@@ -61,6 +61,8 @@ class CompiledRule:
     """Event fields kept with the state, for alerts raised by a deadline (no event at hand)."""
     escalations: tuple[tuple[Severity, Expression | None, float | None], ...] = ()
     """(severity, when, after) of each higher level, lowest first."""
+    lifecycle_timers: bool = False
+    """The alert itself has deadlines (``clear_for``, an escalation ``after``)."""
 
     @property
     def id(self) -> str:
@@ -316,7 +318,9 @@ def compile_rule(raw: dict[str, Any], lines: dict[Path_, int], path: Path, env: 
         context = tuple(f for f in dict.fromkeys(wanted) if f in known)
     return CompiledRule(spec=spec, model=model, where=where, key_field=key_field,
                         state_key=f"{spec.id}@{_fingerprint(spec, params, env)}", file=path,
-                        context_fields=context, escalations=escalations), []
+                        context_fields=context, escalations=escalations,
+                        lifecycle_timers=bool(spec.clear_for or any(
+                            level.after for level in spec.escalate))), []
 
 
 def schema_fields(topic: str) -> set[str]:

@@ -126,11 +126,11 @@ class Geofence(WarningModel[DwellState | None]):
 
     def _zones(self) -> list[_Shape]:
         reference = self.env.reference
-        if self._cache is None or self._cache[0] != reference.version:
+        if self._cache is None or self._cache[0] != reference.table_version(ZONES_TABLE):
             wanted = set(self.params.zones)
             shapes = [_shape(zid, z) for zid, z in reference.items(ZONES_TABLE)
                       if zid in wanted or z.get("kind") in wanted]
-            self._cache = (reference.version, shapes)
+            self._cache = (reference.table_version(ZONES_TABLE), shapes)
         return self._cache[1]
 
     def new_state(self) -> DwellState | None:

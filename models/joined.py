@@ -47,6 +47,9 @@ from topics.codec import Event
 from topics.schemas import CITY_TZ
 
 SAMPLE_M = 25.0
+ROUTE_CACHE_SIZE = 10_000
+"""Routes whose first crossed zone is remembered (forgotten all at once when full)."""
+_UNSEEN = object()
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
@@ -107,6 +110,7 @@ class Joined(WarningModel[None]):
         self.condition = self.expression(params.condition)
         self.clear = self.maybe_expression(params.clear)
         self._cache: tuple[int, list[_Shape]] | None = None
+        self._crossings: tuple[list[_Shape], dict[tuple[Any, ...], _Shape | None]] | None = None
         # The record goes to CEL with only the fields the conditions read: converting a whole
         # waybill (its route of hundreds of points) into CEL values cost ~50 µs per event.
         texts = " ".join(e.expanded for e in (self.condition, self.clear) if e is not None)
@@ -145,12 +149,31 @@ class Joined(WarningModel[None]):
 
     def _zones(self) -> list[_Shape]:
         reference = self.env.reference
-        if self._cache is None or self._cache[0] != reference.version:
+        if self._cache is None or self._cache[0] != reference.table_version(ZONES_TABLE):
             wanted = set(self.params.route_zones)
-            self._cache = (reference.version,
+            self._cache = (reference.table_version(ZONES_TABLE),
                            [_shape(zid, z) for zid, z in reference.items(ZONES_TABLE)
                             if zid in wanted or z.get("kind") in wanted])
         return self._cache[1]
+
+    def _route_zone(self, route: list[Any]) -> _Shape | None:
+        """The first zone the route crosses, remembered per route: every event of a waybill
+        carries the same route, and sampling it every 25 m is the kind's largest cost."""
+        zones = self._zones()
+        cached = self._crossings
+        if cached is None or cached[0] is not zones:
+            cached = self._crossings = (zones, {})
+        try:
+            key = tuple(tuple(v) if isinstance(v, list) else v for v in route)
+            hash(key)
+        except TypeError:
+            return _first_crossed([_pt(v) for v in route], zones)
+        found = cached[1].get(key, _UNSEEN)
+        if found is _UNSEEN:
+            if len(cached[1]) >= ROUTE_CACHE_SIZE:
+                cached[1].clear()
+            found = cached[1][key] = _first_crossed([_pt(v) for v in route], zones)
+        return found  # type: ignore[return-value]
 
     def score_one(self, state: None, event: Event) -> Reading:
         p = self.params
@@ -180,7 +203,7 @@ class Joined(WarningModel[None]):
             evidence["siblings"] = len(siblings)
         if p.route_zones:
             route = event.data.get(p.route_field) or (record or {}).get(p.route_field) or []
-            zone = _first_crossed([_pt(v) for v in route], self._zones())
+            zone = self._route_zone(route)
             data["route_zone"] = None if zone is None else zone.name
             data["route_zone_id"] = None if zone is None else zone.zone_id
             evidence |= {"route_zone": data["route_zone"], "route_zone_id": data["route_zone_id"]}

@@ -28,7 +28,13 @@ class ReferenceData:
     def __init__(self) -> None:
         self._tables: dict[str, dict[str, Record]] = {}
         self.version = 0
-        """Bumped on every change, so models may cache what they derive from a table."""
+        """Bumped on every change."""
+        self._table_versions: dict[str, int] = {}
+
+    def table_version(self, table: str) -> int:
+        """Bumped on every change of ``table``, so models may cache what they derive from it
+        (zones change rarely; the waybills kept as reference change with every waybill event)."""
+        return self._table_versions.get(table, 0)
 
     def get(self, table: str, key: str) -> Record | None:
         return self._tables.get(table, {}).get(key)
@@ -43,6 +49,7 @@ class ReferenceData:
         else:
             rows[key] = record
         self.version += 1
+        self._table_versions[table] = self._table_versions.get(table, 0) + 1
 
     def tables(self) -> list[str]:
         return sorted(self._tables)
@@ -50,6 +57,8 @@ class ReferenceData:
     def copy(self) -> ReferenceData:
         other = ReferenceData()
         other._tables = {name: dict(rows) for name, rows in self._tables.items()}
+        other.version = self.version
+        other._table_versions = dict(self._table_versions)
         return other
 
 
