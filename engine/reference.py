@@ -82,23 +82,31 @@ class ReferenceReader:
         try:
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            caught_up = False
             while True:
                 batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
                 for messages in batches.values():
                     for message in messages:
                         self._apply(message.topic, message.key, message.value)
+                if not caught_up and not [tp for tp, end in ends.items()
+                                          if await consumer.position(tp) < end]:
+                    caught_up = True
+                    # Operators (and tests) wait for this before relying on reference data
+                    # and silences being in force.
+                    log.info("reference topics read to their end: %d records", self.records)
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
     def _apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self.records += 1
         if topic == SILENCES.name and self.silences is not None:
             self.silences.apply_record(key, value)
             return
         if key is None:
             log.warning("reference record without a key on %s: ignored", topic)
             return
-        self.records += 1
         name = key.decode("utf-8", errors="replace")
         if topic in LOOKUP_EVENT_TOPICS:
             decoded = decode(topic, value or b"", key=key)

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.kafkakit import REPO, dumps, produce, read_until, run, worker_process
+from tests.integration.kafkakit import (
+    REPO,
+    dumps,
+    produce,
+    read_until,
+    run,
+    wait_for_log,
+    worker_process,
+)
 from tests.rulekit import FACILITY, rule_text
 
 pytestmark = pytest.mark.broker
@@ -99,13 +107,15 @@ def test_event_to_scorecard(kafka, tmp_path):
             "order_id": order["order_id"], "status": status,
             "department": order["department"], "at": time.time(), "by": "duty desk"}))]))
 
-    with worker_process(kafka.bootstrap, rules, f"chain-{run_id}", tmp_path / "worker.log"), \
+    with worker_process(kafka.bootstrap, rules, f"chain-{run_id}",
+                        tmp_path / "worker.log") as worker, \
             service("dispatch", "run", "--bootstrap", kafka.bootstrap, "--routes", str(routes),
                     "--group-id", f"dispatch-{run_id}", "--metrics-port", "0",
                     log=tmp_path / "dispatch.log"), \
             service("track", "--bootstrap", kafka.bootstrap, "--every", "1s",
                     log=tmp_path / "track.log"):
-        time.sleep(8)  # the worker has read control.silences
+        # the silence is in force once the worker has read control.silences to its end
+        wait_for_log(tmp_path / "worker.log", "reference topics read to their end", worker)
         run(produce(kafka.bootstrap, [event(1, tank, level_pct=97.0),
                                       event(2, hot, temp_c=70.0),
                                       event(3, quiet, level_pct=99.0)]))

@@ -11,7 +11,15 @@ import uuid
 
 import pytest
 
-from tests.integration.kafkakit import REPO, dumps, produce, read_until, run, worker_process
+from tests.integration.kafkakit import (
+    REPO,
+    dumps,
+    produce,
+    read_until,
+    run,
+    wait_for_log,
+    worker_process,
+)
 from tests.rulekit import FACILITY, rule_text
 
 pytestmark = pytest.mark.broker
@@ -51,7 +59,8 @@ def test_silence_escalation_and_inhibition_through_the_worker(kafka, tmp_path):
                                                     **fields}))
 
     with worker_process(kafka.bootstrap, rules, f"life-{run_id}", tmp_path / "w.log") as proc:
-        time.sleep(8)  # the worker has read control.silences before the events come
+        # the silence is in force once the worker has read control.silences to its end
+        wait_for_log(tmp_path / "w.log", "reference topics read to their end", proc)
         run(produce(kafka.bootstrap, [
             tank(1, quiet, t0, level_pct=95.0),
             tank(2, loud, t0, level_pct=92.0),
