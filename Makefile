@@ -1,5 +1,5 @@
 # The two set-up commands of the README, and what they need.
-#   make demo   broker + worker + a scene of events, alerts printed
+#   make demo   broker, worker, dispatch, tracking and the simulator; a scene played through
 #   make test   lint, rule checks, unit, rule-file and end-to-end tests (starts its own broker)
 
 PYTHON ?= python3

@@ -160,10 +160,12 @@ def create_topics(
 @app.command()
 def demo(
     rules: Annotated[list[Path], typer.Option(help="Rule files or folders.")] = DEFAULT_RULES,
-    wait: Annotated[float, typer.Option(help="Seconds to watch for alerts.")] = 30.0,
+    wait: Annotated[float, typer.Option(
+        help="Seconds to watch the scene: alerts, work orders, replies, escalation.")] = 30.0,
     keep: Annotated[bool, typer.Option(help="Leave the broker running afterwards.")] = False,
 ) -> None:
-    """Start the broker and a worker, send a short scene of events, print the alerts."""
+    """The whole loop in a minute: broker, worker, dispatch, tracking and a simulated city;
+    a scripted scene, the departments' replies, an escalation, the scorecards."""
     from engine.demo import run_demo
 
     raise typer.Exit(run_demo(rules, wait_s=wait, keep=keep))

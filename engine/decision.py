@@ -18,7 +18,7 @@ for stragglers).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
 from models.base import Reading, Verdict
@@ -48,6 +48,15 @@ class DecisionState:
     reopened: int = 0
     severity: str | None = None
     """The level the firing alert has reached (its rule's severity, or an escalation's)."""
+
+    def __setstate__(self, state: list[Any]) -> None:
+        # State pickled by an older version has fewer fields (new ones are only ever added at
+        # the end): those keep their defaults, so an upgraded worker resumes from its changelog.
+        for f in fields(self):
+            value = f.default_factory() if f.default_factory is not MISSING else f.default
+            object.__setattr__(self, f.name, value)
+        for f, value in zip(fields(self), state, strict=False):
+            object.__setattr__(self, f.name, value)
 
 
 def alert_id_for(model_id: str, key: str, episode_start: float) -> str:

@@ -1,18 +1,14 @@
 """The scoring core: routing, decisions, stable ids, deadlines, state through a store."""
 
 from engine.core import MemoryStore, ScoringCore
-from tests.rulekit import FACILITY, VEHICLE, rule, tank, vehicle
+from tests.rulekit import FACILITY, VEHICLE, drive, rule, tank, vehicle
 
 LEVEL_HIGH = {"id": "test.tank.level_high", "source": FACILITY, "kind": "threshold",
               "condition": "level_pct >= 90", "clear": "level_pct < 85", "for": "60s"}
 
 
 def run(core, events):
-    alerts = []
-    for ev in events:
-        alerts += core.advance(ev.ts)
-        alerts += core.process([ev])
-    return alerts
+    return drive(core, events)
 
 
 def test_for_duration_fires_at_the_first_event_past_it_and_hysteresis_holds():
@@ -175,3 +171,16 @@ def test_sweep_drops_idle_keys_and_removed_rules_but_keeps_firing_alerts():
     assert sorted(k for (_, k) in store.data) == ["T2", "T3"]
     assert core.sweep(now=7700) == 1  # level@T3 is now idle for longer than 1h
     assert sorted(k for (_, k) in store.data) == ["T2"]
+
+
+def test_decision_state_pickled_by_an_older_version_loads_with_defaults():
+    import pickle
+
+    from engine.decision import DecisionState
+
+    state = DecisionState(pending_since=5.0, firing=True, alert_id="a", episode_start=5.0)
+    old = pickle.loads(pickle.dumps(state))
+    # what the version before lifecycle fields wrote: only the first six fields
+    old.__setstate__([5.0, True, "a", 5.0, 9.0, {"x": 1}])
+    assert (old.pending_since, old.firing, old.last_ts, old.evidence) == (5.0, True, 9.0, {"x": 1})
+    assert (old.last_break, old.clearing_since, old.reopened, old.severity) == (None, None, 0, None)
