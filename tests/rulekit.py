@@ -63,3 +63,15 @@ def vehicle(ts: float, vehicle_id: str = "V1", **fields: Any) -> Event:
     fields.setdefault("lon", 120.0)
     fields.setdefault("speed_kmh", 0.0)
     return event(VEHICLE, ts, vehicle_id=vehicle_id, **fields)
+
+
+def drive(core: Any, events: list[Event], until: float | None = None) -> list[Any]:
+    """Feed ``events`` one by one to a scoring core the way replay does (the clock follows
+    event time, so deadlines fire between events); then advance to ``until``. The alerts."""
+    alerts = []
+    for ev in events:
+        alerts += core.advance(ev.ts)
+        alerts += core.process([ev])
+    if until is not None:
+        alerts += core.advance(until)
+    return alerts

@@ -8,8 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,24 +63,34 @@ async def read_until(bootstrap: str, topic: str, done: Callable[[list[dict[str, 
 
 
 @contextmanager
-def worker_process(bootstrap: str, rules: Path, app_id: str, log: Path, *extra: str):
+def yujing_process(log: Path, *args: str, stdout: Path | None = None
+                   ) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``yujing ARGS`` as a real process (output to ``log``, or stdout to ``stdout``);
+    SIGTERM it on exit, SIGKILL if it does not stop within 30 s."""
+    out = (stdout or log).open("ab")
+    err = log.open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=REPO, stdout=out,
+                            stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        out.close()
+        err.close()
+
+
+def worker_process(bootstrap: str, rules: Path, app_id: str, log: Path, *extra: str
+                   ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """Run ``yujing worker`` as a real process; stop it with SIGTERM on exit."""
-    cmd = [sys.executable, "-m", "engine.cli", "worker", "--rules", str(rules),
-           "--bootstrap", bootstrap, "--app-id", app_id, "--metrics-port", "0", *extra]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                start_new_session=True)
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+    return yujing_process(log, "worker", "--rules", str(rules), "--bootstrap", bootstrap,
+                          "--app-id", app_id, "--metrics-port", "0", *extra)
 
 
 def run(coro: Any) -> Any:

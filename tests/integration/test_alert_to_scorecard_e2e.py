@@ -5,15 +5,10 @@ silenced alert recorded but given no work order."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -25,6 +20,7 @@ from tests.integration.kafkakit import (
     run,
     wait_for_log,
     worker_process,
+    yujing_process,
 )
 from tests.rulekit import FACILITY, rule_text
 
@@ -41,24 +37,6 @@ route:
       match: {model_id: "e2e.{run}.*"}
       ack_within: {red: 3s, orange: 3s, yellow: 3s, blue: 3s}
 """
-
-
-@contextmanager
-def service(*args: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=REPO,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
 
 
 def latest(records: list[dict], field: str) -> dict[str, dict]:
@@ -109,11 +87,11 @@ def test_event_to_scorecard(kafka, tmp_path):
 
     with worker_process(kafka.bootstrap, rules, f"chain-{run_id}",
                         tmp_path / "worker.log") as worker, \
-            service("dispatch", "run", "--bootstrap", kafka.bootstrap, "--routes", str(routes),
-                    "--group-id", f"dispatch-{run_id}", "--metrics-port", "0",
-                    log=tmp_path / "dispatch.log"), \
-            service("track", "--bootstrap", kafka.bootstrap, "--every", "1s",
-                    log=tmp_path / "track.log"):
+            yujing_process(tmp_path / "dispatch.log", "dispatch", "run", "--bootstrap",
+                           kafka.bootstrap, "--routes", str(routes), "--group-id",
+                           f"dispatch-{run_id}", "--metrics-port", "0"), \
+            yujing_process(tmp_path / "track.log", "track", "--bootstrap", kafka.bootstrap,
+                           "--every", "1s"):
         # the silence is in force once the worker has read control.silences to its end
         wait_for_log(tmp_path / "worker.log", "reference topics read to their end", worker)
         run(produce(kafka.bootstrap, [event(1, tank, level_pct=97.0),

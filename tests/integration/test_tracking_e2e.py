@@ -11,21 +11,24 @@ tell the same story from the topics.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.kafkakit import REPO, produce, read_until, run, wait_for_log
+from tests.integration.kafkakit import (
+    REPO,
+    produce,
+    read_until,
+    run,
+    wait_for_log,
+    yujing_process,
+)
 from topics.records import Alert, Feedback, Incident, OrderEvent, WorkOrder
 
 pytestmark = pytest.mark.broker
@@ -33,28 +36,6 @@ pytestmark = pytest.mark.broker
 COMPARED = ("alerts", "not_dispatched", "orders", "acknowledged", "resolved", "false_alarms",
             "open_backlog", "ack_p50_s", "ack_p90_s", "resolve_p50_s", "resolve_p90_s",
             "sla_met", "sla_total", "sla_compliance", "false_alarm_rate")
-
-
-@contextmanager
-def yujing(log: Path, *args: str, stdout: Path | None = None):
-    """Run ``yujing ARGS`` as a process; SIGTERM it on exit (it must stop cleanly)."""
-    out = (stdout or log).open("ab")
-    err = log.open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=REPO, stdout=out,
-                            stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            start_new_session=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        out.close()
-        err.close()
 
 
 def yujing_once(*args: str) -> subprocess.CompletedProcess[str]:
@@ -193,8 +174,8 @@ def test_scorecards_follow_orders_and_feedback_and_history_tells_the_story(kafka
 
     log = tmp_path / "track.log"
     metrics_port = free_port()
-    with yujing(log, "track", "--bootstrap", kafka.bootstrap, "--every", "1s",
-                "--metrics-port", str(metrics_port)) as tracker:
+    with yujing_process(log, "track", "--bootstrap", kafka.bootstrap, "--every", "1s",
+                        "--metrics-port", str(metrics_port)) as tracker:
         cards = run(read_until(kafka.bootstrap, "performance.scorecards", wanted=ours,
                                done=lambda got: latest(got) == before,
                                give_up=lambda: tracker.poll() is not None))
@@ -229,8 +210,8 @@ def test_scorecards_follow_orders_and_feedback_and_history_tells_the_story(kafka
     # A restarted tracker rebuilds the same figures from the topics alone (its gauges start
     # empty, so what they show it has read back).
     metrics_port = free_port()
-    with yujing(tmp_path / "track2.log", "track", "--bootstrap", kafka.bootstrap, "--every",
-                "1s", "--metrics-port", str(metrics_port)) as tracker:
+    with yujing_process(tmp_path / "track2.log", "track", "--bootstrap", kafka.bootstrap,
+                        "--every", "1s", "--metrics-port", str(metrics_port)) as tracker:
         wait_for_log(tmp_path / "track2.log", "published", tracker)
         exposed = scrape(metrics_port, until_seen=rate_line)
         assert rate_line in exposed
@@ -266,8 +247,8 @@ def test_scorecards_follow_orders_and_feedback_and_history_tells_the_story(kafka
 
     # tail: a record published after it starts shows as one line, once
     tail_log, tail_out = tmp_path / "tail.log", tmp_path / "tail.out"
-    with yujing(tail_log, "alerts", "tail", "--model", noisy, "--bootstrap", kafka.bootstrap,
-                stdout=tail_out) as tail:
+    with yujing_process(tail_log, "alerts", "tail", "--model", noisy, "--bootstrap",
+                        kafka.bootstrap, stdout=tail_out) as tail:
         wait_for_log(tail_log, "following new alerts", tail)
         late = alert("a6", noisy, [fire], 2)
         run(produce(kafka.bootstrap, [record("alerts", late.alert_id, late)] * 2))

@@ -1,7 +1,7 @@
 """The alert's own life in the core: escalation, clear_for, cooldown, inhibition."""
 
 from engine.core import MemoryStore, ScoringCore
-from tests.rulekit import FACILITY, rule, tank
+from tests.rulekit import FACILITY, drive, rule, tank
 
 LEVEL = {"id": "test.tank.level_high", "source": FACILITY, "kind": "threshold",
          "condition": "level_pct >= 90", "severity": "yellow",
@@ -9,13 +9,7 @@ LEVEL = {"id": "test.tank.level_high", "source": FACILITY, "kind": "threshold",
 
 
 def run(core, events, until=None):
-    alerts = []
-    for ev in events:
-        alerts += core.advance(ev.ts)
-        alerts += core.process([ev])
-    if until is not None:
-        alerts += core.advance(until)
-    return alerts
+    return drive(core, events, until)
 
 
 def story(alerts):

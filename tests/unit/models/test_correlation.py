@@ -5,7 +5,7 @@ import pickle
 import pytest
 
 from engine.core import MemoryStore, ScoringCore
-from tests.rulekit import event, rule
+from tests.rulekit import drive, event, rule
 
 TICKETS, SENSORS, POLICE = ("events.hotline.ticket", "events.utilities.sensor",
                             "events.police.incident")
@@ -34,12 +34,7 @@ def police(ts, grid="G1"):
 
 
 def run(core, events, until=None):
-    alerts = []
-    for ev in events:
-        alerts += core.advance(ev.ts)
-        alerts += core.process([ev])
-    if until is not None:
-        alerts += core.advance(until)
+    alerts = drive(core, events, until)
     return [(a.key, a.state, a.last_ts, a.evidence.get("met")) for a in alerts]
 
 

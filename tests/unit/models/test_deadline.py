@@ -3,7 +3,7 @@
 import pickle
 
 from engine.core import MemoryStore, ScoringCore
-from tests.rulekit import event, rule
+from tests.rulekit import drive, event, rule
 
 GOV = "events.gov.workitem"
 T0 = 1_717_376_400.0  # 2024-06-03T09:00:00+08:00
@@ -22,12 +22,7 @@ def deadline(**extra):
 
 
 def run(core, events, until=None):
-    alerts = []
-    for ev in events:
-        alerts += core.advance(ev.ts)
-        alerts += core.process([ev])
-    if until is not None:
-        alerts += core.advance(until)
+    alerts = drive(core, events, until)
     return [(a.state, a.last_ts - T0) for a in alerts]
 
 

@@ -3,7 +3,7 @@
 import pickle
 
 from engine.core import MemoryStore, ScoringCore
-from tests.rulekit import event, rule
+from tests.rulekit import drive, event, rule
 
 TICKETS = "events.hotline.ticket"
 H, D = 3600.0, 86400.0
@@ -20,12 +20,7 @@ def novelty_rule(**extra):
 
 
 def run(core, events, until=None):
-    alerts = []
-    for ev in events:
-        alerts += core.advance(ev.ts)
-        alerts += core.process([ev])
-    if until is not None:
-        alerts += core.advance(until)
+    alerts = drive(core, events, until)
     return [(a.state, a.last_ts, a.key, a.evidence.get("group"), a.evidence.get("value"))
             for a in alerts]
 

@@ -10,7 +10,7 @@ from engine.core import MemoryStore, ScoringCore
 from engine.loader import compile_rule_text
 from models.base import Verdict
 from models.sequence import Sequence, SequenceParams, SequenceState
-from tests.rulekit import event, rule, rule_text
+from tests.rulekit import drive, event, rule, rule_text
 from topics.codec import Event
 
 REPORT = "events.emergency.report"
@@ -53,14 +53,7 @@ FOLLOWED = UNCONFIRMED | {"id": "test.fire.confirmed_fast", "mode": "followed"}
 
 
 def run(core, events, until=None):
-    """Feed events as replay does (the clock advanced to each event first)."""
-    alerts = []
-    for e in events:
-        alerts += core.advance(e.ts)
-        alerts += core.process([e])
-    if until is not None:
-        alerts += core.advance(until)
-    return alerts
+    return drive(core, events, until)
 
 
 def brief(alerts):

@@ -5,7 +5,7 @@ import pickle
 from engine.core import MemoryStore, ScoringCore
 from models.base import Verdict
 from models.surge import Surge, SurgeParams, poisson_tail
-from tests.rulekit import event, rule
+from tests.rulekit import drive, event, rule
 
 TICKETS = "events.hotline.ticket"
 H = 3600.0
@@ -22,12 +22,7 @@ def surge_rule(**extra):
 
 
 def run(core, events, until=None):
-    alerts = []
-    for ev in events:
-        alerts += core.advance(ev.ts)
-        alerts += core.process([ev])
-    if until is not None:
-        alerts += core.advance(until)
+    alerts = drive(core, events, until)
     return [(a.state, a.last_ts, a.key, a.evidence.get("group"), a.evidence.get("value"))
             for a in alerts]
 

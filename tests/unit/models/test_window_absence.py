@@ -3,16 +3,11 @@
 import pickle
 
 from engine.core import MemoryStore, ScoringCore
-from tests.rulekit import FACILITY, VEHICLE, rule, tank, vehicle
+from tests.rulekit import FACILITY, VEHICLE, drive, rule, tank, vehicle
 
 
 def run(core, events, until=None):
-    alerts = []
-    for ev in events:
-        alerts += core.advance(ev.ts)
-        alerts += core.process([ev])
-    if until is not None:
-        alerts += core.advance(until)
+    alerts = drive(core, events, until)
     return [(a.state, a.last_ts, a.evidence.get("value")) for a in alerts]
 
 
