@@ -120,6 +120,11 @@ class TableStore:
         return streams
 
     def load(self, stream: str, key: str) -> Entity | None:
+        # A cached key was owned when it was loaded, and the cache is dropped whenever
+        # partitions move: only keys not yet cached need the ownership hash.
+        streams = self._cache.get(key)
+        if streams is not None:
+            return streams.get(stream)
         if not self._owns(key):
             return None
         streams = self._streams(key)
