@@ -49,6 +49,9 @@ class DecisionState:
     severity: str | None = None
     """The level the firing alert has reached (its rule's severity, or an escalation's)."""
 
+    def __getstate__(self) -> list[Any]:
+        return [getattr(self, f.name) for f in fields(self)]
+
     def __setstate__(self, state: list[Any]) -> None:
         # State pickled by an older version has fewer fields (new ones are only ever added at
         # the end): those keep their defaults, so an upgraded worker resumes from its changelog.

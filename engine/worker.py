@@ -74,7 +74,7 @@ class WorkerSettings(BaseModel):
 
 
 class TableStore:
-    """The core's state store over a Faust table of ``key -> pickled {stream: Entity}``.
+    """The core's state store over a Faust table of ``key bytes -> pickled {stream: Entity}``.
 
     Table keys are the entity keys themselves, so the producer's partitioner puts each changelog
     record in the partition of the events that changed it (``use_partitioner=True``), and writes
@@ -113,7 +113,7 @@ class TableStore:
     def _streams(self, key: str) -> dict[str, Entity] | None:
         streams = self._cache.get(key)
         if streams is None:
-            raw = self.table.get(key)
+            raw = self.table.get(key.encode())
             if raw is None:
                 return None
             streams = self._cache[key] = pickle.loads(raw)
@@ -150,16 +150,17 @@ class TableStore:
         for key in dirty:
             streams = self._cache.get(key)
             if streams:
-                self.table[key] = pickle.dumps(streams, protocol=pickle.HIGHEST_PROTOCOL)
+                self.table[key.encode()] = pickle.dumps(streams,
+                                                        protocol=pickle.HIGHEST_PROTOCOL)
             else:
                 self._cache.pop(key, None)
-                if key in self.table:
-                    del self.table[key]  # a tombstone in the changelog
+                if key.encode() in self.table:
+                    del self.table[key.encode()]  # a tombstone in the changelog
         self.flushed += len(dirty)
         return len(dirty)
 
     def entities(self) -> Iterator[tuple[str, str, Entity]]:
-        for key in {*self.table.keys(), *self._cache}:
+        for key in {*(k.decode() for k in self.table), *self._cache}:
             if self._owns(key):
                 for stream, entity in (self._streams(key) or {}).items():
                     yield stream, key, entity
@@ -206,8 +207,10 @@ class Worker:
             value_serializer="raw",
             key_serializer="raw",
         )
+        # Keys are the entity keys' bytes, serialized raw: the changelog record of a key then
+        # hashes to the partition of that key's events (a JSON-encoded key would not).
         self.table = self.app.Table(STATE_TABLE, partitions=settings.partitions,
-                                    use_partitioner=True, key_type=str, value_type=bytes)
+                                    use_partitioner=True, key_type=bytes, value_type=bytes)
         self.store = TableStore(self.table, settings.partitions)
         self.app.sensors.add(FlushBeforeCommit(self.store))
         self._last_flush = time.monotonic()
@@ -366,6 +369,10 @@ class Worker:
             self.publish(self.core.process(events, streams=frozenset((stream,))))
 
     def handle_tick(self, now: float) -> None:
+        if self.app.rebalancing or self.app.in_recovery:
+            # Tables are being rebuilt from the changelog: state read now would be partial, and
+            # a deadline fired from it (or a flush) would write a stale copy back.
+            return
         if time.monotonic() - self._last_flush >= self.settings.state_flush_interval_s:
             # Changes made by the clock alone (no events, so no commit to flush them).
             metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())

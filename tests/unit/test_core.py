@@ -178,7 +178,10 @@ def test_decision_state_pickled_by_an_older_version_loads_with_defaults():
 
     from engine.decision import DecisionState
 
-    state = DecisionState(pending_since=5.0, firing=True, alert_id="a", episode_start=5.0)
+    state = DecisionState(pending_since=5.0, firing=True, alert_id="a", episode_start=5.0,
+                          reopened=2, severity="red")
+    again = pickle.loads(pickle.dumps(state))
+    assert again == state
     old = pickle.loads(pickle.dumps(state))
     # what the version before lifecycle fields wrote: only the first six fields
     old.__setstate__([5.0, True, "a", 5.0, 9.0, {"x": 1}])
