@@ -67,8 +67,9 @@ class WorkerSettings(BaseModel):
     """How often idle state is dropped."""
     deadline_lateness_s: float = 2.0
     """Deadlines fire this long after they pass, so events in flight can still cancel them."""
-    state_flush_interval_s: float = 2.0
-    """Dirty state is written to the changelog at least this often (and before each commit)."""
+    state_flush_interval_s: float = 10.0
+    """While no offset commit has flushed state for this long (no events flowing), the timer
+    writes dirty state (changes made by the clock alone) to the changelog."""
     metrics_port: int = 9464
     data_dir: Path = Path(".yujing/worker")
 
@@ -82,9 +83,10 @@ class TableStore:
 
     Write-behind: the core works on decoded entities held here; a save only marks the key
     dirty, and ``flush`` pickles each dirty key once into the table (one changelog record per
-    key per flush, however many events changed it). The worker flushes before every offset
-    commit (so the changelog always holds the state of every committed event), on a timer, and
-    before partitions move. Pickling whole entities per batch was the worker's largest cost.
+    key per flush, however many events changed it). The worker flushes right before every
+    offset commit (so the changelog holds the state of exactly the committed events), before
+    partitions move, and from the timer only when no commit has flushed for a while. Pickling
+    whole entities per batch was the worker's largest cost.
 
     The table holds bytes (its changelog is raw) and this store pickles: a Faust table derives
     its changelog codec from its value type, which for plain Python objects is JSON. The cache
@@ -98,6 +100,7 @@ class TableStore:
         self.owned: set[int] | None = None
         self._cache: dict[str, dict[str, Entity]] = {}
         self._dirty: set[str] = set()
+        self.last_flush = time.monotonic()
         self.flushed = 0
         """Changelog records written so far (for the metrics)."""
 
@@ -146,6 +149,7 @@ class TableStore:
 
     def flush(self) -> int:
         """Write every dirty key to the table (its changelog); return how many."""
+        self.last_flush = time.monotonic()
         dirty, self._dirty = self._dirty, set()
         for key in dirty:
             streams = self._cache.get(key)
@@ -213,7 +217,7 @@ class Worker:
                                     use_partitioner=True, key_type=bytes, value_type=bytes)
         self.store = TableStore(self.table, settings.partitions)
         self.app.sensors.add(FlushBeforeCommit(self.store))
-        self._last_flush = time.monotonic()
+        self.store.last_flush = time.monotonic()
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
         self._local_streams = self.core.topic_keyed_streams
@@ -373,10 +377,11 @@ class Worker:
             # Tables are being rebuilt from the changelog: state read now would be partial, and
             # a deadline fired from it (or a flush) would write a stale copy back.
             return
-        if time.monotonic() - self._last_flush >= self.settings.state_flush_interval_s:
-            # Changes made by the clock alone (no events, so no commit to flush them).
+        if time.monotonic() - self.store.last_flush >= self.settings.state_flush_interval_s:
+            # Changes made by the clock alone (no events, so no commit to flush them). While
+            # events flow, state is flushed only right before offsets are committed, so the
+            # changelog holds the state of exactly the committed events.
             metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())
-            self._last_flush = time.monotonic()
         assignment = frozenset(self.app.consumer.assignment()) if self.app.consumer else None
         if assignment != self._assignment:
             # After a rebalance: own only the partitions given, and rebuild the deadline heap.
