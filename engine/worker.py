@@ -245,11 +245,18 @@ class Worker:
 
         @self.app.on_partitions_revoked.connect
         async def _revoked(app: Any, revoked: Any, **_: Any) -> None:
-            self.store.invalidate()
+            await self._write_state_out(app)
 
         @self.app.on_partitions_assigned.connect
         async def _assigned(app: Any, assigned: Any, **_: Any) -> None:
-            self.store.invalidate()
+            await self._write_state_out(app)
+
+    async def _write_state_out(self, app: Any) -> None:
+        """Before partitions move: dirty state to the changelog, and into Kafka before Faust
+        recovers tables from it (recovery reads up to the changelog's end as it stands: a
+        record still in the producer's buffer would be overwritten by an older one)."""
+        self.store.invalidate()
+        await app.producer.flush()
 
     # -- agents -----------------------------------------------------------------------------
 
