@@ -24,7 +24,7 @@ from datetime import datetime
 
 from engine.tracking.report import duration, table_lines
 from engine.tracking.scores import DEFAULT_SLA_SECONDS, OrderOutcome, fold_feedback
-from engine.tracking.store import LifeRecords, alert_record_key
+from engine.tracking.store import LifeRecords, distinct_alert_records
 from topics.records import Alert, Feedback, Incident, Severity, WorkOrder
 from topics.schemas import CITY_TZ
 
@@ -73,15 +73,10 @@ def alert_views(alerts: Iterable[Alert]) -> list[AlertView]:
 
     Records of one alert arrive in the order they were published (one key, one partition), so
     the last one is the alert's state."""
-    seen: set[tuple[str, str, int, str]] = set()
     latest: dict[str, Alert] = {}
     first_seen: dict[str, float] = {}
     changes: dict[str, int] = {}
-    for alert in alerts:
-        record_key = alert_record_key(alert)
-        if record_key in seen:
-            continue
-        seen.add(record_key)
+    for alert in distinct_alert_records(alerts):
         latest[alert.alert_id] = alert
         first_seen[alert.alert_id] = min(first_seen.get(alert.alert_id, record_time(alert)),
                                          record_time(alert))

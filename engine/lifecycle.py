@@ -18,15 +18,15 @@ dispatch does not make work orders for such alerts, tracking still counts them.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
+from engine.kafka_io import read_to_end
 from topics.records import Alert, Silence
 from topics.registry import SILENCES
 
@@ -91,22 +91,8 @@ async def publish_silence(bootstrap: str, silence: Silence) -> None:
 async def read_silences(bootstrap: str) -> SilenceBook:
     """Read ``control.silences`` from its start to its current end."""
     book = SilenceBook()
-    partitions = [TopicPartition(SILENCES.name, p) for p in range(SILENCES.partitions)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batches = await consumer.getmany(timeout_ms=1000)
-            for messages in batches.values():
-                for message in messages:
-                    book.apply_record(message.key, message.value)
-    finally:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
+    for record in await read_to_end(bootstrap, [SILENCES.name]):
+        book.apply_record(record.key, record.value)
     return book
 
 

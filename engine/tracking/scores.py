@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from engine.tracking.store import alert_record_key, alert_time
+from engine.tracking.store import alert_time, distinct_alert_records
 from topics.records import Alert, Feedback, Scorecard, Severity, WorkOrder
 
 DEFAULT_SLA_SECONDS: dict[Severity, float] = {
@@ -267,13 +267,8 @@ class _Episode:
 
 def _episodes(alerts: Iterable[Alert]) -> dict[str, _Episode]:
     """Alert records grouped by episode (``alert_id``), duplicates dropped."""
-    seen: set[tuple[str, str, int, str]] = set()
     episodes: dict[str, _Episode] = {}
-    for alert in alerts:
-        record_key = alert_record_key(alert)
-        if record_key in seen:
-            continue
-        seen.add(record_key)
+    for alert in distinct_alert_records(alerts):
         episode = episodes.get(alert.alert_id)
         if episode is None:
             episodes[alert.alert_id] = _Episode(

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 
 from engine import metrics
 from engine.kafka_admin import ensure_topics
-from engine.tracking.kafka_io import (
+from engine.kafka_io import (
     TopicRecord,
     assign_whole,
     catch_up,

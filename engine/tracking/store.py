@@ -20,7 +20,7 @@ raised: these are someone else's output.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
@@ -47,6 +47,16 @@ def alert_record_key(alert: Alert) -> AlertRecordKey:
     while a redelivered copy repeats all four.
     """
     return alert.alert_id, alert.state, alert.reopened, alert.severity.value
+
+
+def distinct_alert_records(alerts: Iterable[Alert]) -> Iterator[Alert]:
+    """The alert records in order, each state change once (redelivered copies dropped)."""
+    seen: set[AlertRecordKey] = set()
+    for alert in alerts:
+        record_key = alert_record_key(alert)
+        if record_key not in seen:
+            seen.add(record_key)
+            yield alert
 
 
 def alert_time(alert: Alert) -> float:

@@ -1,6 +1,6 @@
 """Reading whole topics: every partition, from the beginning, with no consumer group.
 
-Tracking and the alert history need everything the life topics hold (any department's orders,
+Tracking, the alert history and silences need everything a topic holds (any department's orders,
 any alert's records), so each reader assigns itself every partition rather than sharing them in
 a group, and starts from the beginning: the topics are the state, and a restarted reader loses
 nothing. "To the end" means to the end offsets read when the reading started.
