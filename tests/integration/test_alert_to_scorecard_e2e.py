@@ -51,12 +51,14 @@ def test_event_to_scorecard(kafka, tmp_path):
     level_model, noisy_model = f"e2e.{run_id}.level", f"e2e.{run_id}.noisy"
     rules = tmp_path / "rules"
     rules.mkdir()
+    # the worker reads the facility topic from its start: other tests' tanks are not this run's
+    only_ours = f'facility_id == "{run_id}-F"'
     (rules / "level.yaml").write_text(rule_text(
-        id=level_model, source=FACILITY, kind="threshold", severity="red",
+        id=level_model, source=FACILITY, kind="threshold", severity="red", where=only_ours,
         condition="level_pct >= 95", clear="level_pct < 90",
         summary="tank {tank_id} at {level_pct}%"), encoding="utf-8")
     (rules / "noisy.yaml").write_text(rule_text(
-        id=noisy_model, source=FACILITY, kind="threshold", severity="yellow",
+        id=noisy_model, source=FACILITY, kind="threshold", severity="yellow", where=only_ours,
         condition="temp_c >= 60", summary="tank {tank_id} hot"), encoding="utf-8")
     routes = tmp_path / "routes.yaml"
     routes.write_text(ROUTES.replace("{run}", run_id), encoding="utf-8")
