@@ -251,12 +251,30 @@ class Worker:
         async def _assigned(app: Any, assigned: Any, **_: Any) -> None:
             await self._write_state_out(app)
 
+        @self.app.on_rebalance_complete.connect
+        async def _recovered(app: Any, **_: Any) -> None:
+            # Tables are rebuilt and streams about to resume: from the first event on, the
+            # store must own exactly the partitions given (not the ones it had before).
+            self.take_assignment()
+
     async def _write_state_out(self, app: Any) -> None:
         """Before partitions move: dirty state to the changelog, and into Kafka before Faust
         recovers tables from it (recovery reads up to the changelog's end as it stands: a
         record still in the producer's buffer would be overwritten by an older one)."""
         self.store.invalidate()
         await app.producer.flush()
+
+    def take_assignment(self) -> None:
+        """Own exactly the partitions the consumer holds now, and rebuild the deadline heap
+        from their state. Called when a rebalance's table recovery completes, before any event
+        of the new assignment is scored: a store still owning its old partitions would score
+        the events of a newly given key against empty state."""
+        assignment = frozenset(self.app.consumer.assignment()) if self.app.consumer else None
+        self._assignment = assignment
+        if assignment is not None:
+            self.store.owned = {tp.partition for tp in assignment if tp.topic in EVENT_TOPICS}
+        self.store.invalidate()
+        self.core.reschedule_all()
 
     # -- agents -----------------------------------------------------------------------------
 
@@ -290,6 +308,8 @@ class Worker:
 
         @self.app.timer(interval=settings.sweep_interval_s)
         async def sweep() -> None:
+            if self.app.rebalancing or self.app.in_recovery:
+                return  # state is being rebuilt (see handle_tick)
             metrics.STATE_DROPPED.inc(self.core.sweep(time.time()))
 
     # -- what the agents do (synchronous: nothing else runs while a batch is scored) ---------
@@ -391,12 +411,7 @@ class Worker:
             metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())
         assignment = frozenset(self.app.consumer.assignment()) if self.app.consumer else None
         if assignment != self._assignment:
-            # After a rebalance: own only the partitions given, and rebuild the deadline heap.
-            self._assignment = assignment
-            if assignment is not None:
-                self.store.owned = {tp.partition for tp in assignment
-                                    if tp.topic in EVENT_TOPICS}
-            self.core.reschedule_all()
+            self.take_assignment()  # normally done when the rebalance completed
         self.publish(self.core.advance(now - self.settings.deadline_lateness_s))
 
     def handle_reload(self) -> None:
