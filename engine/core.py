@@ -116,6 +116,36 @@ class _Route:
     key_field: str
     by_topic_key: bool
     rules: list[CompiledRule]
+    guard_field: str | None = None
+    """The field most of the route's ``where`` conditions pin to string literals (see
+    ``models.fastcel.guard_of``): an event then reaches only the rules its value allows."""
+    by_value: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    unguarded: list[CompiledRule] = field(default_factory=list)
+    """The rules any value of ``guard_field`` may concern (for values no rule names)."""
+
+    def index(self) -> None:
+        guards = [r.where.guard for r in self.rules if r.where is not None and r.where.guard]
+        if not guards:
+            return
+        counts: dict[str, int] = {}
+        for name, _ in guards:
+            counts[name] = counts.get(name, 0) + 1
+        self.guard_field = max(counts, key=lambda name: counts[name])
+        allowed = {id(r): r.where.guard[1] for r in self.rules if r.where is not None
+                   and r.where.guard and r.where.guard[0] == self.guard_field}
+        values = {v for values in allowed.values() for v in values}
+        # Each list keeps the route's rule order: alerts come out as without the index.
+        self.by_value = {v: [r for r in self.rules if id(r) not in allowed or v in allowed[id(r)]]
+                         for v in values}
+        self.unguarded = [r for r in self.rules if id(r) not in allowed]
+
+    def rules_for(self, event: Event) -> list[CompiledRule]:
+        if self.guard_field is None:
+            return self.rules
+        value = event.data.get(self.guard_field)
+        if type(value) is not str:
+            return self.unguarded
+        return self.by_value.get(value, self.unguarded)
 
 
 def _route_key(route: _Route, event: Event) -> str | None:
@@ -156,6 +186,9 @@ class ScoringCore:
                     route = by_stream[stream] = _Route(stream, rule.key_field,
                                                        stream == topic, [])
                 route.rules.append(rule)
+        for by_stream in routes.values():
+            for route in by_stream.values():
+                route.index()
         self._routes = {topic: list(streams.values()) for topic, streams in routes.items()}
         # model id -> (rule, its streams) of the rules whose red alert inhibits it
         self._inhibitors: dict[str, list[tuple[CompiledRule, list[str]]]] = {}
@@ -190,7 +223,7 @@ class ScoringCore:
         for route in self._routes.get(event.topic, ()):
             key = _route_key(route, event)
             if key is not None and any(r.where is None or r.where.evaluate(event.data) is True
-                                       for r in route.rules):
+                                       for r in route.rules_for(event)):
                 out.append((route.stream, key))
         return out
 
@@ -208,6 +241,9 @@ class ScoringCore:
             for route in self._routes.get(event.topic, ()):
                 if streams is not None and route.stream not in streams:
                     continue
+                rules = route.rules_for(event)
+                if not rules:
+                    continue
                 key = _route_key(route, event)
                 if key is None:
                     continue
@@ -216,7 +252,7 @@ class ScoringCore:
                 if entity is None:
                     entity = self.store.load(route.stream, key) or {}
                     dirty[ident] = entity
-                for rule in route.rules:
+                for rule in rules:
                     self._score(rule, route.stream, key, entity, event, alerts)
         for (stream, key), entity in dirty.items():
             self.store.save(stream, key, entity)

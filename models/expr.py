@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import cel
 from pydantic import AfterValidator
 
-from models.fastcel import CelError, Unsure, compile_fast
+from models.fastcel import CelError, Unsure, compile_fast, guard_of
 from models.vocabulary import expand_macros
 
 
@@ -40,7 +40,7 @@ class Expression:
     fields that are there when that is enough (CEL's error-absorbing logic).
     """
 
-    __slots__ = ("_constants", "_fast", "_program", "expanded", "source", "variables")
+    __slots__ = ("_constants", "_fast", "_program", "expanded", "guard", "source", "variables")
 
     def __init__(self, source: str, constants: Mapping[str, Any] | None = None,
                  macros: Mapping[str, str] | None = None) -> None:
@@ -58,6 +58,8 @@ class Expression:
         self._constants = {n: constants[n] for n in names if n in constants}
         self.variables = tuple(sorted(names - set(self._constants)))
         self._fast = compile_fast(self.expanded, self._constants)
+        self.guard = guard_of(self.expanded, self._constants)
+        """(field, strings) the expression needs the field to be one of, if it says so."""
 
     def evaluate(self, data: Mapping[str, Any]) -> Any:
         """The expression's value, or None when it cannot be decided (a needed field is null)."""

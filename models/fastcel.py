@@ -213,3 +213,60 @@ def _logic(parts: list[Fast], conjunction: bool) -> Fast:
             raise error
         return not decisive
     return combine
+
+
+Guard = tuple[str, frozenset[str]]
+"""(field, strings): the condition can only be true when the field holds one of the strings."""
+
+
+def guard_of(source: str, constants: Mapping[str, Any]) -> Guard | None:
+    """A field the condition requires to be one of some string literals, if it has one.
+
+    For ``kind == "fire" && level >= 2`` that is ``("kind", {"fire"})``: the condition is true
+    only if every conjunct is, and CEL's ``==`` and ``in`` are true for a string literal only
+    when the field holds that very string. The core uses it to skip, by one dict lookup, the
+    rules an event cannot concern (most events of a busy topic reach a handful of its rules).
+
+    >>> guard_of('kind == "fire" && level >= 2', {})
+    ('kind', frozenset({'fire'}))
+    >>> guard_of('metric in names || x', {"names": ["a"]}) is None
+    True
+    """
+    text = _translate(source)
+    if text is None:
+        return None
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    terms = tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And) \
+        else [tree]
+    for term in terms:
+        found = _guard_term(term, constants)
+        if found is not None:
+            return found
+    return None
+
+
+def _guard_term(node: ast.AST, constants: Mapping[str, Any]) -> Guard | None:
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1):
+        return None
+    left, right, op = node.left, node.comparators[0], type(node.ops[0])
+    if op is ast.Eq and isinstance(left, ast.Constant) and isinstance(right, ast.Name):
+        left, right = right, left  # "fire" == kind
+    if not isinstance(left, ast.Name) or left.id in constants:
+        return None
+    values: list[Any]
+    if op is ast.Eq and isinstance(right, ast.Constant):
+        values = [right.value]
+    elif op is ast.In and isinstance(right, ast.List) \
+            and all(isinstance(e, ast.Constant) for e in right.elts):
+        values = [e.value for e in right.elts]  # type: ignore[attr-defined]
+    elif op is ast.In and isinstance(right, ast.Name) \
+            and isinstance(constants.get(right.id), list):
+        values = list(constants[right.id])
+    else:
+        return None
+    if not values or not all(isinstance(v, str) for v in values):
+        return None  # numbers compare across int/double: not a plain lookup
+    return left.id, frozenset(values)
