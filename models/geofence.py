@@ -75,8 +75,14 @@ class _Shape:
     polygon: tuple[Point, ...] | None
     center: Point | None
     radius_m: float | None
+    bbox: tuple[float, float, float, float] = (-90.0, 90.0, -180.0, 180.0)
+    """(lat_min, lat_max, lon_min, lon_max) enclosing the shape: most points are rejected by it
+    alone, before the ray casting or the distance."""
 
     def contains(self, p: Point) -> bool:
+        lat_min, lat_max, lon_min, lon_max = self.bbox
+        if not (lat_min <= p[0] <= lat_max and lon_min <= p[1] <= lon_max):
+            return False
         if self.polygon is not None:
             return _in_polygon(p, self.polygon)
         assert self.center is not None and self.radius_m is not None
@@ -227,12 +233,25 @@ def _pt(value: Any) -> Point:
 
 
 def _shape(zone_id: str, zone: Record) -> _Shape:
-    polygon = zone.get("polygon")
-    center = zone.get("center")
-    return _Shape(zone_id, str(zone.get("name", zone_id)),
-                  tuple(_pt(v) for v in polygon) if polygon else None,
-                  _pt(center) if center else None,
-                  float(zone["radius_m"]) if zone.get("radius_m") else None)
+    polygon = tuple(_pt(v) for v in zone["polygon"]) if zone.get("polygon") else None
+    center = _pt(zone["center"]) if zone.get("center") else None
+    radius = float(zone["radius_m"]) if zone.get("radius_m") else None
+    return _Shape(zone_id, str(zone.get("name", zone_id)), polygon, center, radius,
+                  _bbox(polygon, center, radius))
+
+
+def _bbox(polygon: tuple[Point, ...] | None, center: Point | None, radius_m: float | None
+          ) -> tuple[float, float, float, float]:
+    if polygon:
+        lats, lons = [p[0] for p in polygon], [p[1] for p in polygon]
+        return min(lats), max(lats), min(lons), max(lons)
+    if center is None or radius_m is None:
+        return (-90.0, 90.0, -180.0, 180.0)
+    # Degrees the radius spans, with a margin so rounding never cuts off a point inside.
+    dlat = radius_m / EARTH_M_PER_DEG * 1.01
+    dlon = radius_m / (EARTH_M_PER_DEG * max(math.cos(math.radians(abs(center[0]) + dlat)),
+                                             1e-6)) * 1.01
+    return center[0] - dlat, center[0] + dlat, center[1] - dlon, center[1] + dlon
 
 
 def _route(waybill: Record | None) -> list[Point]:

@@ -243,15 +243,28 @@ def _first_crossed(route: list[tuple[float, float]], zones: list[_Shape]) -> _Sh
     """The first zone (in route order) a point of the polyline, sampled every 25 m, lies in."""
     if not route or not zones:
         return None
-    points = [route[0]]
+    for zone in zones:
+        if zone.contains(route[0]):
+            return zone
     for a, b in itertools.pairwise(route):
+        # Only zones whose box the segment's box meets can hold one of its samples: a long
+        # route past a few small zones is then mostly never sampled at all.
+        near = [z for z in zones if _boxes_meet(z.bbox, a, b)]
+        if not near:
+            continue
         x, y = _xy(a, b)
         steps = max(1, int((x * x + y * y) ** 0.5 // SAMPLE_M))
-        points += [(a[0] + (b[0] - a[0]) * i / steps, a[1] + (b[1] - a[1]) * i / steps)
-                   for i in range(1, steps + 1)]
-    for point in points:
-        for zone in zones:
-            if zone.contains(point):
-                return zone
+        for i in range(1, steps + 1):
+            point = (a[0] + (b[0] - a[0]) * i / steps, a[1] + (b[1] - a[1]) * i / steps)
+            for zone in near:
+                if zone.contains(point):
+                    return zone
     return None
+
+
+def _boxes_meet(box: tuple[float, float, float, float], a: tuple[float, float],
+                b: tuple[float, float]) -> bool:
+    lat_min, lat_max, lon_min, lon_max = box
+    return (min(a[0], b[0]) <= lat_max and max(a[0], b[0]) >= lat_min
+            and min(a[1], b[1]) <= lon_max and max(a[1], b[1]) >= lon_min)
 
