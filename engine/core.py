@@ -11,7 +11,7 @@ once and saves it once, which is what keeps changelog traffic near one write per
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +25,15 @@ from topics.registry import EVENT_TOPICS
 
 Entity = dict[str, "RuleState"]
 """The state of every rule watching one key of one stream, by rule ``state_key``."""
+
+ORIGINS = "~origins"
+"""Entity entry (not a rule) of a re-keyed stream: per source (topic, partition), the offset of
+the newest event applied. Re-keyed events are delivered at least once (a source re-read after
+a rebalance forwards them again); kept with the state they changed, this mark drops exactly
+the repeats."""
+
+Origin = tuple[str, int, int]
+"""(source topic, partition, offset) of an event."""
 
 
 @dataclass(slots=True)
@@ -227,17 +236,21 @@ class ScoringCore:
                 out.append((route.stream, key))
         return out
 
-    def process(self, events: Iterable[Event], streams: frozenset[str] | None = None
-                ) -> list[Alert]:
+    def process(self, events: Iterable[Event], streams: frozenset[str] | None = None,
+                origins: Sequence[Origin | None] | None = None) -> list[Alert]:
         """Score a batch of events (in the order given) and return the alerts they cause.
 
         ``streams`` limits scoring to those streams (the worker scores re-keyed streams apart).
+        ``origins`` (one per event, for re-keyed events): an entity skips an event whose
+        origin is not newer than the last it applied from that source partition (see
+        ``ORIGINS``).
         """
         alerts: list[Alert] = []
         # Entities of this batch, loaded once and saved at its end (inhibition reads them too).
         dirty: dict[tuple[str, str], Entity] = {}
         self._batch = dirty
-        for event in events:
+        for i, event in enumerate(events):
+            origin = None if origins is None else origins[i]
             for route in self._routes.get(event.topic, ()):
                 if streams is not None and route.stream not in streams:
                     continue
@@ -252,6 +265,8 @@ class ScoringCore:
                 if entity is None:
                     entity = self.store.load(route.stream, key) or {}
                     dirty[ident] = entity
+                if origin is not None and _repeated(entity, origin):
+                    continue
                 for rule in rules:
                     self._score(rule, route.stream, key, entity, event, alerts)
         for (stream, key), entity in dirty.items():
@@ -403,14 +418,14 @@ class ScoringCore:
             stale = []
             for state_key, state in entity.items():
                 rule = self.rules.get(state_key)
-                if rule is None or _idle(rule, state, now):
+                if state_key != ORIGINS and (rule is None or _idle(rule, state, now)):
                     stale.append(state_key)
             if not stale:
                 continue
             for state_key in stale:
                 del entity[state_key]
             dropped += len(stale)
-            if entity:
+            if entity.keys() - {ORIGINS}:
                 self.store.save(stream, key, entity)
             else:
                 self.store.delete(stream, key)
@@ -428,6 +443,19 @@ class ScoringCore:
                 deadline = _deadline(rule, state)
                 if deadline is not None:
                     self._schedule(deadline, stream, key, state_key)
+
+
+def _repeated(entity: Entity, origin: Origin) -> bool:
+    """True if ``entity`` already applied the event at ``origin``; else record it as applied."""
+    topic, partition, offset = origin
+    marks = entity.get(ORIGINS)
+    if marks is None:
+        marks = entity[ORIGINS] = RuleState({})
+    source = (topic, partition)
+    if marks.model.get(source, -1) >= offset:
+        return True
+    marks.model[source] = offset
+    return False
 
 
 def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: str,

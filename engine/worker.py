@@ -26,7 +26,7 @@ from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
 from engine import metrics
-from engine.core import Entity, ScoringCore
+from engine.core import Entity, Origin, ScoringCore
 from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
 from engine.reference import ReferenceReader
@@ -84,9 +84,10 @@ class TableStore:
     Write-behind: the core works on decoded entities held here; a save only marks the key
     dirty, and ``flush`` pickles each dirty key once into the table (one changelog record per
     key per flush, however many events changed it). The worker flushes right before every
-    offset commit (so the changelog holds the state of exactly the committed events), before
-    partitions move, and from the timer only when no commit has flushed for a while. Pickling
-    whole entities per batch was the worker's largest cost.
+    offset commit (so the changelog holds the state of exactly the committed events) and from
+    the timer only when no commit has flushed for a while; when partitions are revoked it
+    discards what no commit covers (those events are read again). Pickling whole entities per
+    batch was the worker's largest cost.
 
     The table holds bytes (its changelog is raw) and this store pickles: a Faust table derives
     its changelog codec from its value type, which for plain Python objects is JSON. The cache
@@ -104,9 +105,16 @@ class TableStore:
         self.flushed = 0
         """Changelog records written so far (for the metrics)."""
 
-    def invalidate(self) -> None:
-        self.flush()
+    def discard(self) -> int:
+        """Forget changes not yet flushed (and the cache); return how many keys had some.
+
+        When partitions are revoked, Faust has already given up the offsets read since the last
+        commit (whoever gets the partition reads those events again), so the state to hand over
+        is the state of the committed events — what the last flush wrote — not the newer one."""
+        dropped = len(self._dirty)
+        self._dirty.clear()
         self._cache.clear()
+        return dropped
 
     def _owns(self, key: str) -> bool:
         if self.owned is None:
@@ -245,24 +253,21 @@ class Worker:
 
         @self.app.on_partitions_revoked.connect
         async def _revoked(app: Any, revoked: Any, **_: Any) -> None:
-            await self._write_state_out(app)
-
-        @self.app.on_partitions_assigned.connect
-        async def _assigned(app: Any, assigned: Any, **_: Any) -> None:
-            await self._write_state_out(app)
+            # Faust forgets the offsets read since the last commit before it tells us (so the
+            # next owner reads those events again): drop their state, and get what the last
+            # commits wrote into Kafka before anyone recovers from the changelog (a record
+            # still in the buffer would lose to an older one).
+            dropped = self.store.discard()
+            if dropped:
+                log.info("partitions revoked: %d keys changed since the last commit are "
+                         "left to be scored again from the committed offsets", dropped)
+            await app.producer.flush()
 
         @self.app.on_rebalance_complete.connect
         async def _recovered(app: Any, **_: Any) -> None:
             # Tables are rebuilt and streams about to resume: from the first event on, the
             # store must own exactly the partitions given (not the ones it had before).
             self.take_assignment()
-
-    async def _write_state_out(self, app: Any) -> None:
-        """Before partitions move: dirty state to the changelog, and into Kafka before Faust
-        recovers tables from it (recovery reads up to the changelog's end as it stands: a
-        record still in the producer's buffer would be overwritten by an older one)."""
-        self.store.invalidate()
-        await app.producer.flush()
 
     def take_assignment(self) -> None:
         """Own exactly the partitions the consumer holds now, and rebuild the deadline heap
@@ -273,7 +278,7 @@ class Worker:
         self._assignment = assignment
         if assignment is not None:
             self.store.owned = {tp.partition for tp in assignment if tp.topic in EVENT_TOPICS}
-        self.store.invalidate()
+        self.store.discard()  # the recovered table is the truth now
         self.core.reschedule_all()
 
     # -- agents -----------------------------------------------------------------------------
@@ -338,7 +343,7 @@ class Worker:
                     continue  # every stream of the topic is scored here: nothing to re-key
             for stream, key in self.core.stream_keys(decoded):
                 if not (keyed_right and stream in self._local_streams):
-                    self._forward(forwards, stream, key, topic, message.value)
+                    self._forward(forwards, stream, key, message)
         self._send_forwards(forwards)
         self.publish(self.core.process(local, streams=self._local_streams))
         metrics.BATCH_SIZE.observe(len(batch))
@@ -349,14 +354,17 @@ class Worker:
         for topic, ts in newest.items():
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
 
-    def _forward(self, forwards: dict[int, list[bytes]], stream: str, key: str, topic: str,
-                 value: bytes) -> None:
+    def _forward(self, forwards: dict[int, list[bytes]], stream: str, key: str,
+                 message: Any) -> None:
         # The partition the key's owner reads: the same hash as the producer's partitioner and
         # as ``TableStore._owns``, so the state of ``key`` is where its events arrive.
         partition = (murmur2(key.encode()) & 0x7FFFFFFF) % self.settings.partitions
+        # The source's partition and offset travel along: the owner drops what it applied
+        # already when a rebalance makes the source be read and forwarded again.
         forwards.setdefault(partition, []).append(
-            b'{"stream":%b,"topic":%b,"value":%b}' % (orjson.dumps(stream), orjson.dumps(topic),
-                                                     value))
+            b'{"stream":%b,"topic":%b,"p":%d,"o":%d,"value":%b}'
+            % (orjson.dumps(stream), orjson.dumps(message.topic), message.partition,
+               message.offset, message.value))
 
     def _send_forwards(self, forwards: dict[int, list[bytes]]) -> None:
         """One re-keying record per partition per batch (a JSON list of envelopes), not one per
@@ -378,26 +386,31 @@ class Worker:
                                    partition=partition)
 
     def handle_rekeyed(self, batch: Sequence[Any]) -> None:
-        by_stream: dict[str, list[Event]] = {}
+        by_stream: dict[str, tuple[list[Event], list[Origin | None]]] = {}
         for item in batch:
             message = item.message
             try:
                 envelopes = orjson.loads(message.value)
                 if not isinstance(envelopes, list):
                     envelopes = [envelopes]
-                entries = [(e["stream"], e["topic"], e["value"]) for e in envelopes]
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                entries = [(e["stream"], e["topic"], e.get("p"), e.get("o"), e["value"])
+                           for e in envelopes]
+            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
                 self.publish_dead_letter(dead_letter(
                     message.topic, message.value, f"bad repartition envelope: {exc}",
                     key=message.key, partition=message.partition, offset=message.offset))
                 continue
-            for stream, topic, value in entries:
-                decoded = decode(topic, value, partition=message.partition,
-                                 offset=message.offset)
+            for stream, topic, partition, offset, value in entries:
+                decoded = decode(topic, value, partition=partition, offset=offset)
                 if isinstance(decoded, Event):
-                    by_stream.setdefault(stream, []).append(decoded)
-        for stream, events in by_stream.items():
-            self.publish(self.core.process(events, streams=frozenset((stream,))))
+                    events, origins = by_stream.setdefault(stream, ([], []))
+                    events.append(decoded)
+                    origins.append((topic, partition, offset)
+                                   if isinstance(partition, int) and isinstance(offset, int)
+                                   else None)
+        for stream, (events, origins) in by_stream.items():
+            self.publish(self.core.process(events, streams=frozenset((stream,)),
+                                           origins=origins))
 
     def handle_tick(self, now: float) -> None:
         if self.app.rebalancing or self.app.in_recovery:

@@ -67,6 +67,27 @@ def test_window_keyed_by_another_field_counts_across_tanks_of_one_facility():
     assert core.stream_keys(tank(0, "T9", "F7", lel_pct=3)) == []
 
 
+def test_a_re_keyed_event_delivered_again_is_applied_once_per_entity():
+    """After a rebalance a source is read again from its committed offset and its events are
+    forwarded again; each entity drops the ones it applied (its mark is part of its state)."""
+    alarms = rule(id="test.facility.alarms", source=FACILITY, key="facility_id",
+                  kind="window", aggregate="count", size="10m", condition="value >= 3")
+    store = MemoryStore()
+    events = [tank(0, "T1", "F1"), tank(10, "T2", "F1"), tank(20, "T3", "F1")]
+    origins = [(FACILITY, 0, 100), (FACILITY, 1, 7), (FACILITY, 0, 101)]
+    first = ScoringCore([alarms], store)
+    assert first.process(events[:2], origins=origins[:2]) == []
+    # a new owner with the same store: the first two come again, then the third
+    again = ScoringCore([alarms], store)
+    alerts = again.process(events, origins=origins)
+    assert [(a.key, a.state, a.last_ts) for a in alerts] == [("F1", "firing", 20.0)]
+    # without origins (a topic-keyed stream, whose offsets are the guarantee) nothing is dropped
+    plain = ScoringCore([alarms], MemoryStore())
+    assert [a.last_ts for a in plain.process(events[:2] + events[:1])] == [10.0]
+    # the mark is not a rule's state: the sweep keeps it while the entity has any
+    assert again.sweep(0.0) == 0
+
+
 def test_events_of_one_key_arriving_out_of_order_give_the_in_order_alerts():
     # Events of one key reach the core through different partitions (a producer that does not
     # key by the entity, a rule keyed by another field), so their arrival order is arbitrary.
