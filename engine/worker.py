@@ -191,6 +191,27 @@ class FlushBeforeCommit(faust.Sensor):
         return super().on_commit_initiated(consumer)
 
 
+def _state_reaches_kafka_before_offsets(app: Any) -> None:
+    """Make each offset commit wait until the producer has sent what is in its buffer.
+
+    ``FlushBeforeCommit`` puts the committed events' state in the producer's buffer as the
+    commit starts, but Faust then commits the offsets without waiting for it: a worker dying
+    right after would leave offsets past the state in the changelog (events lost to the state).
+    Faust has no hook for this, so the consumer's ``_commit_offsets`` is wrapped."""
+    consumer = app.consumer
+    commit_offsets = getattr(consumer, "_commit_offsets", None)
+    if commit_offsets is None:
+        log.warning("this Faust has no Consumer._commit_offsets: offsets may be committed "
+                    "before the state of their events reaches the changelog")
+        return
+
+    async def after_the_state(offsets: Any, start_new_transaction: bool = True) -> bool:
+        await app.producer.flush()
+        return bool(await commit_offsets(offsets, start_new_transaction=start_new_transaction))
+
+    consumer._commit_offsets = after_the_state
+
+
 class Worker:
     """Builds the Faust app and holds what its agents share."""
 
@@ -225,6 +246,7 @@ class Worker:
                                     use_partitioner=True, key_type=bytes, value_type=bytes)
         self.store = TableStore(self.table, settings.partitions)
         self.app.sensors.add(FlushBeforeCommit(self.store))
+        _state_reaches_kafka_before_offsets(self.app)
         self.store.last_flush = time.monotonic()
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
