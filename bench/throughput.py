@@ -139,10 +139,11 @@ def metric(port: int, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
-def start_worker(bootstrap: str, rules: Path, app_id: str, port: int, log: Path
-                 ) -> subprocess.Popen[bytes]:
+def start_worker(bootstrap: str, rules: Path, app_id: str, port: int, log: Path,
+                 extra: list[str] | None = None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "engine.cli", "worker", "--rules", str(rules), "--bootstrap",
-           bootstrap, "--app-id", app_id, "--metrics-port", str(port), "--loglevel", "warning"]
+           bootstrap, "--app-id", app_id, "--metrics-port", str(port), "--loglevel", "warning",
+           *(extra or [])]
     return subprocess.Popen(cmd, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
 
@@ -219,6 +220,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=19192)
     parser.add_argument("--bootstrap")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--worker-args", default="",
+                        help='options for "yujing worker", e.g. "--batch-within 0.01"')
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="yujing-bench-"))
     cfg = None
@@ -248,7 +251,10 @@ def main() -> None:
         shutil.copytree(REPO / "rules", rules)
         (rules / "bench_probe.yaml").write_text(PROBE_RULE, encoding="utf-8")
         port = 19464
-        worker = start_worker(bootstrap, rules, f"bench-{run_id}", port, home / "worker.log")
+        worker = start_worker(bootstrap, rules, f"bench-{run_id}", port, home / "worker.log",
+                              args.worker_args.split())
+        if args.worker_args:
+            print(f"   (worker started with {args.worker_args})")
         wait_metrics(port, worker)
         seconds, alerts = until_consumed(port, len(records))
         engine = len(records) / seconds

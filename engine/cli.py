@@ -136,13 +136,18 @@ def worker(
     app_id: Annotated[str, typer.Option(help="Consumer group and changelog prefix.")] = "yujing",
     reload_interval: Annotated[float, typer.Option(
         help="Seconds between checks of the rule files for changes (0: never).")] = 5.0,
+    batch_max: Annotated[int, typer.Option(
+        help="Most events scored as one batch.")] = 1000,
+    batch_within: Annotated[float, typer.Option(
+        help="Seconds a batch waits to fill: the latency it adds at low rates.")] = 0.05,
     loglevel: str = "info",
 ) -> None:
     """Consume the department topics, score every event, publish alerts (a Faust worker)."""
     from engine.worker import WorkerSettings, run_worker
 
     run_worker(WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
-                              app_id=app_id, reload_interval_s=reload_interval),
+                              app_id=app_id, reload_interval_s=reload_interval,
+                              batch_max=batch_max, batch_within_s=batch_within),
                loglevel=loglevel)
 
 
