@@ -23,6 +23,7 @@ from typing import Any
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
+from faust.sensors import Monitor
 from pydantic import BaseModel
 
 from engine import metrics
@@ -178,23 +179,61 @@ class TableStore:
                     yield stream, key, entity
 
 
-class FlushBeforeCommit(faust.Sensor):
-    """Writes the store's dirty state to the changelog when Faust starts an offset commit:
-    Faust then flushes the producer and commits, so no committed event's state is missing."""
+class WorkerMonitor(Monitor):
+    """Faust's monitor without its per-message bookkeeping, and the worker's commit hook.
 
-    def __init__(self, store: TableStore) -> None:
-        super().__init__()
+    Faust calls every sensor four to six times per message (in, into the stream, out of it,
+    acked, sent, send completed). Its default monitor keeps statistics for Faust's web views,
+    which the worker does not serve (its figures are Prometheus metrics counted per batch), so
+    those hooks do nothing here; rebalance and commit hooks, a few a minute, keep Faust's.
+
+    ``on_commit_initiated`` writes the store's dirty state to the changelog: Faust then commits
+    the offsets (after the producer has sent it, see ``_state_reaches_kafka_before_offsets``),
+    so no committed event's state is missing.
+    """
+
+    def __init__(self, store: TableStore, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.store = store
 
     def on_commit_initiated(self, consumer: Any) -> Any:
         metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())
         return super().on_commit_initiated(consumer)
 
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any,
+                            state: Any = None) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        return None
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int,
+                          valsize: int) -> None:
+        return None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        return None
+
 
 def _state_reaches_kafka_before_offsets(app: Any) -> None:
     """Make each offset commit wait until the producer has sent what is in its buffer.
 
-    ``FlushBeforeCommit`` puts the committed events' state in the producer's buffer as the
+    ``WorkerMonitor`` puts the committed events' state in the producer's buffer as the
     commit starts, but Faust then commits the offsets without waiting for it: a worker dying
     right after would leave offsets past the state in the changelog (events lost to the state).
     Faust has no hook for this, so the consumer's ``_commit_offsets`` is wrapped."""
@@ -245,7 +284,8 @@ class Worker:
         self.table = self.app.Table(STATE_TABLE, partitions=settings.partitions,
                                     use_partitioner=True, key_type=bytes, value_type=bytes)
         self.store = TableStore(self.table, settings.partitions)
-        self.app.sensors.add(FlushBeforeCommit(self.store))
+        # Set before the app starts: Faust adds its monitor to the sensors then.
+        self.app.monitor = WorkerMonitor(self.store)
         _state_reaches_kafka_before_offsets(self.app)
         self.store.last_flush = time.monotonic()
         self.core = ScoringCore(loaded.rules, self.store,
