@@ -148,6 +148,18 @@ def start_worker(bootstrap: str, rules: Path, app_id: str, port: int, log: Path,
                             start_new_session=True)
 
 
+def histogram(port: int, name: str) -> str:
+    """Count, mean and the slowest bucket reached of a Prometheus histogram."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    count = float(re.search(rf"^{name}_count (\S+)$", text, re.M).group(1))  # type: ignore
+    total = float(re.search(rf"^{name}_sum (\S+)$", text, re.M).group(1))  # type: ignore
+    buckets = [(float(le), float(n)) for le, n in
+               re.findall(rf'^{name}_bucket{{le="([^"+]+)"}} (\S+)$', text, re.M)]
+    over = [(le, count - n) for le, n in buckets if count - n > 0]
+    slowest = f"; {over[-1][1]:.0f} over {over[-1][0] * 1000:.0f} ms" if over else ""
+    return f"{count:.0f}, mean {1000 * total / max(count, 1):.1f} ms{slowest}"
+
+
 def wait_metrics(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -176,15 +188,20 @@ def until_consumed(port: int, target: float, timeout: float = 900.0) -> tuple[fl
     raise TimeoutError(f"only {metric(port, 'yujing_events_consumed_total')} of {target}")
 
 
-async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
-                        ) -> list[float]:
-    """Send background + probes at ``rate`` events/s for ``seconds``; return probe latencies."""
+async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str,
+                        warmup: float = 5.0) -> list[float]:
+    """Send background + probes at ``rate`` events/s for ``seconds``; return probe latencies.
+
+    The first ``warmup`` seconds carry background only: the worker has just scored the
+    throughput run's backlog and is still writing its state out, which is not the steady
+    state at half load this figure is about."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     partitions = [TopicPartition("alerts", p) for p in range(DEFAULT_PARTITIONS)]
     consumer.assign(partitions)
     await consumer.seek_to_end(*partitions)
-    background = sim_events(int(rate * seconds), seed=29)
+    background = sim_events(int(rate * (seconds + warmup)), seed=29)
+    first_probe = int(rate * warmup)
     sent: dict[str, float] = {}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
@@ -194,6 +211,7 @@ async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
             ahead = i / rate - (time.perf_counter() - started)
             if ahead > 0:
                 await asyncio.sleep(ahead)
+        if i % 100 == 0 and i >= first_probe:
             tank = f"probe-{run_id}-{i}"
             meta = await (await producer.send("events.hazchem.facility", orjson.dumps({
                 "event_id": tank, "ts": time.time(), "tank_id": tank, "facility_id": "F",
@@ -203,6 +221,7 @@ async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
     await producer.flush()
     await producer.stop()
     latencies = []
+    slowest: list[tuple[float, float]] = []
     deadline = time.monotonic() + 30
     while len(latencies) < len(sent) and time.monotonic() < deadline:
         for messages in (await consumer.getmany(timeout_ms=500)).values():
@@ -210,7 +229,12 @@ async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
                 alert = orjson.loads(m.value)
                 if alert["model_id"] == "bench.latency.probe" and alert["key"] in sent:
                     latencies.append(m.timestamp / 1000 - sent[alert["key"]])
+                    slowest.append((latencies[-1], sent[alert["key"]]))
     await consumer.stop()
+    slowest.sort(reverse=True)
+    print("   slowest probes (latency, sent at): " + ", ".join(
+        f"{lat * 1000:.0f} ms at {time.strftime('%H:%M:%S', time.localtime(at))}"
+        f".{int(at * 1000) % 1000:03d}" for lat, at in slowest[:6]))
     return latencies
 
 
@@ -222,6 +246,8 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--worker-args", default="",
                         help='options for "yujing worker", e.g. "--batch-within 0.01"')
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder (worker log, broker data)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="yujing-bench-"))
     cfg = None
@@ -265,16 +291,23 @@ def main() -> None:
                                               run_id))
         if latencies:
             q = statistics.quantiles(latencies, n=100)
-            print(f"3. latency at {engine / 2:,.0f} events/s: p50 {q[49] * 1000:.0f} ms, "
+            print(f"3. latency at {engine / 2:,.0f} events/s (after 5 s of warm-up): "
+                  f"p50 {q[49] * 1000:.0f} ms, "
                   f"p99 {q[98] * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
                   f"({len(latencies)} probes)")
+        for name, what in (("yujing_batch_seconds", "batches scored"),
+                           ("yujing_state_flush_seconds", "state flushes")):
+            print(f"   worker, whole run: {histogram(port, name)} ({what})")
     finally:
         if worker is not None and worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=60)
         if cfg is not None:
             broker.stop(cfg)
-        shutil.rmtree(home, ignore_errors=True)
+        if args.keep:
+            print(f"(worker log and broker data under {home})")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 async def _topics(bootstrap: str, names: list[str]) -> None:

@@ -50,16 +50,22 @@ class DecisionState:
     """The level the firing alert has reached (its rule's severity, or an escalation's)."""
 
     def __getstate__(self) -> list[Any]:
-        return [getattr(self, f.name) for f in fields(self)]
+        # Every dirty key's state is pickled before each commit: no per-call ``fields()``.
+        return [getattr(self, name) for name in _FIELD_NAMES]
 
     def __setstate__(self, state: list[Any]) -> None:
         # State pickled by an older version has fewer fields (new ones are only ever added at
         # the end): those keep their defaults, so an upgraded worker resumes from its changelog.
-        for f in fields(self):
-            value = f.default_factory() if f.default_factory is not MISSING else f.default
-            object.__setattr__(self, f.name, value)
-        for f, value in zip(fields(self), state, strict=False):
-            object.__setattr__(self, f.name, value)
+        for name, default in _DEFAULTS:
+            object.__setattr__(self, name, default)
+        for name, value in zip(_FIELD_NAMES, state, strict=False):
+            object.__setattr__(self, name, value)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(DecisionState))
+_DEFAULTS = tuple((f.name, f.default) for f in fields(DecisionState))
+assert all(f.default_factory is MISSING for f in fields(DecisionState)), \
+    "a field with a default_factory needs its own line in __setstate__"
 
 
 def alert_id_for(model_id: str, key: str, episode_start: float) -> str:

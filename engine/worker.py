@@ -22,6 +22,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from faust.sensors import Monitor
 from pydantic import BaseModel
@@ -68,11 +69,91 @@ class WorkerSettings(BaseModel):
     """How often idle state is dropped."""
     deadline_lateness_s: float = 2.0
     """Deadlines fire this long after they pass, so events in flight can still cancel them."""
+    commit_interval_s: float = 2.8
+    """How often offsets are committed, each commit writing the dirty state first (Faust's
+    default): shorter means smaller state writes (the loop scores nothing while one runs) but
+    more of them."""
     state_flush_interval_s: float = 10.0
     """While no offset commit has flushed state for this long (no events flowing), the timer
     writes dirty state (changes made by the clock alone) to the changelog."""
     metrics_port: int = 9464
     data_dir: Path = Path(".yujing/worker")
+
+
+class InFlight:
+    """Futures of records handed to the producer (state, alerts, dead letters, re-keyed events)
+    that an offset commit must see delivered first: Faust commits offsets without waiting for
+    what the processing of those events sent, so a worker dying right after a commit would
+    lose them."""
+
+    def __init__(self) -> None:
+        self._futures: list[Any] = []
+
+    def add(self, future: Any) -> None:
+        self._futures.append(future)
+
+    def prune(self) -> None:
+        """Drop the delivered ones (outputs of the clock alone can wait long for a commit)."""
+        self._futures = [future for future in self._futures if not future.done()]
+
+    async def delivered(self) -> None:
+        """Until everything handed over so far is acknowledged by the broker."""
+        futures, self._futures = self._futures, []
+        if futures:
+            await asyncio.gather(*futures)
+
+
+def through_table(table: Any, records: list[tuple[bytes, bytes | None]]) -> list[Any]:
+    """Send changelog records through the table's own path (Faust's producer)."""
+    return [table.send_changelog(None, key, None, value_serializer="raw") if value is None
+            else table.send_changelog(None, key, value) for key, value in records]
+
+
+class ChangelogWriter:
+    """Sends state records to the changelog through a producer of their own.
+
+    A flush hands the producer thousands of state records at once (megabytes: a learned model's
+    state is 16-62 KB); through Faust's producer every alert and re-keyed event produced after
+    it would queue behind them, which was the worker's worst latency (over a second at half
+    load). With its own producer and connection, state goes out beside them. Until it has
+    started (and once it has stopped) records go through the table's own changelog path."""
+
+    def __init__(self, bootstrap: str, table: Any, partitions: int) -> None:
+        self.table = table
+        self.partitions = partitions
+        self.bootstrap = bootstrap
+        self._producer: AIOKafkaProducer | None = None
+        self._open = False
+
+    async def start(self) -> None:
+        # Created here: aiokafka binds a producer to the running event loop.
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
+                                          max_batch_size=1 << 20)
+        await self._producer.start()
+        self._open = True
+
+    async def stop(self) -> None:
+        self._open = False
+        if self._producer is not None:
+            await self._producer.stop()
+
+    def write(self, records: list[tuple[bytes, bytes | None]]) -> list[Any]:
+        """Send records (value ``None``: a tombstone); return what resolves once stored."""
+        if not records:
+            return []
+        if not self._open:
+            return through_table(self.table, records)
+        return [asyncio.ensure_future(self._send_all(records))]
+
+    async def _send_all(self, records: list[tuple[bytes, bytes | None]]) -> None:
+        assert self._producer is not None
+        topic, partitions = self.table.changelog_topic.get_topic_name(), self.partitions
+        sent = []
+        for key, value in records:
+            # The partition the table's partitioner would choose (the key's events' one).
+            partition = (murmur2(key) & 0x7FFFFFFF) % partitions
+            sent.append(await self._producer.send(topic, value, key=key, partition=partition))
+        await asyncio.gather(*sent)
 
 
 class TableStore:
@@ -96,8 +177,10 @@ class TableStore:
     is the truth again.
     """
 
-    def __init__(self, table: Any, partitions: int) -> None:
+    def __init__(self, table: Any, partitions: int, in_flight: InFlight | None = None,
+                 writer: ChangelogWriter | None = None) -> None:
         self.table = table
+        self.writer = writer
         self.partitions = partitions
         self.owned: set[int] | None = None
         self._cache: dict[str, dict[str, Entity]] = {}
@@ -105,6 +188,7 @@ class TableStore:
         self.last_flush = time.monotonic()
         self.flushed = 0
         """Changelog records written so far (for the metrics)."""
+        self.in_flight = InFlight() if in_flight is None else in_flight
 
     def discard(self) -> int:
         """Forget changes not yet flushed (and the cache); return how many keys had some.
@@ -158,19 +242,33 @@ class TableStore:
 
     def flush(self) -> int:
         """Write every dirty key to the table (its changelog); return how many."""
-        self.last_flush = time.monotonic()
+        started = self.last_flush = time.monotonic()
         dirty, self._dirty = self._dirty, set()
+        self.in_flight.prune()
+        table = self.table
+        records: list[tuple[bytes, bytes | None]] = []
         for key in dirty:
             streams = self._cache.get(key)
+            raw = key.encode()
+            # What ``table[raw] = value`` does: the store, then the changelog (sent below, so
+            # the commit can wait for exactly these records).
             if streams:
-                self.table[key.encode()] = pickle.dumps(streams,
-                                                        protocol=pickle.HIGHEST_PROTOCOL)
+                value = pickle.dumps(streams, protocol=pickle.HIGHEST_PROTOCOL)
+                table.data[raw] = value
+                records.append((raw, value))
             else:
                 self._cache.pop(key, None)
-                if key.encode() in self.table:
-                    del self.table[key.encode()]  # a tombstone in the changelog
+                if raw in table.data:
+                    del table.data[raw]
+                    records.append((raw, None))  # a tombstone
+        sent = through_table(table, records) if self.writer is None \
+            else self.writer.write(records)
+        for future in sent:
+            self.in_flight.add(future)
         self.flushed += len(dirty)
+        metrics.STATE_FLUSH_SECONDS.observe(time.monotonic() - started)
         return len(dirty)
+
 
     def entities(self) -> Iterator[tuple[str, str, Entity]]:
         for key in {*(k.decode() for k in self.table), *self._cache}:
@@ -188,7 +286,7 @@ class WorkerMonitor(Monitor):
     those hooks do nothing here; rebalance and commit hooks, a few a minute, keep Faust's.
 
     ``on_commit_initiated`` writes the store's dirty state to the changelog: Faust then commits
-    the offsets (after the producer has sent it, see ``_state_reaches_kafka_before_offsets``),
+    the offsets (after the producer has sent it, see ``_outputs_reach_kafka_before_offsets``),
     so no committed event's state is missing.
     """
 
@@ -230,25 +328,26 @@ class WorkerMonitor(Monitor):
         return None
 
 
-def _state_reaches_kafka_before_offsets(app: Any) -> None:
-    """Make each offset commit wait until the producer has sent what is in its buffer.
+def _outputs_reach_kafka_before_offsets(app: Any, in_flight: InFlight) -> None:
+    """Make each offset commit wait until the broker has what the committed events produced.
 
-    ``WorkerMonitor`` puts the committed events' state in the producer's buffer as the
-    commit starts, but Faust then commits the offsets without waiting for it: a worker dying
-    right after would leave offsets past the state in the changelog (events lost to the state).
-    Faust has no hook for this, so the consumer's ``_commit_offsets`` is wrapped."""
+    ``WorkerMonitor`` puts the committed events' state in the producer's buffer as the commit
+    starts, alerts and re-keyed events are there already, but Faust then commits the offsets
+    without waiting for any of it: a worker dying right after would leave offsets past its
+    outputs. Faust has no hook for this, so the consumer's ``_commit_offsets`` is wrapped. It
+    waits for those records only (not a whole producer flush)."""
     consumer = app.consumer
     commit_offsets = getattr(consumer, "_commit_offsets", None)
     if commit_offsets is None:
         log.warning("this Faust has no Consumer._commit_offsets: offsets may be committed "
-                    "before the state of their events reaches the changelog")
+                    "before the records their events produced reach Kafka")
         return
 
-    async def after_the_state(offsets: Any, start_new_transaction: bool = True) -> bool:
-        await app.producer.flush()
+    async def after_the_outputs(offsets: Any, start_new_transaction: bool = True) -> bool:
+        await in_flight.delivered()
         return bool(await commit_offsets(offsets, start_new_transaction=start_new_transaction))
 
-    consumer._commit_offsets = after_the_state
+    consumer._commit_offsets = after_the_outputs
 
 
 class Worker:
@@ -275,6 +374,10 @@ class Worker:
             broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
             consumer_auto_offset_reset="earliest",
             producer_linger=settings.producer_linger_s,
+            broker_commit_interval=settings.commit_interval_s,
+            # Faust's consumer stops reading while a commit it starts every N acknowledged
+            # messages runs (waiting for the outputs, above): commits come from the interval only.
+            broker_commit_every=1 << 62,
             web_enabled=False,
             value_serializer="raw",
             key_serializer="raw",
@@ -283,10 +386,12 @@ class Worker:
         # hashes to the partition of that key's events (a JSON-encoded key would not).
         self.table = self.app.Table(STATE_TABLE, partitions=settings.partitions,
                                     use_partitioner=True, key_type=bytes, value_type=bytes)
-        self.store = TableStore(self.table, settings.partitions)
+        self.in_flight = InFlight()
+        self.changelog = ChangelogWriter(settings.bootstrap, self.table, settings.partitions)
+        self.store = TableStore(self.table, settings.partitions, self.in_flight, self.changelog)
         # Set before the app starts: Faust adds its monitor to the sensors then.
         self.app.monitor = WorkerMonitor(self.store)
-        _state_reaches_kafka_before_offsets(self.app)
+        _outputs_reach_kafka_before_offsets(self.app, self.in_flight)
         self.store.last_flush = time.monotonic()
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
@@ -312,6 +417,8 @@ class Worker:
         @self.app.on_before_shutdown.connect
         async def _flush_state(app: Any, **_: Any) -> None:
             self.store.flush()
+            await self.in_flight.delivered()
+            await self.changelog.stop()
 
         @self.app.on_partitions_revoked.connect
         async def _revoked(app: Any, revoked: Any, **_: Any) -> None:
@@ -359,6 +466,10 @@ class Worker:
                 self.handle_rekeyed(batch)
 
         reader = ReferenceReader(settings.bootstrap, self.reference, self.silences)
+
+        @self.app.task
+        async def changelog_writer() -> None:
+            await self.changelog.start()
 
         @self.app.task
         async def reference() -> None:
@@ -444,8 +555,8 @@ class Worker:
 
     def _send_forward_record(self, partition: int, entries: list[bytes]) -> None:
         metrics.EVENTS_REKEYED.inc(len(entries))
-        self.repartition.send_soon(key=b"%d" % partition, value=b"[" + b",".join(entries) + b"]",
-                                   partition=partition)
+        self.in_flight.add(self.repartition.send_soon(
+            key=b"%d" % partition, value=b"[" + b",".join(entries) + b"]", partition=partition))
 
     def handle_rekeyed(self, batch: Sequence[Any]) -> None:
         by_stream: dict[str, tuple[list[Event], list[Origin | None]]] = {}
@@ -515,8 +626,8 @@ class Worker:
         self.silences.apply(alerts, now)
         for alert in alerts:
             alert.emitted_at = now
-            self.alerts.send_soon(key=alert.alert_id.encode(),
-                                  value=alert.model_dump_json().encode())
+            self.in_flight.add(self.alerts.send_soon(key=alert.alert_id.encode(),
+                                                     value=alert.model_dump_json().encode()))
             metrics.ALERTS_PUBLISHED.labels(alert.model_id, alert.severity, alert.state).inc()
             if alert.silenced_by:
                 metrics.ALERTS_SUPPRESSED.labels(alert.model_id, "silenced").inc()
@@ -525,8 +636,8 @@ class Worker:
 
     def publish_dead_letter(self, letter: DeadLetter) -> None:
         metrics.EVENTS_DEADLETTERED.labels(letter.source_topic).inc()
-        self.deadletters.send_soon(key=letter.source_topic.encode(),
-                                   value=letter.model_dump_json().encode())
+        self.in_flight.add(self.deadletters.send_soon(key=letter.source_topic.encode(),
+                                                      value=letter.model_dump_json().encode()))
 
 
 def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
