@@ -75,7 +75,8 @@ class Expression:
             env[name] = data.get(name)
         try:
             return self._program.execute(env)
-        except (RuntimeError, TypeError, ValueError):
+        except (RuntimeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError):
+            # CEL's evaluation errors (a missing map key comes back as KeyError): undecided.
             return None
 
     def __repr__(self) -> str:

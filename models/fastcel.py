@@ -2,14 +2,16 @@
 
 Handing an event's values to the CEL evaluator costs a few microseconds per condition — more
 than the comparison itself — and a busy topic has a dozen conditions per event. Conditions made
-only of fields, literals, comparisons, ``in`` lists, ``&&``, ``||`` and ``!`` are compiled here
-into Python closures instead. The closures follow CEL's semantics: equality across types is
-false, ordering across types is an error, ``!`` and ``&&``/``||`` want booleans, and ``&&``/``||``
-absorb an error when the other side decides. Whatever they are not sure of — arithmetic, lists
-compared with lists, any value that is not a number, string, boolean or null — they hand back
-to CEL for that event, and anything else (functions, macros, member access, ``?:``) is never
-compiled, so the answer is always CEL's. ``tests/unit/models/test_fastcel.py`` checks this
-against the CEL evaluator on random expressions and values.
+only of fields, literals, comparisons, ``in`` lists, ``&&``, ``||``, ``!``, arithmetic and
+field access (``waybill.status``) are compiled here into Python closures instead. The closures
+follow CEL's semantics: equality across types is false, ordering across types is an error,
+``!`` and ``&&``/``||`` want booleans, and ``&&``/``||`` absorb an error when the other side
+decides. Whatever they are not sure of — arithmetic on anything but two doubles, a field of
+something that is not a map holding it, lists compared with lists, any value that is not a
+number, string, boolean, timestamp or null — they hand back to CEL for that event, and anything
+else (functions, macros, ``?:``) is never compiled, so the answer is always CEL's.
+``tests/unit/models/test_fastcel.py`` checks this against the CEL evaluator on random
+expressions and values.
 
 Only the parser of Python's ``ast`` module is used, on text translated token by token; nothing
 is ever evaluated by Python.
@@ -21,6 +23,7 @@ import ast
 import operator
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 Fast = Callable[[Mapping[str, Any]], Any]
@@ -36,7 +39,7 @@ class CelError(Exception):
 
 _TOKEN = re.compile(r"""\s*(?:(?P<num>\d+\.\d*(?:[eE][-+]?\d+)?|\d+(?:[eE][-+]?\d+)?)
     |(?P<str>"[^"\\\n]*"|'[^'\\\n]*')
-    |(?P<op>&&|\|\||==|!=|<=|>=|[<>!()\[\],-])
+    |(?P<op>&&|\|\||==|!=|<=|>=|[<>!()\[\],*/+.-])
     |(?P<name>[A-Za-z_]\w*)
     |(?P<other>\S))""", re.X)
 _WORDS = {"null": "None", "true": "True", "false": "False", "in": "in"}
@@ -97,6 +100,12 @@ def _kind(value: Any) -> str:
         return "num"
     if isinstance(value, str):
         return "str"
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return "timestamp"
+    if type(value) is dict:
+        return "map"
+    if type(value) is list:
+        return "list"
     raise Unsure
 
 
@@ -104,7 +113,12 @@ def _equal(a: Any, b: Any) -> bool:
     ta, tb = type(a), type(b)
     if ta is tb and (ta is float or ta is str or ta is int or ta is bool):
         return a == b
-    return _kind(a) == _kind(b) and a == b
+    ka, kb = _kind(a), _kind(b)
+    if ka != kb:
+        return False  # values of different types are never equal (a map is not null)
+    if ka == "map" or ka == "list":
+        raise Unsure  # element by element, with CEL's equality: CEL decides
+    return a == b
 
 
 def _order(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
@@ -113,6 +127,8 @@ def _order(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
         if (ta is float or ta is int) and (tb is float or tb is int):
             return op(a, b)  # the common case, first
         ka, kb = _kind(a), _kind(b)
+        if ka == "map" or ka == "list" or kb == "map" or kb == "list":
+            raise Unsure
         if ka != kb or ka == "null":
             raise CelError(f"no ordering between {ka} and {kb}")
         return op(a, b)
@@ -160,6 +176,11 @@ def _build(node: ast.AST, constants: Mapping[str, Any]) -> Fast:
                 raise CelError("! wants a bool")
             return not value
         return negate
+    if isinstance(node, ast.Attribute):
+        return _member(_build(node.value, constants), node.attr)
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        return _arithmetic(_build(node.left, constants), _build(node.right, constants),
+                           _ARITHMETIC[type(node.op)])
     if isinstance(node, ast.BoolOp):
         parts = [_build(v, constants) for v in node.values]
         return _logic(parts, isinstance(node.op, ast.And))
@@ -179,6 +200,33 @@ def _build(node: ast.AST, constants: Mapping[str, Any]) -> Fast:
             return lambda data: compare(data.get(name), literal)
         return lambda data: compare(left(data), right(data))
     raise _NotSupported
+
+
+_ARITHMETIC: dict[type, Callable[[float, float], float]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+def _arithmetic(left: Fast, right: Fast, op: Callable[[float, float], float]) -> Fast:
+    # Doubles only: CEL's int arithmetic overflows and truncates differently, and it has no
+    # int-double overloads at all; a division by zero (CEL: infinity) is CEL's too.
+    def compute(data: Mapping[str, Any]) -> float:
+        a, b = left(data), right(data)
+        if type(a) is not float or type(b) is not float or (op is operator.truediv and not b):
+            raise Unsure
+        return op(a, b)
+    return compute
+
+
+def _member(value: Fast, name: str) -> Fast:
+    # A field of a map that has it; anything else (null, a missing key, a list) is CEL's.
+    def get(data: Mapping[str, Any]) -> Any:
+        found = value(data)
+        if type(found) is dict and name in found:
+            return found[name]
+        raise Unsure
+    return get
 
 
 def _membership(left: Fast, right: Fast) -> Fast:
