@@ -96,11 +96,21 @@ class InFlight:
         """Drop the delivered ones (outputs of the clock alone can wait long for a commit)."""
         self._futures = [future for future in self._futures if not future.done()]
 
-    async def delivered(self) -> None:
-        """Until everything handed over so far is acknowledged by the broker."""
+    async def delivered(self, timeout: float) -> bool:
+        """Wait until everything handed over so far is acknowledged by the broker: True, or
+        False when ``timeout`` passed first (what is still pending stays to be waited for). A
+        failed send raises: its offsets must not be committed, and the worker stops."""
         futures, self._futures = self._futures, []
-        if futures:
-            await asyncio.gather(*futures)
+        if not futures:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*futures)), timeout)
+            return True
+        except TimeoutError:
+            log.warning("outputs not confirmed by the broker within %.0f s: offsets not "
+                        "committed this time", timeout)
+            self._futures = [f for f in futures if not f.done()] + self._futures
+            return False
 
 
 def through_table(table: Any, records: list[tuple[bytes, bytes | None]]) -> list[Any]:
@@ -343,8 +353,12 @@ def _outputs_reach_kafka_before_offsets(app: Any, in_flight: InFlight) -> None:
                     "before the records their events produced reach Kafka")
         return
 
+    # Bounded: a commit runs inside a rebalance too, which must finish within the session.
+    timeout = app.conf.broker_session_timeout / 3
+
     async def after_the_outputs(offsets: Any, start_new_transaction: bool = True) -> bool:
-        await in_flight.delivered()
+        if not await in_flight.delivered(timeout):
+            return False  # committed later (or read again by the next owner): at least once
         return bool(await commit_offsets(offsets, start_new_transaction=start_new_transaction))
 
     consumer._commit_offsets = after_the_outputs
@@ -417,7 +431,7 @@ class Worker:
         @self.app.on_before_shutdown.connect
         async def _flush_state(app: Any, **_: Any) -> None:
             self.store.flush()
-            await self.in_flight.delivered()
+            await self.in_flight.delivered(settings.session_timeout_s)
             await self.changelog.stop()
 
         @self.app.on_partitions_revoked.connect
@@ -430,7 +444,7 @@ class Worker:
             if dropped:
                 log.info("partitions revoked: %d keys changed since the last commit are "
                          "left to be scored again from the committed offsets", dropped)
-            await app.producer.flush()
+            await self.in_flight.delivered(settings.session_timeout_s / 3)
 
         @self.app.on_rebalance_complete.connect
         async def _recovered(app: Any, **_: Any) -> None:
