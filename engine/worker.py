@@ -81,10 +81,10 @@ class WorkerSettings(BaseModel):
 
 
 class InFlight:
-    """Futures of records handed to the producer (state, alerts, dead letters, re-keyed events)
-    that an offset commit must see delivered first: Faust commits offsets without waiting for
-    what the processing of those events sent, so a worker dying right after a commit would
-    lose them."""
+    """Futures of records handed to a producer (state, alerts, dead letters, re-keyed events)
+    that an offset commit must see delivered first. Faust flushes its own producer before it
+    commits, but state goes through the worker's ``ChangelogWriter``, which Faust does not know
+    of: without this, a worker dying right after a commit could leave offsets past its state."""
 
     def __init__(self) -> None:
         self._futures: list[Any] = []
@@ -279,7 +279,6 @@ class TableStore:
         metrics.STATE_FLUSH_SECONDS.observe(time.monotonic() - started)
         return len(dirty)
 
-
     def entities(self) -> Iterator[tuple[str, str, Entity]]:
         for key in {*(k.decode() for k in self.table), *self._cache}:
             if self._owns(key):
@@ -341,11 +340,10 @@ class WorkerMonitor(Monitor):
 def _outputs_reach_kafka_before_offsets(app: Any, in_flight: InFlight) -> None:
     """Make each offset commit wait until the broker has what the committed events produced.
 
-    ``WorkerMonitor`` puts the committed events' state in the producer's buffer as the commit
-    starts, alerts and re-keyed events are there already, but Faust then commits the offsets
-    without waiting for any of it: a worker dying right after would leave offsets past its
-    outputs. Faust has no hook for this, so the consumer's ``_commit_offsets`` is wrapped. It
-    waits for those records only (not a whole producer flush)."""
+    ``WorkerMonitor`` hands the committed events' state to the ``ChangelogWriter`` as the
+    commit starts; Faust then flushes its own producer (alerts, re-keyed events) and commits,
+    but knows nothing of the writer's. Faust has no hook between the two, so the consumer's
+    ``_commit_offsets`` is wrapped to wait for ``in_flight`` first."""
     consumer = app.consumer
     commit_offsets = getattr(consumer, "_commit_offsets", None)
     if commit_offsets is None:
