@@ -47,7 +47,6 @@ import pickle
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -74,6 +73,7 @@ from engine import broker
 from engine.core import stream_of
 from engine.kafka_admin import ensure_topics
 from engine.loader import load_rules
+from engine.processes import stop_group
 from engine.simulator.base import SimContext, parse_start
 from engine.simulator.run import Simulation, reference_city
 from engine.worker import REPARTITION_SUFFIX, STATE_TABLE
@@ -290,14 +290,8 @@ class Workers:
 
     def stop(self, port: int) -> None:
         proc = self.running.pop(port, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc is not None:
+            stop_group(proc, 60)
 
     def stop_all(self) -> None:
         for port in list(self.running):

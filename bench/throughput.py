@@ -19,7 +19,6 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from engine import broker
 from engine.kafka_admin import ensure_topics
+from engine.processes import stop_group
 from engine.simulator.base import SimContext, parse_start
 from engine.simulator.run import Simulation, reference_city
 from topics.registry import DEFAULT_PARTITIONS
@@ -299,9 +299,8 @@ def main() -> None:
                            ("yujing_state_flush_seconds", "state flushes")):
             print(f"   worker, whole run: {histogram(port, name)} ({what})")
     finally:
-        if worker is not None and worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(timeout=60)
+        if worker is not None:
+            stop_group(worker, 60)
         if cfg is not None:
             broker.stop(cfg)
         if args.keep:

@@ -31,7 +31,6 @@ scorecard were all seen.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import os
 import signal
@@ -52,6 +51,7 @@ from engine.dispatch.cli import DEFAULT_ROUTES
 from engine.dispatch.routing import Routing, load_routing
 from engine.kafka_admin import ensure_topics
 from engine.loader import load_rules
+from engine.processes import signal_group, wait_or_kill
 from engine.reference import publish_reference
 from topics.records import Feedback, FeedbackStatus
 from topics.registry import ALERTS, DEADLETTER, EVENT_TOPICS, FEEDBACK, ORDERS, SCORECARDS
@@ -193,15 +193,9 @@ def _stop_all(services: list[Service]) -> None:
     """SIGTERM every service at once (each finishes its batch and commits), then wait."""
     running = [s.proc for s in services if s.proc is not None and s.proc.poll() is None]
     for proc in running:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+        signal_group(proc, signal.SIGTERM)
     for proc in running:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        wait_or_kill(proc, 30)
 
 
 # -- watching the loop and playing the departments -------------------------------------------

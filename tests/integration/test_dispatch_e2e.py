@@ -8,7 +8,6 @@ so escalations happen while the test watches, with no input but the clock.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from engine.processes import stop_group
 from tests.integration.kafkakit import REPO, dumps, produce, read_until, run, wait_for_log
 from topics.records import Alert, Feedback
 
@@ -61,15 +61,7 @@ class DispatchProcess:
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL if it does not go; the exit code of a clean stop."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return proc.returncode if proc else None
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return None
+        return None if proc is None else stop_group(proc, 30)
 
     def died(self) -> bool:
         return self.proc is None or self.proc.poll() is not None
