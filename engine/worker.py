@@ -187,8 +187,8 @@ class TableStore:
     is the truth again.
     """
 
-    def __init__(self, table: Any, partitions: int, in_flight: InFlight | None = None,
-                 writer: ChangelogWriter | None = None) -> None:
+    def __init__(self, table: Any, partitions: int, in_flight: InFlight,
+                 writer: ChangelogWriter) -> None:
         self.table = table
         self.writer = writer
         self.partitions = partitions
@@ -198,7 +198,7 @@ class TableStore:
         self.last_flush = time.monotonic()
         self.flushed = 0
         """Changelog records written so far (for the metrics)."""
-        self.in_flight = InFlight() if in_flight is None else in_flight
+        self.in_flight = in_flight
 
     def discard(self) -> int:
         """Forget changes not yet flushed (and the cache); return how many keys had some.
@@ -271,9 +271,7 @@ class TableStore:
                 if raw in table.data:
                     del table.data[raw]
                     records.append((raw, None))  # a tombstone
-        sent = through_table(table, records) if self.writer is None \
-            else self.writer.write(records)
-        for future in sent:
+        for future in self.writer.write(records):
             self.in_flight.add(future)
         self.flushed += len(dirty)
         metrics.STATE_FLUSH_SECONDS.observe(time.monotonic() - started)
