@@ -27,10 +27,13 @@ Entity = dict[str, "RuleState"]
 """The state of every rule watching one key of one stream, by rule ``state_key``."""
 
 ORIGINS = "~origins"
-"""Entity entry (not a rule) of a re-keyed stream: per source (topic, partition), the offset of
-the newest event applied. Re-keyed events are delivered at least once (a source re-read after
-a rebalance forwards them again); kept with the state they changed, this mark drops exactly
-the repeats."""
+"""Entity entry (not a rule): per source (topic, partition), the offset of the newest event
+applied. Kafka delivers at least once: after a rebalance or a crash the new owner reads again
+from the committed offset, which can be behind the state it recovers (and a re-keyed event is
+forwarded again). Kept with the state those events changed, this mark drops exactly the
+repeats, so a window does not count an event twice and an old reading does not restart a
+``for`` clock. (A department topic deleted and created again restarts its offsets: its
+consumers' state must start afresh too, under a new app id.)"""
 
 Origin = tuple[str, int, int]
 """(source topic, partition, offset) of an event."""
@@ -241,9 +244,9 @@ class ScoringCore:
         """Score a batch of events (in the order given) and return the alerts they cause.
 
         ``streams`` limits scoring to those streams (the worker scores re-keyed streams apart).
-        ``origins`` (one per event, for re-keyed events): an entity skips an event whose
-        origin is not newer than the last it applied from that source partition (see
-        ``ORIGINS``).
+        ``origins`` (one per event, from the worker; replay has none): an entity skips an
+        event whose origin is not newer than the last it applied from that source partition
+        (see ``ORIGINS``).
         """
         alerts: list[Alert] = []
         # Entities of this batch, loaded once and saved at its end (inhibition reads them too).

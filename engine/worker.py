@@ -176,10 +176,11 @@ class TableStore:
     Write-behind: the core works on decoded entities held here; a save only marks the key
     dirty, and ``flush`` pickles each dirty key once into the table (one changelog record per
     key per flush, however many events changed it). The worker flushes right before every
-    offset commit (so the changelog holds the state of exactly the committed events) and from
-    the timer only when no commit has flushed for a while; when partitions are revoked it
-    discards what no commit covers (those events are read again). Pickling whole entities per
-    batch was the worker's largest cost.
+    offset commit (so the changelog holds the state of every committed event) and from the
+    timer only when no commit has flushed for a while, and when partitions are revoked. State
+    may run ahead of the committed offsets (a commit that fails, a revocation): the events read
+    again are skipped by each entity's origin marks (``core.ORIGINS``). Pickling whole entities
+    per batch was the worker's largest cost.
 
     The table holds bytes (its changelog is raw) and this store pickles: a Faust table derives
     its changelog codec from its value type, which for plain Python objects is JSON. The cache
@@ -201,11 +202,10 @@ class TableStore:
         self.in_flight = in_flight
 
     def discard(self) -> int:
-        """Forget changes not yet flushed (and the cache); return how many keys had some.
+        """Forget the cache and any change not yet flushed; return how many keys had some.
 
-        When partitions are revoked, Faust has already given up the offsets read since the last
-        commit (whoever gets the partition reads those events again), so the state to hand over
-        is the state of the committed events — what the last flush wrote — not the newer one."""
+        Done once a rebalance's table recovery completes: the recovered table is the truth
+        then (the revocation before it flushed everything scored)."""
         dropped = len(self._dirty)
         self._dirty.clear()
         self._cache.clear()
@@ -432,14 +432,14 @@ class Worker:
 
         @self.app.on_partitions_revoked.connect
         async def _revoked(app: Any, revoked: Any, **_: Any) -> None:
-            # Faust forgets the offsets read since the last commit before it tells us (so the
-            # next owner reads those events again): drop their state, and get what the last
-            # commits wrote into Kafka before anyone recovers from the changelog (a record
-            # still in the buffer would lose to an older one).
-            dropped = self.store.discard()
-            if dropped:
-                log.info("partitions revoked: %d keys changed since the last commit are "
-                         "left to be scored again from the committed offsets", dropped)
+            # Hand over the state of everything scored, in Kafka before anyone recovers from
+            # the changelog (a record still in a buffer would lose to an older one). Faust's
+            # commit during its revocation normally wrote it already (not when it found another
+            # commit running). The state may be ahead of the committed offsets (Faust forgets
+            # the acknowledgements since its last commit before it commits there): the next
+            # owner reads those events again and each entity skips the ones it has applied
+            # (``core.ORIGINS``).
+            metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())
             await self.in_flight.delivered(settings.session_timeout_s / 3)
 
         @self.app.on_rebalance_complete.connect
@@ -505,6 +505,7 @@ class Worker:
     def handle_intake(self, batch: Sequence[Any]) -> None:
         started = time.perf_counter()
         local: list[Event] = []
+        origins: list[Origin | None] = []
         forwards: dict[int, list[bytes]] = {}
         newest: dict[str, float] = {}
         consumed: dict[str, int] = {}
@@ -522,13 +523,14 @@ class Worker:
             keyed_right = message.key is not None and message.key == decoded.key.encode()
             if keyed_right:
                 local.append(decoded)
+                origins.append((topic, message.partition, message.offset))
                 if topic in self._local_only:
                     continue  # every stream of the topic is scored here: nothing to re-key
             for stream, key in self.core.stream_keys(decoded):
                 if not (keyed_right and stream in self._local_streams):
                     self._forward(forwards, stream, key, message)
         self._send_forwards(forwards)
-        self.publish(self.core.process(local, streams=self._local_streams))
+        self.publish(self.core.process(local, streams=self._local_streams, origins=origins))
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         for topic, count in consumed.items():

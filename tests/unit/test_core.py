@@ -81,7 +81,7 @@ def test_a_re_keyed_event_delivered_again_is_applied_once_per_entity():
     again = ScoringCore([alarms], store)
     alerts = again.process(events, origins=origins)
     assert [(a.key, a.state, a.last_ts) for a in alerts] == [("F1", "firing", 20.0)]
-    # without origins (a topic-keyed stream, whose offsets are the guarantee) nothing is dropped
+    # without origins (replay: every event once, in order) nothing is dropped
     plain = ScoringCore([alarms], MemoryStore())
     assert [a.last_ts for a in plain.process(events[:2] + events[:1])] == [10.0]
     # the mark is not a rule's state: the sweep keeps it while the entity has any
