@@ -86,6 +86,7 @@ Pair = tuple[str, str]
 
 CONSUMED = "yujing_events_consumed_total"
 PUBLISHED = "yujing_alerts_published_total"
+REPEATED = "yujing_events_repeated_total"
 ALERT_SEED = 7
 
 # A worker with a partition count other than the registry's (``yujing worker`` has no option).
@@ -243,6 +244,8 @@ class Workers:
         """Started and not stopped, by metrics port."""
         self.last: dict[int, float] = {}
         """Events consumed at the latest reading, by metrics port."""
+        self.repeated: dict[int, float] = {}
+        """Events skipped as already applied (per entity) at the latest reading, by port."""
         self.crashes: list[str] = []
 
     def start(self, app_id: str) -> int:
@@ -288,7 +291,15 @@ class Workers:
                 self.check()
         return self.last[port]
 
+    def read_repeated(self, port: int) -> float:
+        """Events the worker skipped as already applied (its last reading once it is gone)."""
+        if port in self.running:
+            with contextlib.suppress(OSError):
+                self.repeated[port] = metric(port, REPEATED)
+        return self.repeated.get(port, 0.0)
+
     def stop(self, port: int) -> None:
+        self.read_repeated(port)
         proc = self.running.pop(port, None)
         if proc is not None:
             stop_group(proc, 60)
@@ -516,9 +527,11 @@ def alert_run(bootstrap: str, workers: Workers, app_id: str, start: Offsets, end
     seconds = time.perf_counter() - began
     started = _FIRST.get(port1)
     read = sum(workers.consumed(port) for port in ports)
+    repeated = sum(workers.read_repeated(port) for port in ports)
     _note(notes, f"{'done' if complete else 'INCOMPLETE: no worker left'}: {read:,.0f} events "
           f"consumed for a set of {total:,}"
-          + (f" ({read - total:,.0f} read twice: at-least-once after a rebalance)"
+          + (f" ({read - total:,.0f} read twice: at-least-once after a rebalance; "
+             f"{repeated:,.0f} (event, entity) applications skipped as repeats)"
              if read > total else ""))
     workers.stop_all()
     startup = (started or began) - began

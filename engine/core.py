@@ -180,6 +180,8 @@ class ScoringCore:
         """Told of every event a rule could not use because it came too late (and by how much)."""
         self.on_reading = on_reading
         """Told of every reading (rule, key, time, reading): for ``yujing explain``."""
+        self.repeated = 0
+        """(event, entity) pairs skipped so far because the entity had applied the event."""
         self._batch: dict[tuple[str, str], Entity] = {}
         self._deadlines: list[tuple[float, str, str, str]] = []
         self._scheduled: dict[tuple[str, str, str], float] = {}
@@ -269,6 +271,7 @@ class ScoringCore:
                     entity = self.store.load(route.stream, key) or {}
                     dirty[ident] = entity
                 if origin is not None and _repeated(entity, origin):
+                    self.repeated += 1
                     continue
                 for rule in rules:
                     self._score(rule, route.stream, key, entity, event, alerts)

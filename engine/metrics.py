@@ -48,6 +48,10 @@ STATE_FLUSH_SECONDS = Histogram(
     "Time to write the dirty state to the changelog (before each offset commit); the event loop "
     "scores nothing meanwhile",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+EVENTS_REPEATED = Counter(
+    "yujing_events_repeated_total",
+    "Events read again (at least once delivery after a rebalance or restart) and skipped, per "
+    "entity that had applied them already")
 EVENTS_REKEYED = Counter(
     "yujing_events_rekeyed_total",
     "Events forwarded to the re-keying topic (for rules keyed by another field)")

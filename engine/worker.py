@@ -530,7 +530,9 @@ class Worker:
                 if not (keyed_right and stream in self._local_streams):
                     self._forward(forwards, stream, key, message)
         self._send_forwards(forwards)
+        repeated = self.core.repeated
         self.publish(self.core.process(local, streams=self._local_streams, origins=origins))
+        metrics.EVENTS_REPEATED.inc(self.core.repeated - repeated)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         for topic, count in consumed.items():
@@ -593,9 +595,11 @@ class Worker:
                     origins.append((topic, partition, offset)
                                    if isinstance(partition, int) and isinstance(offset, int)
                                    else None)
+        repeated = self.core.repeated
         for stream, (events, origins) in by_stream.items():
             self.publish(self.core.process(events, streams=frozenset((stream,)),
                                            origins=origins))
+        metrics.EVENTS_REPEATED.inc(self.core.repeated - repeated)
 
     def handle_tick(self, now: float) -> None:
         if self.app.rebalancing or self.app.in_recovery:

@@ -48,6 +48,7 @@ def test_events_read_again_after_a_rebalance_are_counted_once(worker):
     assert [(a.key, a.state, a.evidence["value"]) for a in worker.published] == [
         ("T1", "firing", 3)]
     assert worker.published[0].last_ts == START_TS + 20  # at the third event, not a repeat
+    assert worker.core.repeated == 2
 
 
 def test_marks_are_per_source_partition(worker):
