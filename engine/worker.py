@@ -16,7 +16,7 @@ import asyncio
 import logging
 import pickle
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,9 @@ class ChangelogWriter:
         self.bootstrap = bootstrap
         self._producer: AIOKafkaProducer | None = None
         self._open = False
+        self._order = asyncio.Lock()
+        """Flushes hand their records to the producer one after another: a later flush's
+        record of a key must never reach the changelog before an earlier one's."""
 
     async def start(self) -> None:
         # Created here: aiokafka binds a producer to the running event loop.
@@ -159,10 +162,12 @@ class ChangelogWriter:
         assert self._producer is not None
         topic, partitions = self.table.changelog_topic.get_topic_name(), self.partitions
         sent = []
-        for key, value in records:
-            # The partition the table's partitioner would choose (the key's events' one).
-            partition = (murmur2(key) & 0x7FFFFFFF) % partitions
-            sent.append(await self._producer.send(topic, value, key=key, partition=partition))
+        async with self._order:
+            for key, value in records:
+                # The partition the table's partitioner would choose (the key's events' one).
+                partition = (murmur2(key) & 0x7FFFFFFF) % partitions
+                sent.append(await self._producer.send(topic, value, key=key,
+                                                      partition=partition))
         await asyncio.gather(*sent)
 
 
@@ -174,10 +179,11 @@ class TableStore:
     made from a timer (no event at hand) land in the right place too.
 
     Write-behind: the core works on decoded entities held here; a save only marks the key
-    dirty, and ``flush`` pickles each dirty key once into the table (one changelog record per
-    key per flush, however many events changed it). The worker flushes right before every
-    offset commit (so the changelog holds the state of every committed event) and from the
-    timer only when no commit has flushed for a while, and when partitions are revoked. State
+    dirty, and a flush pickles each dirty key once into the table (one changelog record per
+    key per flush, however many events changed it). Each offset commit first writes the keys
+    changed before it started, a chunk at a time (``flush_for_commit``), so the changelog holds
+    the state of every committed event; ``flush`` writes everything at once when partitions are
+    revoked, at shutdown, and from the timer when no commit has written state for a while. State
     may run ahead of the committed offsets (a commit that fails, a revocation): the events read
     again are skipped by each entity's origin marks (``core.ORIGINS``). Pickling whole entities
     per batch was the worker's largest cost.
@@ -196,6 +202,7 @@ class TableStore:
         self.owned: set[int] | None = None
         self._cache: dict[str, dict[str, Entity]] = {}
         self._dirty: set[str] = set()
+        self._for_commit: list[str] = []
         self.last_flush = time.monotonic()
         self.flushed = 0
         """Changelog records written so far (for the metrics)."""
@@ -251,9 +258,40 @@ class TableStore:
         self._dirty.add(key)
 
     def flush(self) -> int:
-        """Write every dirty key to the table (its changelog); return how many."""
+        """Write every dirty key to the table (its changelog) at once; return how many."""
         started = self.last_flush = time.monotonic()
-        dirty, self._dirty = self._dirty, set()
+        written = self._write(self._dirty)
+        self._dirty = set()
+        metrics.STATE_FLUSH_SECONDS.observe(time.monotonic() - started)
+        return written
+
+    def mark_for_commit(self) -> None:
+        """Note the keys changed by the events an offset commit is about to cover (called as
+        the commit starts, before Faust reads which offsets are acknowledged)."""
+        self._for_commit = list(self._dirty)
+
+    async def flush_for_commit(self, chunk: int = 200) -> int:
+        """Write the keys noted by ``mark_for_commit`` a chunk at a time, letting batches be
+        scored in between (pickling a commit's thousands of keys at once held every event
+        for 100-300 ms: the worker's worst latency). A key changed again before its chunk is
+        written with its newer state (ahead of the offsets, which ``core.ORIGINS`` allows), one
+        changed after its chunk stays dirty for the next commit, and one another flush wrote
+        meanwhile is skipped."""
+        keys, self._for_commit = self._for_commit, []
+        self.last_flush = time.monotonic()
+        seconds = 0.0
+        written = 0
+        for start in range(0, len(keys), chunk):
+            started = time.monotonic()
+            dirty = [key for key in keys[start:start + chunk] if key in self._dirty]
+            self._dirty.difference_update(dirty)
+            written += self._write(dirty)
+            seconds += time.monotonic() - started
+            await asyncio.sleep(0)
+        metrics.STATE_FLUSH_SECONDS.observe(seconds)
+        return written
+
+    def _write(self, dirty: Iterable[str]) -> int:
         self.in_flight.prune()
         table = self.table
         records: list[tuple[bytes, bytes | None]] = []
@@ -273,9 +311,9 @@ class TableStore:
                     records.append((raw, None))  # a tombstone
         for future in self.writer.write(records):
             self.in_flight.add(future)
-        self.flushed += len(dirty)
-        metrics.STATE_FLUSH_SECONDS.observe(time.monotonic() - started)
-        return len(dirty)
+        self.flushed += len(records)
+        metrics.STATE_RECORDS_WRITTEN.inc(len(records))
+        return len(records)
 
     def entities(self) -> Iterator[tuple[str, str, Entity]]:
         for key in {*(k.decode() for k in self.table), *self._cache}:
@@ -292,9 +330,9 @@ class WorkerMonitor(Monitor):
     which the worker does not serve (its figures are Prometheus metrics counted per batch), so
     those hooks do nothing here; rebalance and commit hooks, a few a minute, keep Faust's.
 
-    ``on_commit_initiated`` writes the store's dirty state to the changelog: Faust then commits
-    the offsets (after the producer has sent it, see ``_outputs_reach_kafka_before_offsets``),
-    so no committed event's state is missing.
+    ``on_commit_initiated`` notes the keys the committed events changed (Faust reads the
+    acknowledged offsets right after it); the commit writes them before the offsets (see
+    ``_outputs_reach_kafka_before_offsets``), so no committed event's state is missing.
     """
 
     def __init__(self, store: TableStore, **kwargs: Any) -> None:
@@ -302,7 +340,7 @@ class WorkerMonitor(Monitor):
         self.store = store
 
     def on_commit_initiated(self, consumer: Any) -> Any:
-        metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())
+        self.store.mark_for_commit()
         return super().on_commit_initiated(consumer)
 
     def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
@@ -335,24 +373,28 @@ class WorkerMonitor(Monitor):
         return None
 
 
-def _outputs_reach_kafka_before_offsets(app: Any, in_flight: InFlight) -> None:
+def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore, in_flight: InFlight
+                                         ) -> None:
     """Make each offset commit wait until the broker has what the committed events produced.
 
-    ``WorkerMonitor`` hands the committed events' state to the ``ChangelogWriter`` as the
-    commit starts; Faust then flushes its own producer (alerts, re-keyed events) and commits,
-    but knows nothing of the writer's. Faust has no hook between the two, so the consumer's
-    ``_commit_offsets`` is wrapped to wait for ``in_flight`` first."""
+    ``WorkerMonitor`` notes the keys the committed events changed as the commit starts; Faust
+    then flushes its own producer (alerts, re-keyed events) and commits, but knows nothing of
+    the state. Faust has no hook between the two, so the consumer's ``_commit_offsets`` is
+    wrapped to write that state (through the ``ChangelogWriter``) and wait for ``in_flight``
+    first."""
     consumer = app.consumer
     commit_offsets = getattr(consumer, "_commit_offsets", None)
     if commit_offsets is None:
         log.warning("this Faust has no Consumer._commit_offsets: offsets may be committed "
-                    "before the records their events produced reach Kafka")
+                    "before the records their events produced reach Kafka (state is then "
+                    "written by the timer only)")
         return
 
     # Bounded: a commit runs inside a rebalance too, which must finish within the session.
     timeout = app.conf.broker_session_timeout / 3
 
     async def after_the_outputs(offsets: Any, start_new_transaction: bool = True) -> bool:
+        await store.flush_for_commit()
         if not await in_flight.delivered(timeout):
             return False  # committed later (or read again by the next owner): at least once
         return bool(await commit_offsets(offsets, start_new_transaction=start_new_transaction))
@@ -401,7 +443,7 @@ class Worker:
         self.store = TableStore(self.table, settings.partitions, self.in_flight, self.changelog)
         # Set before the app starts: Faust adds its monitor to the sensors then.
         self.app.monitor = WorkerMonitor(self.store)
-        _outputs_reach_kafka_before_offsets(self.app, self.in_flight)
+        _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight)
         self.store.last_flush = time.monotonic()
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
@@ -439,7 +481,7 @@ class Worker:
             # the acknowledgements since its last commit before it commits there): the next
             # owner reads those events again and each entity skips the ones it has applied
             # (``core.ORIGINS``).
-            metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())
+            self.store.flush()
             await self.in_flight.delivered(settings.session_timeout_s / 3)
 
         @self.app.on_rebalance_complete.connect
@@ -610,7 +652,7 @@ class Worker:
             # Changes made by the clock alone (no events, so no commit to flush them). While
             # events flow, state is flushed only right before offsets are committed, so the
             # changelog holds the state of exactly the committed events.
-            metrics.STATE_RECORDS_WRITTEN.inc(self.store.flush())
+            self.store.flush()
         assignment = frozenset(self.app.consumer.assignment()) if self.app.consumer else None
         if assignment != self._assignment:
             self.take_assignment()  # normally done when the rebalance completed

@@ -1,0 +1,84 @@
+"""The worker's write-behind state store, without a broker: what each flush writes."""
+
+import asyncio
+import pickle
+from typing import Any
+
+from engine.worker import InFlight, TableStore
+
+
+class Table:
+    """What the store uses of a Faust table: its data."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def __iter__(self) -> Any:
+        return iter(self.data)
+
+
+class Writer:
+    """Records the changelog records handed over, in order."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, Any]] = []
+
+    def write(self, records: list[tuple[bytes, bytes | None]]) -> list[Any]:
+        self.records += [(k.decode(), None if v is None else pickle.loads(v)) for k, v in records]
+        return []
+
+
+def store() -> tuple[TableStore, Writer]:
+    writer = Writer()
+    return TableStore(Table(), 4, InFlight(), writer), writer  # type: ignore[arg-type]
+
+
+def test_a_commit_writes_the_keys_changed_before_it_in_chunks_scoring_in_between():
+    state, writer = store()
+    for key in ("A", "B", "C"):
+        state.save("s", key, {"n": 1})  # type: ignore[dict-item]
+    state.mark_for_commit()
+    state.save("s", "D", {"n": 1})  # after the commit started: not its business
+
+    async def commit_while_scoring() -> int:
+        async def score() -> None:
+            # runs while the commit yields between chunks
+            await asyncio.sleep(0)
+            for key in ("A", "B", "C"):
+                state.save("s", key, {"n": 2})  # type: ignore[dict-item]
+
+        writing = asyncio.ensure_future(state.flush_for_commit(chunk=1))
+        await score()
+        return await writing
+
+    written = asyncio.run(commit_while_scoring())
+    keys = [key for key, _ in writer.records]
+    assert written == 3 and sorted(keys) == ["A", "B", "C"]
+    first = keys[0]
+    # the first chunk went before the scoring, the others after it, with their newer state
+    assert {k: v["s"]["n"] for k, v in writer.records} == {
+        k: 1 if k == first else 2 for k in ("A", "B", "C")}
+    # the first key changed after its chunk, and D after the commit began: both left dirty
+    assert state.flush() == 2
+    assert sorted(key for key, _ in writer.records[3:]) == sorted([first, "D"])
+
+
+def test_a_key_another_flush_wrote_is_not_written_again_by_the_commit():
+    state, writer = store()
+    state.save("s", "A", {"n": 1})  # type: ignore[dict-item]
+    state.mark_for_commit()
+    assert state.flush() == 1  # a revocation's flush, say
+    assert asyncio.run(state.flush_for_commit()) == 0
+    assert [key for key, _ in writer.records] == ["A"]
+
+
+def test_a_deleted_key_becomes_a_tombstone():
+    state, writer = store()
+    state.save("s", "A", {"n": 1})  # type: ignore[dict-item]
+    state.flush()
+    state.delete("s", "A")
+    assert state.flush() == 1
+    assert writer.records[-1] == ("A", None) and state.table.data == {}
