@@ -55,3 +55,7 @@ EVENTS_REPEATED = Counter(
 EVENTS_REKEYED = Counter(
     "yujing_events_rekeyed_total",
     "Events forwarded to the re-keying topic (for rules keyed by another field)")
+GC_FULL_PAUSE_SECONDS = Histogram(
+    "yujing_gc_full_pause_seconds",
+    "Pauses of Python's full (generation 2) garbage collections; nothing runs meanwhile",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))

@@ -13,6 +13,7 @@ keyed by the right value, and scored by the worker that owns that key.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import pickle
 import time
@@ -698,6 +699,33 @@ class Worker:
                                                       value=letter.model_dump_json().encode()))
 
 
+def tune_gc() -> None:
+    """Make Python's full garbage collections rare and short, and time them.
+
+    A worker's heap is mostly objects that never become garbage: modules, compiled rules, and
+    the cached state of every key (hundreds of thousands of objects). Python walks all of them
+    in each full collection, which with default settings ran every 4 s or so for 100-200 ms
+    with nothing freed, the worker's largest pauses after the state write (the slowest latency
+    probes sat right before them). What exists once the rules are loaded is frozen out of the
+    collector's reach, and a full collection waits for ten times as many younger collections
+    as by default. The worker makes little cyclic garbage (a few hundred objects a minute), so
+    memory does not suffer: ``yujing_gc_full_pause_seconds`` shows what is left."""
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 100)
+    started = 0.0
+
+    def time_full_collections(phase: str, info: dict[str, Any]) -> None:
+        nonlocal started
+        if info["generation"] == 2:
+            if phase == "start":
+                started = time.perf_counter()
+            else:
+                metrics.GC_FULL_PAUSE_SECONDS.observe(time.perf_counter() - started)
+
+    gc.callbacks.append(time_full_collections)
+
+
 def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     """Run a worker in this process until it is stopped (SIGTERM / Ctrl-C)."""
     from faust.worker import Worker as FaustWorker
@@ -718,5 +746,6 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
         f"{settings.app_id}-{REPARTITION_SUFFIX}", "key", DeadLetter, "event",
         partitions=settings.partitions, description="re-keyed events"), SILENCES]))
     worker = Worker(settings)
+    tune_gc()
     metrics.serve(settings.metrics_port)
     QuietLibrariesWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
