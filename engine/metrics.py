@@ -52,6 +52,10 @@ EVENTS_REPEATED = Counter(
     "yujing_events_repeated_total",
     "Events read again (at least once delivery after a rebalance or restart) and skipped, per "
     "entity that had applied them already")
+EVENTS_SKIPPED_BY_CONSUMER = Counter(
+    "yujing_events_skipped_by_consumer_total",
+    "Offsets of a department topic partition the consumer jumped over without delivering them "
+    "(seen around rebalances: those events were never scored)", ["topic"])
 EVENTS_REKEYED = Counter(
     "yujing_events_rekeyed_total",
     "Events forwarded to the re-keying topic (for rules keyed by another field)")

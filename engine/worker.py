@@ -451,6 +451,9 @@ class Worker:
         self._local_streams = self.core.topic_keyed_streams
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
+        self._next_offset: dict[tuple[str, int], int] = {}
+        """Per department topic partition, the offset after the last one delivered (since the
+        assignment): a later one means the consumer skipped events (see ``_check_offsets``)."""
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.event_topics = self.app.topic(*EVENT_TOPICS, **raw)
@@ -502,6 +505,7 @@ class Worker:
             self.store.owned = {tp.partition for tp in assignment if tp.topic in EVENT_TOPICS}
         self.store.discard()  # the recovered table is the truth now
         self.core.reschedule_all()
+        self._next_offset.clear()  # a partition may come back after another worker read on
 
     # -- agents -----------------------------------------------------------------------------
 
@@ -552,6 +556,7 @@ class Worker:
         forwards: dict[int, list[bytes]] = {}
         newest: dict[str, float] = {}
         consumed: dict[str, int] = {}
+        self._check_offsets(batch)
         for item in batch:
             message = item.message
             topic = message.topic
@@ -583,6 +588,26 @@ class Worker:
         now = time.time()
         for topic, ts in newest.items():
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
+
+    def _check_offsets(self, batch: Sequence[Any]) -> None:
+        """Count and log offsets the consumer jumped over. Department topics have contiguous
+        offsets (no compaction; a transactional producer's markers would show as gaps of one or
+        two). With two workers, Faust 0.15 was seen delivering a partition's next message
+        thousands of offsets ahead while partitions were being revoked, and then committing
+        past the gap: those events are never scored, so this must not be silent."""
+        expected = self._next_offset
+        for item in batch:
+            message = item.message
+            tp = (message.topic, message.partition)
+            offset = message.offset
+            after = expected.get(tp)
+            if after is not None and offset > after:
+                metrics.EVENTS_SKIPPED_BY_CONSUMER.labels(message.topic).inc(offset - after)
+                log.warning("the consumer skipped offsets %d-%d of %s[%d] (%d events not "
+                            "scored)%s", after, offset - 1, message.topic, message.partition,
+                            offset - after, " while partitions were revoked"
+                            if self.app.rebalancing else "")
+            expected[tp] = offset + 1  # an earlier one: read again from a committed offset
 
     def _forward(self, forwards: dict[int, list[bytes]], stream: str, key: str,
                  message: Any) -> None:

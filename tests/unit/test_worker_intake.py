@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from engine import metrics
 from engine.worker import Worker, WorkerSettings
 from tests.rulekit import FACILITY, rule_text
 
@@ -57,3 +58,18 @@ def test_marks_are_per_source_partition(worker):
     worker.handle_intake([record(100, 20, partition=1)])
     assert [(a.key, a.state, a.evidence["value"]) for a in worker.published] == [
         ("T1", "firing", 3)]
+
+
+def skipped() -> float:
+    return sum(s.value for m in metrics.EVENTS_SKIPPED_BY_CONSUMER.collect() for s in m.samples
+               if s.name.endswith("_total") and s.labels["topic"] == FACILITY)
+
+
+def test_offsets_the_consumer_jumped_over_are_counted_and_logged(worker, caplog):
+    before = skipped()
+    worker.handle_intake([record(100, 0), record(101, 10)])
+    worker.handle_intake([record(100, 0), record(101, 10)])  # read again: not a skip
+    worker.handle_intake([record(102, 15), record(106, 20), record(3, 25, partition=1)])
+    assert skipped() == before + 3
+    assert "the consumer skipped offsets 103-105 of events.hazchem.facility[0] (3 events" \
+        in caplog.text
