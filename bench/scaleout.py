@@ -87,6 +87,7 @@ Pair = tuple[str, str]
 CONSUMED = "yujing_events_consumed_total"
 PUBLISHED = "yujing_alerts_published_total"
 REPEATED = "yujing_events_repeated_total"
+SKIPPED = "yujing_events_skipped_by_consumer_total"
 ALERT_SEED = 7
 
 # A worker with a partition count other than the registry's (``yujing worker`` has no option).
@@ -246,6 +247,8 @@ class Workers:
         """Events consumed at the latest reading, by metrics port."""
         self.repeated: dict[int, float] = {}
         """Events skipped as already applied (per entity) at the latest reading, by port."""
+        self.skipped: dict[int, float] = {}
+        """Offsets the consumer jumped over, at the latest reading, by port."""
         self.crashes: list[str] = []
 
     def start(self, app_id: str) -> int:
@@ -296,6 +299,7 @@ class Workers:
         if port in self.running:
             with contextlib.suppress(OSError):
                 self.repeated[port] = metric(port, REPEATED)
+                self.skipped[port] = metric(port, SKIPPED)
         return self.repeated.get(port, 0.0)
 
     def stop(self, port: int) -> None:
@@ -528,11 +532,13 @@ def alert_run(bootstrap: str, workers: Workers, app_id: str, start: Offsets, end
     started = _FIRST.get(port1)
     read = sum(workers.consumed(port) for port in ports)
     repeated = sum(workers.read_repeated(port) for port in ports)
+    skipped = sum(workers.skipped.get(port, 0.0) for port in ports)
     _note(notes, f"{'done' if complete else 'INCOMPLETE: no worker left'}: {read:,.0f} events "
           f"consumed for a set of {total:,}"
           + (f" ({read - total:,.0f} read twice: at-least-once after a rebalance; "
              f"{repeated:,.0f} (event, entity) applications skipped as repeats)"
-             if read > total else ""))
+             if read > total else "")
+          + (f"; THE CONSUMER SKIPPED {skipped:,.0f} events (never scored)" if skipped else ""))
     workers.stop_all()
     startup = (started or began) - began
     return AlertRun(read_alerts(bootstrap, alerts_from), seconds, notes,
