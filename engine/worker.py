@@ -172,6 +172,84 @@ class ChangelogWriter:
         await asyncio.gather(*sent)
 
 
+TopicPartition = tuple[str, int]
+
+
+class OffsetGuard:
+    """Hands the agents each partition's messages in offset order, holding back what Faust
+    delivers ahead of a gap while partitions are revoked.
+
+    With two workers, Faust 0.15 was seen delivering a partition's next message thousands of
+    offsets ahead during a revocation (the rest of a fetch is dropped when a rebalance starts,
+    and a later fetch from the consumer's advanced position reached the stream) and then
+    committing past it: the acknowledgements it compares with were dropped at the revocation,
+    so its commit starts from whatever was acknowledged since. The events in between were
+    never scored. Such a message, and every later one of its partition, is dropped until the
+    rebalance is over, and the partition's commits are held at the first offset not
+    delivered, so the seek to the committed offsets after the rebalance reads them all again,
+    in order; the hold ends once the re-read passes what had come ahead. A gap outside a
+    rebalance (a transactional producer's markers, or the same fault) is only counted and
+    logged (``yujing_events_skipped_by_consumer_total``)."""
+
+    def __init__(self) -> None:
+        self._next: dict[TopicPartition, int] = {}
+        """Offset after the last one handed over, per partition, since the assignment."""
+        self._held: dict[TopicPartition, tuple[int, int]] = {}
+        """Per held partition: the first offset not delivered, and the offset after the
+        furthest one that came ahead of it."""
+
+    def in_order(self, batch: Sequence[Any], revoking: bool) -> list[Any]:
+        kept = []
+        for item in batch:
+            message = item.message
+            tp = (message.topic, message.partition)
+            offset = message.offset
+            held = self._held.get(tp)
+            if held is not None:
+                if revoking:
+                    self._held[tp] = (held[0], max(held[1], offset + 1))
+                    continue
+                if offset >= held[1]:
+                    del self._held[tp]  # the re-read has passed what had come ahead
+            after = self._next.get(tp)
+            if after is not None and offset > after:
+                if revoking:
+                    self._held[tp] = (after, offset + 1)
+                    log.warning("%s[%d] delivered offset %d while offsets from %d were not: "
+                                "held back until partitions are assigned again, to be read "
+                                "again in order", message.topic, message.partition, offset,
+                                after)
+                    continue
+                metrics.EVENTS_SKIPPED_BY_CONSUMER.labels(message.topic).inc(offset - after)
+                log.warning("the consumer skipped offsets %d-%d of %s[%d] (%d events not "
+                            "scored)", after, offset - 1, message.topic, message.partition,
+                            offset - after)
+            self._next[tp] = offset + 1  # an earlier one: read again from a committed offset
+            kept.append(item)
+        return kept
+
+    def limit(self, offsets: Any) -> dict[Any, int]:
+        """The offsets to commit, none past the first offset a held partition has not had
+        delivered in order."""
+        if not self._held:
+            return dict(offsets)
+        limited = {}
+        for tp, offset in offsets.items():
+            held = self._held.get((tp.topic, tp.partition))
+            if held is not None:
+                offset = min(offset, self._next.get((tp.topic, tp.partition), held[0]))
+            limited[tp] = offset
+        return limited
+
+    def reassigned(self, assignment: Iterable[Any]) -> None:
+        """Partitions were assigned: deliveries restart at the committed offsets (a partition
+        may also come back after another worker read on), and held partitions no longer
+        assigned are someone else's."""
+        self._next.clear()
+        assigned = {(tp.topic, tp.partition) for tp in assignment}
+        self._held = {tp: held for tp, held in self._held.items() if tp in assigned}
+
+
 class TableStore:
     """The core's state store over a Faust table of ``key bytes -> pickled {stream: Entity}``.
 
@@ -374,15 +452,15 @@ class WorkerMonitor(Monitor):
         return None
 
 
-def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore, in_flight: InFlight
-                                         ) -> None:
+def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore, in_flight: InFlight,
+                                         guard: OffsetGuard) -> None:
     """Make each offset commit wait until the broker has what the committed events produced.
 
     ``WorkerMonitor`` notes the keys the committed events changed as the commit starts; Faust
     then flushes its own producer (alerts, re-keyed events) and commits, but knows nothing of
     the state. Faust has no hook between the two, so the consumer's ``_commit_offsets`` is
     wrapped to write that state (through the ``ChangelogWriter``) and wait for ``in_flight``
-    first."""
+    first, committing no partition past what ``guard`` holds back."""
     consumer = app.consumer
     commit_offsets = getattr(consumer, "_commit_offsets", None)
     if commit_offsets is None:
@@ -398,6 +476,7 @@ def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore, in_flight: 
         await store.flush_for_commit()
         if not await in_flight.delivered(timeout):
             return False  # committed later (or read again by the next owner): at least once
+        offsets = guard.limit(offsets)
         return bool(await commit_offsets(offsets, start_new_transaction=start_new_transaction))
 
     consumer._commit_offsets = after_the_outputs
@@ -444,16 +523,14 @@ class Worker:
         self.store = TableStore(self.table, settings.partitions, self.in_flight, self.changelog)
         # Set before the app starts: Faust adds its monitor to the sensors then.
         self.app.monitor = WorkerMonitor(self.store)
-        _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight)
+        self.offsets = OffsetGuard()
+        _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight, self.offsets)
         self.store.last_flush = time.monotonic()
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
         self._local_streams = self.core.topic_keyed_streams
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
-        self._next_offset: dict[tuple[str, int], int] = {}
-        """Per department topic partition, the offset after the last one delivered (since the
-        assignment): a later one means the consumer skipped events (see ``_check_offsets``)."""
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.event_topics = self.app.topic(*EVENT_TOPICS, **raw)
@@ -505,7 +582,7 @@ class Worker:
             self.store.owned = {tp.partition for tp in assignment if tp.topic in EVENT_TOPICS}
         self.store.discard()  # the recovered table is the truth now
         self.core.reschedule_all()
-        self._next_offset.clear()  # a partition may come back after another worker read on
+        self.offsets.reassigned(assignment or ())
 
     # -- agents -----------------------------------------------------------------------------
 
@@ -556,8 +633,7 @@ class Worker:
         forwards: dict[int, list[bytes]] = {}
         newest: dict[str, float] = {}
         consumed: dict[str, int] = {}
-        self._check_offsets(batch)
-        for item in batch:
+        for item in self.offsets.in_order(batch, self.app.rebalancing):
             message = item.message
             topic = message.topic
             consumed[topic] = consumed.get(topic, 0) + 1
@@ -588,26 +664,6 @@ class Worker:
         now = time.time()
         for topic, ts in newest.items():
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
-
-    def _check_offsets(self, batch: Sequence[Any]) -> None:
-        """Count and log offsets the consumer jumped over. Department topics have contiguous
-        offsets (no compaction; a transactional producer's markers would show as gaps of one or
-        two). With two workers, Faust 0.15 was seen delivering a partition's next message
-        thousands of offsets ahead while partitions were being revoked, and then committing
-        past the gap: those events are never scored, so this must not be silent."""
-        expected = self._next_offset
-        for item in batch:
-            message = item.message
-            tp = (message.topic, message.partition)
-            offset = message.offset
-            after = expected.get(tp)
-            if after is not None and offset > after:
-                metrics.EVENTS_SKIPPED_BY_CONSUMER.labels(message.topic).inc(offset - after)
-                log.warning("the consumer skipped offsets %d-%d of %s[%d] (%d events not "
-                            "scored)%s", after, offset - 1, message.topic, message.partition,
-                            offset - after, " while partitions were revoked"
-                            if self.app.rebalancing else "")
-            expected[tp] = offset + 1  # an earlier one: read again from a committed offset
 
     def _forward(self, forwards: dict[int, list[bytes]], stream: str, key: str,
                  message: Any) -> None:
@@ -642,7 +698,7 @@ class Worker:
 
     def handle_rekeyed(self, batch: Sequence[Any]) -> None:
         by_stream: dict[str, tuple[list[Event], list[Origin | None]]] = {}
-        for item in batch:
+        for item in self.offsets.in_order(batch, self.app.rebalancing):
             message = item.message
             try:
                 envelopes = orjson.loads(message.value)
