@@ -17,7 +17,7 @@ import gc
 import logging
 import pickle
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,56 +177,83 @@ TopicPartition = tuple[str, int]
 
 class OffsetGuard:
     """Hands the agents each partition's messages in offset order, holding back what Faust
-    delivers ahead of a gap while partitions are revoked.
+    delivers ahead of a gap around a rebalance.
 
     With two workers, Faust 0.15 was seen delivering a partition's next message thousands of
-    offsets ahead during a revocation (the rest of a fetch is dropped when a rebalance starts,
-    and a later fetch from the consumer's advanced position reached the stream) and then
-    committing past it: the acknowledgements it compares with were dropped at the revocation,
-    so its commit starts from whatever was acknowledged since. The events in between were
-    never scored. Such a message, and every later one of its partition, is dropped until the
-    rebalance is over, and the partition's commits are held at the first offset not
-    delivered, so the seek to the committed offsets after the rebalance reads them all again,
-    in order; the hold ends once the re-read passes what had come ahead. A gap outside a
-    rebalance (a transactional producer's markers, or the same fault) is only counted and
-    logged (``yujing_events_skipped_by_consumer_total``)."""
+    offsets ahead of the ones it had delivered, right around a rebalance (records fetched
+    before the seek to the committed offsets), and then committing past the gap (it counts a
+    gap in the offsets it reads as acknowledged). The events in between were never scored.
+    Such a message, and every later one of its partition, is dropped, the partition is sought
+    back to the first offset not delivered (while partitions are revoked, the seek after the
+    rebalance does that), and its commits are held there, so those events are read again, in
+    order; the hold ends once the re-read passes what had come ahead. A gap anywhere else (a
+    transactional producer's markers, or the same fault mid-stream) is counted and logged
+    (``yujing_events_skipped_by_consumer_total``): a producer's markers would otherwise be
+    sought forever."""
 
     def __init__(self) -> None:
         self._next: dict[TopicPartition, int] = {}
         """Offset after the last one handed over, per partition, since the assignment."""
-        self._held: dict[TopicPartition, tuple[int, int]] = {}
-        """Per held partition: the first offset not delivered, and the offset after the
-        furthest one that came ahead of it."""
+        self._held: dict[TopicPartition, tuple[int, int, int]] = {}
+        """Per held partition: the first offset not delivered, the first that came ahead of
+        it, and the offset after the furthest that came ahead."""
+        self._sought: set[TopicPartition] = set()
+        """Partitions sought back since the assignment (once each: a gap that comes again,
+        say records removed by retention, is then taken as it is)."""
 
-    def in_order(self, batch: Sequence[Any], revoking: bool) -> list[Any]:
+    def in_order(self, batch: Sequence[Any], revoking: bool,
+                 committed: Callable[[Any], int | None],
+                 seek: Callable[[Any, int], None]) -> list[Any]:
+        """The messages of ``batch`` to score. ``committed(tp)``: the group's committed offset
+        the consumer was sought to after the assignment; ``seek(tp, offset)``: read the
+        partition again from there."""
         kept = []
         for item in batch:
             message = item.message
             tp = (message.topic, message.partition)
             offset = message.offset
-            held = self._held.get(tp)
-            if held is not None:
-                if revoking:
-                    self._held[tp] = (held[0], max(held[1], offset + 1))
-                    continue
-                if offset >= held[1]:
-                    del self._held[tp]  # the re-read has passed what had come ahead
             after = self._next.get(tp)
-            if after is not None and offset > after:
-                if revoking:
-                    self._held[tp] = (after, offset + 1)
-                    log.warning("%s[%d] delivered offset %d while offsets from %d were not: "
-                                "held back until partitions are assigned again, to be read "
-                                "again in order", message.topic, message.partition, offset,
-                                after)
+            first = after is None
+            if first:
+                after = committed(message.tp)
+            held = self._held.get(tp)
+            if held is not None and revoking:
+                self._held[tp] = (held[0], held[1], max(held[2], offset + 1))
+                continue  # the seek after the rebalance reads it again
+            if after is not None and offset > after + (0 if held else 1):  # a marker: one
+                if (held is not None and offset == held[1] and tp in self._sought
+                        and after == held[0]):
+                    # The read restarted where it was sought to and this came first again:
+                    # nothing is left below it (retention), so the gap is real.
+                    del self._held[tp]
+                    self._skipped(message, after)
+                elif revoking or held is not None or (first and tp not in self._sought):
+                    start = after if held is None else held[0]
+                    self._held[tp] = (start, offset, offset + 1) if held is None else (
+                        held[0], held[1], max(held[2], offset + 1))
+                    self._next[tp] = start
+                    if held is None:
+                        log.warning("%s[%d] delivered offset %d while offsets from %d were "
+                                    "not: held back and read again from there", message.topic,
+                                    message.partition, offset, start)
+                    if not revoking and tp not in self._sought:
+                        self._sought.add(tp)
+                        seek(message.tp, start)
                     continue
-                metrics.EVENTS_SKIPPED_BY_CONSUMER.labels(message.topic).inc(offset - after)
-                log.warning("the consumer skipped offsets %d-%d of %s[%d] (%d events not "
-                            "scored)", after, offset - 1, message.topic, message.partition,
-                            offset - after)
+                else:
+                    self._skipped(message, after)
+            elif held is not None and offset + 1 >= held[2]:
+                del self._held[tp]  # the re-read has passed what had come ahead
             self._next[tp] = offset + 1  # an earlier one: read again from a committed offset
             kept.append(item)
         return kept
+
+    @staticmethod
+    def _skipped(message: Any, after: int) -> None:
+        metrics.EVENTS_SKIPPED_BY_CONSUMER.labels(message.topic).inc(message.offset - after)
+        log.warning("the consumer skipped offsets %d-%d of %s[%d] (%d events not scored)",
+                    after, message.offset - 1, message.topic, message.partition,
+                    message.offset - after)
 
     def limit(self, offsets: Any) -> dict[Any, int]:
         """The offsets to commit, none past the first offset a held partition has not had
@@ -246,6 +273,7 @@ class OffsetGuard:
         may also come back after another worker read on), and held partitions no longer
         assigned are someone else's."""
         self._next.clear()
+        self._sought.clear()
         assigned = {(tp.topic, tp.partition) for tp in assignment}
         self._held = {tp: held for tp, held in self._held.items() if tp in assigned}
 
@@ -524,6 +552,7 @@ class Worker:
         # Set before the app starts: Faust adds its monitor to the sensors then.
         self.app.monitor = WorkerMonitor(self.store)
         self.offsets = OffsetGuard()
+        self._seeks: set[Any] = set()
         _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight, self.offsets)
         self.store.last_flush = time.monotonic()
         self.core = ScoringCore(loaded.rules, self.store,
@@ -633,7 +662,7 @@ class Worker:
         forwards: dict[int, list[bytes]] = {}
         newest: dict[str, float] = {}
         consumed: dict[str, int] = {}
-        for item in self.offsets.in_order(batch, self.app.rebalancing):
+        for item in self._in_order(batch):
             message = item.message
             topic = message.topic
             consumed[topic] = consumed.get(topic, 0) + 1
@@ -664,6 +693,18 @@ class Worker:
         now = time.time()
         for topic, ts in newest.items():
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
+
+    def _in_order(self, batch: Sequence[Any]) -> list[Any]:
+        consumer = self.app.consumer
+        # Faust's own record of the offsets it sought to (set before streams resume).
+        committed = consumer._committed_offset.get
+
+        def seek(tp: Any, offset: int) -> None:
+            sought = asyncio.ensure_future(consumer.seek(tp, offset))
+            self._seeks.add(sought)  # referenced until done
+            sought.add_done_callback(self._seeks.discard)
+
+        return self.offsets.in_order(batch, self.app.rebalancing, committed, seek)
 
     def _forward(self, forwards: dict[int, list[bytes]], stream: str, key: str,
                  message: Any) -> None:
@@ -698,7 +739,7 @@ class Worker:
 
     def handle_rekeyed(self, batch: Sequence[Any]) -> None:
         by_stream: dict[str, tuple[list[Event], list[Origin | None]]] = {}
-        for item in self.offsets.in_order(batch, self.app.rebalancing):
+        for item in self._in_order(batch):
             message = item.message
             try:
                 envelopes = orjson.loads(message.value)

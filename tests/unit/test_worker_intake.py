@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from faust.types import TP
 
 from engine import metrics
 from engine.worker import Worker, WorkerSettings
@@ -22,7 +23,8 @@ def record(offset: int, second: int, partition: int = 0, tank_id: str = "T1") ->
     value = orjson.dumps({"event_id": f"e{offset}", "ts": START.format(second),
                           "tank_id": tank_id, "facility_id": "F1"})
     return SimpleNamespace(message=SimpleNamespace(
-        topic=FACILITY, key=tank_id.encode(), value=value, partition=partition, offset=offset))
+        topic=FACILITY, key=tank_id.encode(), value=value, partition=partition, offset=offset,
+        tp=TP(FACILITY, partition)))
 
 
 @pytest.fixture
@@ -84,13 +86,12 @@ def test_offsets_the_consumer_jumped_over_are_counted_and_logged(worker, caplog)
 
 def test_messages_delivered_ahead_of_a_gap_while_revoking_are_held_and_read_again_in_order(
         worker, caplog):
-    from faust.types import TP
-
     tp = TP(FACILITY, 0)
     before = skipped_total()
     worker.handle_intake([record(100, 0), record(101, 10)])
     worker.app.rebalancing = True
-    # Faust hands over offset 105 while 102-104 were never delivered: not scored
+    # Faust hands over offset 105 while 102-104 were never delivered: not scored (and
+    # not sought: the rebalance seeks to the committed offsets)
     worker.handle_intake([record(105, 50), record(106, 55)])
     assert worker.published == [] and worker.core.repeated == 0
     assert "held back" in caplog.text
@@ -106,3 +107,45 @@ def test_messages_delivered_ahead_of_a_gap_while_revoking_are_held_and_read_agai
     worker.handle_intake([record(104, 40), record(105, 50), record(106, 55)])
     assert worker.offsets.limit({tp: 107}) == {tp: 107}  # past what had come ahead: released
     assert skipped_total() == before  # nothing was lost
+
+
+def test_a_first_message_after_a_rebalance_ahead_of_the_committed_offset_is_read_again(
+        worker, caplog):
+    tp = TP(FACILITY, 0)
+    before = skipped_total()
+    sought = []
+    worker.app.consumer._committed_offset[tp] = 100  # what Faust sought to
+    worker.app.consumer.seek = lambda tp, offset: sought.append((tp, offset)) or _done()
+    # records fetched before the seek: offsets 103 and 104 first
+    worker.handle_intake([record(103, 30), record(104, 40)])
+    assert sought == [(tp, 100)] and worker.published == []
+    assert worker.offsets.limit({tp: 105}) == {tp: 100}
+    worker.handle_intake([record(100, 0), record(101, 10), record(102, 20)])
+    assert [(a.state, a.last_ts) for a in worker.published] == [("firing", START_TS + 20)]
+    worker.handle_intake([record(103, 30), record(104, 40)])
+    assert worker.offsets.limit({tp: 105}) == {tp: 105}
+    assert sought == [(tp, 100)] and skipped_total() == before
+
+
+async def _none() -> None:
+    return None
+
+
+def _done():
+    return _none()
+
+
+def test_a_gap_that_comes_again_after_the_seek_is_taken_as_it_is():
+    """Records removed by retention, say: the partition is sought back once, not forever."""
+    from engine.worker import OffsetGuard
+
+    guard = OffsetGuard()
+    sought = []
+
+    def deliver(*offsets: int) -> list[int]:
+        return [i.message.offset for i in guard.in_order(
+            [record(o, 0) for o in offsets], False, lambda tp: 100,
+            lambda tp, o: sought.append(o))]
+
+    assert deliver(150) == [] and sought == [100]
+    assert deliver(150, 151) == [150, 151] and sought == [100]
