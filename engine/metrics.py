@@ -56,6 +56,10 @@ EVENTS_SKIPPED_BY_CONSUMER = Counter(
     "yujing_events_skipped_by_consumer_total",
     "Offsets of a department topic partition the consumer jumped over without delivering them "
     "(seen around rebalances: those events were never scored)", ["topic"])
+PARTITIONS_HELD = Gauge(
+    "yujing_partitions_held",
+    "Partitions whose messages are held back until the consumer reads them again from a gap "
+    "it delivered past (see engine/worker.OffsetGuard); one that stays held is not being read")
 EVENTS_REKEYED = Counter(
     "yujing_events_rekeyed_total",
     "Events forwarded to the re-keying topic (for rules keyed by another field)")

@@ -246,6 +246,7 @@ class OffsetGuard:
                 del self._held[tp]  # the re-read has passed what had come ahead
             self._next[tp] = offset + 1  # an earlier one: read again from a committed offset
             kept.append(item)
+        metrics.PARTITIONS_HELD.set(len(self._held))
         return kept
 
     @staticmethod
@@ -276,6 +277,7 @@ class OffsetGuard:
         self._sought.clear()
         assigned = {(tp.topic, tp.partition) for tp in assignment}
         self._held = {tp: held for tp, held in self._held.items() if tp in assigned}
+        metrics.PARTITIONS_HELD.set(len(self._held))
 
 
 class TableStore:
@@ -702,9 +704,14 @@ class Worker:
         def seek(tp: Any, offset: int) -> None:
             sought = asyncio.ensure_future(consumer.seek(tp, offset))
             self._seeks.add(sought)  # referenced until done
-            sought.add_done_callback(self._seeks.discard)
+            sought.add_done_callback(self._sought)
 
         return self.offsets.in_order(batch, self.app.rebalancing, committed, seek)
+
+    def _sought(self, seek: Any) -> None:
+        self._seeks.discard(seek)
+        if not seek.cancelled() and seek.exception() is not None:
+            log.error("could not seek back to a gap: %r", seek.exception())
 
     def _forward(self, forwards: dict[int, list[bytes]], stream: str, key: str,
                  message: Any) -> None:

@@ -95,6 +95,7 @@ def test_messages_delivered_ahead_of_a_gap_while_revoking_are_held_and_read_agai
     worker.handle_intake([record(105, 50), record(106, 55)])
     assert worker.published == [] and worker.core.repeated == 0
     assert "held back" in caplog.text
+    assert metrics.PARTITIONS_HELD._value.get() == 1
     # and no commit passes the first offset not delivered
     assert worker.offsets.limit({tp: 107, TP(FACILITY, 1): 9}) == {tp: 102, TP(FACILITY, 1): 9}
     # the rebalance completes; the seek to the committed offset reads them again, in order
@@ -106,6 +107,7 @@ def test_messages_delivered_ahead_of_a_gap_while_revoking_are_held_and_read_agai
     assert worker.offsets.limit({tp: 107}) == {tp: 104}
     worker.handle_intake([record(104, 40), record(105, 50), record(106, 55)])
     assert worker.offsets.limit({tp: 107}) == {tp: 107}  # past what had come ahead: released
+    assert metrics.PARTITIONS_HELD._value.get() == 0
     assert skipped_total() == before  # nothing was lost
 
 
