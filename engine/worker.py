@@ -200,22 +200,32 @@ class OffsetGuard:
         self._sought: set[TopicPartition] = set()
         """Partitions sought back since the assignment (once each: a gap that comes again,
         say records removed by retention, is then taken as it is)."""
+        self._fresh: set[TopicPartition] = set()
+        """Partitions assigned whose first message since has not come yet."""
+        self._assigned = False
+        """Partitions were assigned in the rebalance under way (its revocation is over)."""
 
-    def in_order(self, batch: Sequence[Any], revoking: bool,
+    def in_order(self, batch: Sequence[Any], rebalancing: bool,
                  committed: Callable[[Any], int | None],
                  seek: Callable[[Any, int], None]) -> list[Any]:
         """The messages of ``batch`` to score. ``committed(tp)``: the group's committed offset
-        the consumer was sought to after the assignment; ``seek(tp, offset)``: read the
-        partition again from there."""
+        the consumer was sought to after the assignment (None before Faust's seek);
+        ``seek(tp, offset)``: read the partition again from there."""
+        if not rebalancing:
+            self._assigned = False
+        revoking = rebalancing and not self._assigned
         kept = []
         for item in batch:
             message = item.message
             tp = (message.topic, message.partition)
             offset = message.offset
             after = self._next.get(tp)
-            first = after is None
+            first = after is None or tp in self._fresh
             if first:
-                after = committed(message.tp)
+                self._fresh.discard(tp)
+                sought_to = committed(message.tp)
+                if sought_to is not None:
+                    after = sought_to  # else (before Faust's seek) this worker's own frontier
             held = self._held.get(tp)
             if held is not None and revoking:
                 self._held[tp] = (held[0], held[1], max(held[2], offset + 1))
@@ -273,9 +283,13 @@ class OffsetGuard:
         """Partitions were assigned: deliveries restart at the committed offsets (a partition
         may also come back after another worker read on), and held partitions no longer
         assigned are someone else's."""
-        self._next.clear()
-        self._sought.clear()
         assigned = {(tp.topic, tp.partition) for tp in assignment}
+        # A partition this worker had before and still has was nobody else's meanwhile: a
+        # message past its own frontier is a gap even before Faust seeks.
+        self._next = {tp: after for tp, after in self._next.items() if tp in assigned}
+        self._fresh = assigned
+        self._sought.clear()
+        self._assigned = True
         self._held = {tp: held for tp, held in self._held.items() if tp in assigned}
         metrics.PARTITIONS_HELD.set(len(self._held))
 

@@ -151,3 +151,26 @@ def test_a_gap_that_comes_again_after_the_seek_is_taken_as_it_is():
 
     assert deliver(150) == [] and sought == [100]
     assert deliver(150, 151) == [150, 151] and sought == [100]
+
+
+def test_a_kept_partition_delivering_past_its_own_frontier_before_the_seek_is_held():
+    """After the assignment but before Faust seeks to the committed offsets, a partition this
+    worker had and still has can only continue from where this worker left it."""
+    from engine.worker import OffsetGuard
+
+    guard = OffsetGuard()
+    tp = TP(FACILITY, 0)
+    sought = []
+
+    def deliver(rebalancing: bool, committed: int | None, *offsets: int) -> list[int]:
+        return [i.message.offset for i in guard.in_order(
+            [record(o, 0) for o in offsets], rebalancing, lambda tp: committed,
+            lambda tp, o: sought.append(o))]
+
+    assert deliver(False, None, 100, 101) == [100, 101]
+    guard.reassigned([tp])
+    assert deliver(True, None, 4431, 4432) == [] and sought == [102]
+    assert guard.limit({tp: 4433}) == {tp: 102}
+    assert deliver(False, 95, 95, 96) == [95, 96]  # Faust's seek to the committed offset
+    assert deliver(False, 95, *range(97, 4433)) == list(range(97, 4433))
+    assert guard.limit({tp: 4433}) == {tp: 4433}
