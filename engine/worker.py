@@ -186,14 +186,18 @@ class OffsetGuard:
     Such a message, and every later one of its partition, is dropped, the partition is sought
     back to the first offset not delivered (while partitions are revoked, the seek after the
     rebalance does that), and its commits are held there, so those events are read again, in
-    order; the hold ends once the re-read passes what had come ahead. A gap anywhere else (a
+    order; the hold ends once the re-read passes what had come ahead. Three cases are seen:
+    a message ahead of the gap while partitions are revoked, a partition's first message after
+    a rebalance ahead of the offset Faust sought to, and (before that seek) a partition this
+    worker keeps, ahead of where it left off. A gap anywhere else (a
     transactional producer's markers, or the same fault mid-stream) is counted and logged
     (``yujing_events_skipped_by_consumer_total``): a producer's markers would otherwise be
     sought forever."""
 
     def __init__(self) -> None:
         self._next: dict[TopicPartition, int] = {}
-        """Offset after the last one handed over, per partition, since the assignment."""
+        """Offset after the last one handed over, per partition this worker holds (kept
+        across a rebalance for the partitions it keeps)."""
         self._held: dict[TopicPartition, tuple[int, int, int]] = {}
         """Per held partition: the first offset not delivered, the first that came ahead of
         it, and the offset after the furthest that came ahead."""
