@@ -294,8 +294,9 @@ class Workers:
                 self.check()
         return self.last[port]
 
-    def read_repeated(self, port: int) -> float:
-        """Events the worker skipped as already applied (its last reading once it is gone)."""
+    def read_counters(self, port: int) -> float:
+        """Read the worker's repeat and skip counters (its last reading once it is gone);
+        return the events it skipped as already applied."""
         if port in self.running:
             with contextlib.suppress(OSError):
                 self.repeated[port] = metric(port, REPEATED)
@@ -303,7 +304,7 @@ class Workers:
         return self.repeated.get(port, 0.0)
 
     def stop(self, port: int) -> None:
-        self.read_repeated(port)
+        self.read_counters(port)
         proc = self.running.pop(port, None)
         if proc is not None:
             stop_group(proc, 60)
@@ -531,7 +532,7 @@ def alert_run(bootstrap: str, workers: Workers, app_id: str, start: Offsets, end
     seconds = time.perf_counter() - began
     started = _FIRST.get(port1)
     read = sum(workers.consumed(port) for port in ports)
-    repeated = sum(workers.read_repeated(port) for port in ports)
+    repeated = sum(workers.read_counters(port) for port in ports)
     skipped = sum(workers.skipped.get(port, 0.0) for port in ports)
     _note(notes, f"{'done' if complete else 'INCOMPLETE: no worker left'}: {read:,.0f} events "
           f"consumed for a set of {total:,}"
