@@ -331,19 +331,15 @@ class TableStore:
         self._dirty: set[str] = set()
         self._for_commit: list[str] = []
         self.last_flush = time.monotonic()
-        self.flushed = 0
-        """Changelog records written so far (for the metrics)."""
         self.in_flight = in_flight
 
-    def discard(self) -> int:
-        """Forget the cache and any change not yet flushed; return how many keys had some.
+    def discard(self) -> None:
+        """Forget the cache and any change not yet flushed.
 
         Done once a rebalance's table recovery completes: the recovered table is the truth
         then (the revocation before it flushed everything scored)."""
-        dropped = len(self._dirty)
         self._dirty.clear()
         self._cache.clear()
-        return dropped
 
     def _owns(self, key: str) -> bool:
         if self.owned is None:
@@ -438,7 +434,6 @@ class TableStore:
                     records.append((raw, None))  # a tombstone
         for future in self.writer.write(records):
             self.in_flight.add(future)
-        self.flushed += len(records)
         metrics.STATE_RECORDS_WRITTEN.inc(len(records))
         return len(records)
 
@@ -574,7 +569,6 @@ class Worker:
         self.offsets = OffsetGuard()
         self._seeks: set[Any] = set()
         _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight, self.offsets)
-        self.store.last_flush = time.monotonic()
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
         self._local_streams = self.core.topic_keyed_streams
@@ -798,8 +792,7 @@ class Worker:
             return
         if time.monotonic() - self.store.last_flush >= self.settings.state_flush_interval_s:
             # Changes made by the clock alone (no events, so no commit to flush them). While
-            # events flow, state is flushed only right before offsets are committed, so the
-            # changelog holds the state of exactly the committed events.
+            # events flow, each offset commit writes the state of the events it covers.
             self.store.flush()
         assignment = frozenset(self.app.consumer.assignment()) if self.app.consumer else None
         if assignment != self._assignment:
