@@ -17,6 +17,10 @@ from pydantic import AfterValidator
 from models.fastcel import CelError, Unsure, compile_fast, guard_of
 from models.vocabulary import expand_macros
 
+CEL_ERRORS = (RuntimeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError)
+"""What the CEL evaluator raises when an expression has no value for an event (a missing map
+key comes back as KeyError): the condition is undecided."""
+
 
 class ExpressionError(ValueError):
     """A condition that does not compile, with the evaluator's message."""
@@ -75,8 +79,7 @@ class Expression:
             env[name] = data.get(name)
         try:
             return self._program.execute(env)
-        except (RuntimeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError):
-            # CEL's evaluation errors (a missing map key comes back as KeyError): undecided.
+        except CEL_ERRORS:
             return None
 
     def __repr__(self) -> str:

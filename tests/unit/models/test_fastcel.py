@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import cel
 import pytest
 
-from models.expr import Expression
+from models.expr import CEL_ERRORS, Expression
 from models.fastcel import CelError, Unsure, compile_fast
 
 WHEN = datetime(2024, 6, 3, 8, 0, tzinfo=UTC)
@@ -33,7 +33,7 @@ def expression(rng: random.Random, depth: int = 0) -> str:
 def cel_answer(program, env):
     try:
         return ("ok", program.execute(env))
-    except (RuntimeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError):
+    except CEL_ERRORS:
         return ("error", None)
 
 
