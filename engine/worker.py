@@ -697,9 +697,7 @@ class Worker:
                 if not (keyed_right and stream in self._local_streams):
                     self._forward(forwards, stream, key, message)
         self._send_forwards(forwards)
-        repeated = self.core.repeated
-        self.publish(self.core.process(local, streams=self._local_streams, origins=origins))
-        metrics.EVENTS_REPEATED.inc(self.core.repeated - repeated)
+        self._score(local, self._local_streams, origins)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         for topic, count in consumed.items():
@@ -779,10 +777,13 @@ class Worker:
                     origins.append((topic, partition, offset)
                                    if isinstance(partition, int) and isinstance(offset, int)
                                    else None)
-        repeated = self.core.repeated
         for stream, (events, origins) in by_stream.items():
-            self.publish(self.core.process(events, streams=frozenset((stream,)),
-                                           origins=origins))
+            self._score(events, frozenset((stream,)), origins)
+
+    def _score(self, events: list[Event], streams: frozenset[str],
+               origins: list[Origin | None]) -> None:
+        repeated = self.core.repeated
+        self.publish(self.core.process(events, streams=streams, origins=origins))
         metrics.EVENTS_REPEATED.inc(self.core.repeated - repeated)
 
     def handle_tick(self, now: float) -> None:
