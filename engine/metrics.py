@@ -60,6 +60,10 @@ PARTITIONS_HELD = Gauge(
     "yujing_partitions_held",
     "Partitions whose messages are held back until the consumer reads them again from a gap "
     "it delivered past (see engine/worker.OffsetGuard); one that stays held is not being read")
+PARTITIONS_STALLED = Gauge(
+    "yujing_partitions_stalled",
+    "Assigned partitions whose reading position has not moved for 30 s although records wait "
+    "(see engine/partition_watch.py): the consumer has stopped reading them")
 EVENTS_REKEYED = Counter(
     "yujing_events_rekeyed_total",
     "Events forwarded to the re-keying topic (for rules keyed by another field)")

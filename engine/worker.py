@@ -32,6 +32,7 @@ from engine import metrics
 from engine.core import Entity, Origin, ScoringCore
 from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
+from engine.partition_watch import PartitionWatch, Progress
 from engine.reference import ReferenceReader
 from engine.reload import RuleWatcher
 from models.refdata import ReferenceData
@@ -262,6 +263,11 @@ class OffsetGuard:
             kept.append(item)
         metrics.PARTITIONS_HELD.set(len(self._held))
         return kept
+
+    def held(self, tp: Any) -> tuple[int, int, int] | None:
+        """The hold on a partition: (first offset not delivered, first that came ahead, offset
+        after the furthest that came ahead), or None."""
+        return self._held.get((tp.topic, tp.partition))
 
     @staticmethod
     def _skipped(message: Any, after: int) -> None:
@@ -574,6 +580,7 @@ class Worker:
         self._local_streams = self.core.topic_keyed_streams
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
+        self.watch = PartitionWatch()
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.event_topics = self.app.topic(*EVENT_TOPICS, **raw)
@@ -799,6 +806,42 @@ class Worker:
         if assignment != self._assignment:
             self.take_assignment()  # normally done when the rebalance completed
         self.publish(self.core.advance(now - self.settings.deadline_lateness_s))
+        self._watch_partitions(time.monotonic())
+
+    def _watch_partitions(self, now: float) -> None:
+        try:
+            kafka = self.app.consumer._thread._consumer
+            state = kafka._subscription.subscription.assignment.state_value
+        except AttributeError:
+            return  # not started, or between assignments
+        progress = {}
+        for tp in self._assignment or ():
+            tp_state = state(tp)
+            if tp_state is not None:
+                progress[tp] = Progress(
+                    tp_state.position if tp_state.has_valid_position else None,
+                    tp_state.highwater)
+        stalled, recovered = self.watch.observe(now, progress)
+        for tp in stalled:
+            log.error("%s[%d] has not been read for %.0f s with records waiting: %s", tp.topic,
+                      tp.partition, self.watch.after_s, self._reading_state(tp, state(tp)))
+        for tp in recovered:
+            log.warning("%s[%d] is read again", tp.topic, tp.partition)
+        metrics.PARTITIONS_STALLED.set(len(self.watch.stalled))
+
+    def _reading_state(self, tp: Any, tp_state: Any) -> str:
+        """What Faust's and aiokafka's bookkeeping say of a partition (for a stalled one)."""
+        consumer = self.app.consumer
+        fetched = consumer._thread._consumer._fetcher._records.get(tp)
+        return (f"position {tp_state.position}, end {tp_state.highwater}, "
+                f"aiokafka paused {tp_state.paused}, "
+                f"faust active {tp in (consumer._active_partitions or ())}, "
+                f"paused {tp in consumer._paused_partitions}, "
+                f"buffered {tp in consumer._buffered_partitions}, "
+                f"fetched not taken {type(fetched).__name__ if fetched else None}, "
+                f"faust read offset {consumer._read_offset.get(tp)}, "
+                f"committed {consumer._committed_offset.get(tp)}, "
+                f"held {self.offsets.held(tp)}, flow active {consumer.flow_active}")
 
     def handle_reload(self) -> None:
         report = self.watcher.poll()
