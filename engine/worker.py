@@ -581,6 +581,7 @@ class Worker:
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
         self.watch = PartitionWatch()
+        self._read_topics = {*EVENT_TOPICS, f"{settings.app_id}-{REPARTITION_SUFFIX}"}
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.event_topics = self.app.topic(*EVENT_TOPICS, **raw)
@@ -815,7 +816,10 @@ class Worker:
         except AttributeError:
             return  # not started, or between assignments
         progress = {}
+        read = self._read_topics
         for tp in self._assignment or ():
+            if tp.topic not in read:
+                continue  # the state table's changelog: Faust reads it only to recover
             tp_state = state(tp)
             if tp_state is not None:
                 progress[tp] = Progress(

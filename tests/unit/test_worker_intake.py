@@ -176,3 +176,32 @@ def test_a_kept_partition_delivering_past_its_own_frontier_before_the_seek_is_he
     assert deliver(False, 95, 95, 96) == [95, 96]  # Faust's seek to the committed offset
     assert deliver(False, 95, *range(97, 4433)) == list(range(97, 4433))
     assert guard.limit({tp: 4433}) == {tp: 4433}
+
+
+def test_a_department_partition_not_read_for_30_s_with_records_waiting_is_reported(
+        worker, caplog):
+    stuck, moving, changelog = (TP(FACILITY, 0), TP(FACILITY, 1),
+                                TP("yujing-state-changelog", 0))
+    positions = {stuck: 10, moving: 10, changelog: 0}
+
+    def state(tp):
+        return SimpleNamespace(position=positions[tp], has_valid_position=True, highwater=50,
+                               paused=False)
+
+    worker.app.consumer._thread._consumer = SimpleNamespace(
+        _subscription=SimpleNamespace(subscription=SimpleNamespace(
+            assignment=SimpleNamespace(state_value=state))),
+        _fetcher=SimpleNamespace(_records={}))
+    worker._assignment = frozenset(positions)
+    stalled = lambda: REGISTRY.get_sample_value("yujing_partitions_stalled")  # noqa: E731
+    worker._watch_partitions(0.0)
+    positions[moving] = 20
+    worker._watch_partitions(31.0)
+    # the table's changelog is Faust's to read (only while it recovers): not watched
+    assert stalled() == 1
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.levelname == "ERROR"] == [
+        f"{FACILITY}[0] has not been read for 30 s with records waiting"]
+    positions[stuck] = 11
+    worker._watch_partitions(32.0)
+    assert stalled() == 0
+    assert f"{FACILITY}[0] is read again" in caplog.text
