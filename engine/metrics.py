@@ -56,10 +56,11 @@ EVENTS_SKIPPED_BY_CONSUMER = Counter(
     "yujing_events_skipped_by_consumer_total",
     "Offsets of a department topic partition the consumer jumped over without delivering them "
     "(seen around rebalances: those events were never scored)", ["topic"])
-PARTITIONS_HELD = Gauge(
-    "yujing_partitions_held",
-    "Partitions whose messages are held back until the consumer reads them again from a gap "
-    "it delivered past (see engine/worker.OffsetGuard); one that stays held is not being read")
+CONSUMER_REWINDS = Counter(
+    "yujing_consumer_rewinds_total",
+    "Times the consumer fetched a partition's message ahead of the next offset to hand on "
+    "(seen around rebalances) and the partition was read again from there "
+    "(see engine/fetch_order.py)", ["topic"])
 PARTITIONS_STALLED = Gauge(
     "yujing_partitions_stalled",
     "Assigned partitions whose reading position has not moved for 30 s although records wait "

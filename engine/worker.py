@@ -17,7 +17,7 @@ import gc
 import logging
 import pickle
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from engine import metrics
 from engine.core import Entity, Origin, ScoringCore
+from engine.fetch_order import FetchOrder, guard_fetches
 from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
 from engine.partition_watch import PartitionWatch, Progress
@@ -171,137 +172,6 @@ class ChangelogWriter:
                 sent.append(await self._producer.send(topic, value, key=key,
                                                       partition=partition))
         await asyncio.gather(*sent)
-
-
-TopicPartition = tuple[str, int]
-
-
-class OffsetGuard:
-    """Hands the agents each partition's messages in offset order, holding back what Faust
-    delivers ahead of a gap around a rebalance.
-
-    With two workers, Faust 0.15 was seen delivering a partition's next message thousands of
-    offsets ahead of the ones it had delivered, right around a rebalance (records fetched
-    before the seek to the committed offsets), and then committing past the gap (it counts a
-    gap in the offsets it reads as acknowledged). The events in between were never scored.
-    Such a message, and every later one of its partition, is dropped, the partition is sought
-    back to the first offset not delivered (while partitions are revoked, the seek after the
-    rebalance does that), and its commits are held there, so those events are read again, in
-    order; the hold ends once the re-read passes what had come ahead. Three cases are seen:
-    a message ahead of the gap while partitions are revoked, a partition's first message after
-    a rebalance ahead of the offset Faust sought to, and (before that seek) a partition this
-    worker keeps, ahead of where it left off. A gap anywhere else (a
-    transactional producer's markers, or the same fault mid-stream) is counted and logged
-    (``yujing_events_skipped_by_consumer_total``): a producer's markers would otherwise be
-    sought forever."""
-
-    def __init__(self) -> None:
-        self._next: dict[TopicPartition, int] = {}
-        """Offset after the last one handed over, per partition this worker holds (kept
-        across a rebalance for the partitions it keeps)."""
-        self._held: dict[TopicPartition, tuple[int, int, int]] = {}
-        """Per held partition: the first offset not delivered, the first that came ahead of
-        it, and the offset after the furthest that came ahead."""
-        self._sought: set[TopicPartition] = set()
-        """Partitions sought back since the assignment (once each: a gap that comes again,
-        say records removed by retention, is then taken as it is)."""
-        self._fresh: set[TopicPartition] = set()
-        """Partitions assigned whose first message since has not come yet."""
-        self._assigned = False
-        """Partitions were assigned in the rebalance under way (its revocation is over)."""
-
-    def in_order(self, batch: Sequence[Any], rebalancing: bool,
-                 committed: Callable[[Any], int | None],
-                 seek: Callable[[Any, int], None]) -> list[Any]:
-        """The messages of ``batch`` to score. ``committed(tp)``: the group's committed offset
-        the consumer was sought to after the assignment (None before Faust's seek);
-        ``seek(tp, offset)``: read the partition again from there."""
-        if not rebalancing:
-            self._assigned = False
-        revoking = rebalancing and not self._assigned
-        kept = []
-        for item in batch:
-            message = item.message
-            tp = (message.topic, message.partition)
-            offset = message.offset
-            after = self._next.get(tp)
-            first = after is None or tp in self._fresh
-            if first:
-                self._fresh.discard(tp)
-                sought_to = committed(message.tp)
-                if sought_to is not None:
-                    after = sought_to  # else (before Faust's seek) this worker's own frontier
-            held = self._held.get(tp)
-            if held is not None and revoking:
-                self._held[tp] = (held[0], held[1], max(held[2], offset + 1))
-                continue  # the seek after the rebalance reads it again
-            if after is not None and offset > after + (0 if held else 1):  # a marker: one
-                if (held is not None and offset == held[1] and tp in self._sought
-                        and after == held[0]):
-                    # The read restarted where it was sought to and this came first again:
-                    # nothing is left below it (retention), so the gap is real.
-                    del self._held[tp]
-                    self._skipped(message, after)
-                elif revoking or held is not None or (first and tp not in self._sought):
-                    start = after if held is None else held[0]
-                    self._held[tp] = (start, offset, offset + 1) if held is None else (
-                        held[0], held[1], max(held[2], offset + 1))
-                    self._next[tp] = start
-                    if held is None:
-                        log.warning("%s[%d] delivered offset %d while offsets from %d were "
-                                    "not: held back and read again from there", message.topic,
-                                    message.partition, offset, start)
-                    if not revoking and tp not in self._sought:
-                        self._sought.add(tp)
-                        seek(message.tp, start)
-                    continue
-                else:
-                    self._skipped(message, after)
-            elif held is not None and offset + 1 >= held[2]:
-                del self._held[tp]  # the re-read has passed what had come ahead
-            self._next[tp] = offset + 1  # an earlier one: read again from a committed offset
-            kept.append(item)
-        metrics.PARTITIONS_HELD.set(len(self._held))
-        return kept
-
-    def held(self, tp: Any) -> tuple[int, int, int] | None:
-        """The hold on a partition: (first offset not delivered, first that came ahead, offset
-        after the furthest that came ahead), or None."""
-        return self._held.get((tp.topic, tp.partition))
-
-    @staticmethod
-    def _skipped(message: Any, after: int) -> None:
-        metrics.EVENTS_SKIPPED_BY_CONSUMER.labels(message.topic).inc(message.offset - after)
-        log.warning("the consumer skipped offsets %d-%d of %s[%d] (%d events not scored)",
-                    after, message.offset - 1, message.topic, message.partition,
-                    message.offset - after)
-
-    def limit(self, offsets: Any) -> dict[Any, int]:
-        """The offsets to commit, none past the first offset a held partition has not had
-        delivered in order."""
-        if not self._held:
-            return dict(offsets)
-        limited = {}
-        for tp, offset in offsets.items():
-            held = self._held.get((tp.topic, tp.partition))
-            if held is not None:
-                offset = min(offset, self._next.get((tp.topic, tp.partition), held[0]))
-            limited[tp] = offset
-        return limited
-
-    def reassigned(self, assignment: Iterable[Any]) -> None:
-        """Partitions were assigned: deliveries restart at the committed offsets (a partition
-        may also come back after another worker read on), and held partitions no longer
-        assigned are someone else's."""
-        assigned = {(tp.topic, tp.partition) for tp in assignment}
-        # A partition this worker had before and still has was nobody else's meanwhile: a
-        # message past its own frontier is a gap even before Faust seeks.
-        self._next = {tp: after for tp, after in self._next.items() if tp in assigned}
-        self._fresh = assigned
-        self._sought.clear()
-        self._assigned = True
-        self._held = {tp: held for tp, held in self._held.items() if tp in assigned}
-        metrics.PARTITIONS_HELD.set(len(self._held))
 
 
 class TableStore:
@@ -501,15 +371,15 @@ class WorkerMonitor(Monitor):
         return None
 
 
-def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore, in_flight: InFlight,
-                                         guard: OffsetGuard) -> None:
+def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore,
+                                         in_flight: InFlight) -> None:
     """Make each offset commit wait until the broker has what the committed events produced.
 
     ``WorkerMonitor`` notes the keys the committed events changed as the commit starts; Faust
     then flushes its own producer (alerts, re-keyed events) and commits, but knows nothing of
     the state. Faust has no hook between the two, so the consumer's ``_commit_offsets`` is
     wrapped to write that state (through the ``ChangelogWriter``) and wait for ``in_flight``
-    first, committing no partition past what ``guard`` holds back."""
+    first."""
     consumer = app.consumer
     commit_offsets = getattr(consumer, "_commit_offsets", None)
     if commit_offsets is None:
@@ -525,7 +395,6 @@ def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore, in_flight: 
         await store.flush_for_commit()
         if not await in_flight.delivered(timeout):
             return False  # committed later (or read again by the next owner): at least once
-        offsets = guard.limit(offsets)
         return bool(await commit_offsets(offsets, start_new_transaction=start_new_transaction))
 
     consumer._commit_offsets = after_the_outputs
@@ -572,16 +441,16 @@ class Worker:
         self.store = TableStore(self.table, settings.partitions, self.in_flight, self.changelog)
         # Set before the app starts: Faust adds its monitor to the sensors then.
         self.app.monitor = WorkerMonitor(self.store)
-        self.offsets = OffsetGuard()
-        self._seeks: set[Any] = set()
-        _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight, self.offsets)
+        _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight)
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
         self._local_streams = self.core.topic_keyed_streams
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
         self.watch = PartitionWatch()
-        self._read_topics = {*EVENT_TOPICS, f"{settings.app_id}-{REPARTITION_SUFFIX}"}
+        self._read_topics = frozenset((*EVENT_TOPICS, f"{settings.app_id}-{REPARTITION_SUFFIX}"))
+        self.fetch_order = FetchOrder()
+        guard_fetches(self.app.consumer, self.fetch_order, self._read_topics)
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.event_topics = self.app.topic(*EVENT_TOPICS, **raw)
@@ -633,7 +502,7 @@ class Worker:
             self.store.owned = {tp.partition for tp in assignment if tp.topic in EVENT_TOPICS}
         self.store.discard()  # the recovered table is the truth now
         self.core.reschedule_all()
-        self.offsets.reassigned(assignment or ())
+        self.fetch_order.reassigned(assignment or ())
 
     # -- agents -----------------------------------------------------------------------------
 
@@ -684,7 +553,7 @@ class Worker:
         forwards: dict[int, list[bytes]] = {}
         newest: dict[str, float] = {}
         consumed: dict[str, int] = {}
-        for item in self._in_order(batch):
+        for item in batch:
             message = item.message
             topic = message.topic
             consumed[topic] = consumed.get(topic, 0) + 1
@@ -713,23 +582,6 @@ class Worker:
         now = time.time()
         for topic, ts in newest.items():
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
-
-    def _in_order(self, batch: Sequence[Any]) -> list[Any]:
-        consumer = self.app.consumer
-        # Faust's own record of the offsets it sought to (set before streams resume).
-        committed = consumer._committed_offset.get
-
-        def seek(tp: Any, offset: int) -> None:
-            sought = asyncio.ensure_future(consumer.seek(tp, offset))
-            self._seeks.add(sought)  # referenced until done
-            sought.add_done_callback(self._sought)
-
-        return self.offsets.in_order(batch, self.app.rebalancing, committed, seek)
-
-    def _sought(self, seek: Any) -> None:
-        self._seeks.discard(seek)
-        if not seek.cancelled() and seek.exception() is not None:
-            log.error("could not seek back to a gap: %r", seek.exception())
 
     def _forward(self, forwards: dict[int, list[bytes]], stream: str, key: str,
                  message: Any) -> None:
@@ -764,7 +616,7 @@ class Worker:
 
     def handle_rekeyed(self, batch: Sequence[Any]) -> None:
         by_stream: dict[str, tuple[list[Event], list[Origin | None]]] = {}
-        for item in self._in_order(batch):
+        for item in batch:
             message = item.message
             try:
                 envelopes = orjson.loads(message.value)
@@ -845,7 +697,7 @@ class Worker:
                 f"fetched not taken {type(fetched).__name__ if fetched else None}, "
                 f"faust read offset {consumer._read_offset.get(tp)}, "
                 f"committed {consumer._committed_offset.get(tp)}, "
-                f"held {self.offsets.held(tp)}, flow active {consumer.flow_active}")
+                f"flow active {consumer.flow_active}")
 
     def handle_reload(self) -> None:
         report = self.watcher.poll()
