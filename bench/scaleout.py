@@ -68,7 +68,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.partitioner import murmur2
 
-from bench.throughput import metric, produce, sim_events, start_worker, wait_metrics
+from bench.throughput import metric, metrics_of, produce, sim_events, start_worker, wait_metrics
 from engine import broker
 from engine.core import stream_of
 from engine.kafka_admin import ensure_topics
@@ -88,6 +88,7 @@ CONSUMED = "yujing_events_consumed_total"
 PUBLISHED = "yujing_alerts_published_total"
 REPEATED = "yujing_events_repeated_total"
 SKIPPED = "yujing_events_skipped_by_consumer_total"
+REWINDS = "yujing_consumer_rewinds_total"
 ALERT_SEED = 7
 
 # A worker with a partition count other than the registry's (``yujing worker`` has no option).
@@ -249,6 +250,8 @@ class Workers:
         """Events skipped as already applied (per entity) at the latest reading, by port."""
         self.skipped: dict[int, float] = {}
         """Offsets the consumer jumped over, at the latest reading, by port."""
+        self.rewinds: dict[int, float] = {}
+        """Partitions sought back after the consumer fetched ahead, by port."""
         self.crashes: list[str] = []
 
     def start(self, app_id: str) -> int:
@@ -295,12 +298,13 @@ class Workers:
         return self.last[port]
 
     def read_counters(self, port: int) -> float:
-        """Read the worker's repeat and skip counters (its last reading once it is gone);
-        return the events it skipped as already applied."""
+        """Read the worker's repeat, skip and rewind counters (its last reading once it is
+        gone); return the events it skipped as already applied."""
         if port in self.running:
             with contextlib.suppress(OSError):
-                self.repeated[port] = metric(port, REPEATED)
-                self.skipped[port] = metric(port, SKIPPED)
+                read = metrics_of(port, REPEATED, SKIPPED, REWINDS)
+                self.repeated[port], self.skipped[port], self.rewinds[port] = (
+                    read[REPEATED], read[SKIPPED], read[REWINDS])
         return self.repeated.get(port, 0.0)
 
     def stop(self, port: int) -> None:
@@ -534,11 +538,14 @@ def alert_run(bootstrap: str, workers: Workers, app_id: str, start: Offsets, end
     read = sum(workers.consumed(port) for port in ports)
     repeated = sum(workers.read_counters(port) for port in ports)
     skipped = sum(workers.skipped.get(port, 0.0) for port in ports)
+    rewinds = sum(workers.rewinds.get(port, 0.0) for port in ports)
     _note(notes, f"{'done' if complete else 'INCOMPLETE: no worker left'}: {read:,.0f} events "
           f"consumed for a set of {total:,}"
           + (f" ({read - total:,.0f} read twice: at-least-once after a rebalance; "
              f"{repeated:,.0f} (event, entity) applications skipped as repeats)"
              if read > total else "")
+          + (f"; {rewinds:,.0f} partitions read again after the consumer fetched ahead"
+             if rewinds else "")
           + (f"; THE CONSUMER SKIPPED {skipped:,.0f} events (never scored)" if skipped else ""))
     workers.stop_all()
     startup = (started or began) - began

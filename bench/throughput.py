@@ -135,8 +135,15 @@ async def produce(bootstrap: str, records: list[tuple[str, bytes, bytes]],
 
 
 def metric(port: int, name: str) -> float:
+    return metrics_of(port, name)[name]
+
+
+def metrics_of(port: int, *names: str) -> dict[str, float]:
+    """Each named metric of a worker, summed over its labels (one read of its /metrics)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+    return {name: sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text,
+                                                   re.M))
+            for name in names}
 
 
 def start_worker(bootstrap: str, rules: Path, app_id: str, port: int, log: Path,
