@@ -12,9 +12,10 @@ So the check sits in the fetch loop itself: ``guard_fetches`` wraps the consumer
 A message ahead of where its partition should go on is not handed on; the partition is sought
 back there at once (the rest of its fetched messages are dropped too), and read again in order.
 Faust never sees the gap, so it neither acknowledges nor commits past it. A gap that comes
-again right after the seek is real (records removed by retention, a transactional producer's
-markers): it is taken as it is, counted in ``yujing_events_skipped_by_consumer_total`` and
-logged.
+again right after the seek is real (records removed by retention, or aborted by a
+transactional producer): it is taken as it is, counted in
+``yujing_events_skipped_by_consumer_total`` and logged. A single offset missing while a
+partition reads on is a transactional producer's commit marker, not an event: no seek.
 """
 
 from __future__ import annotations
@@ -54,13 +55,15 @@ class FetchOrder:
         """None: hand the message on. Otherwise the offset to seek ``tp`` back to (this
         message and the rest of its partition's fetch are not handed on)."""
         after = self._next.get(tp)
+        marker = 0
         if read is None:
             expected = after  # between a revocation and the seek: this worker's own frontier
         elif after is not None and read == after - 1:
             expected = after  # reading on
+            marker = 1  # a transactional producer's commit marker takes one offset
         else:
             expected = read  # sought: back (an earlier commit), or on (someone read on)
-        if expected is not None and offset > expected:
+        if expected is not None and offset > expected + marker:
             if self._sought.get(tp) != expected:
                 self._sought[tp] = expected
                 return expected
@@ -71,8 +74,8 @@ class FetchOrder:
     @staticmethod
     def _skipped(tp: Any, expected: int, offset: int) -> None:
         metrics.EVENTS_SKIPPED_BY_CONSUMER.labels(tp.topic).inc(offset - expected)
-        log.warning("%s[%d]: offsets %d-%d are not in the log any more (retention, or a "
-                    "transaction's markers): %d events not scored", tp.topic, tp.partition,
+        log.warning("%s[%d]: offsets %d-%d are not in the log any more (retention, or an "
+                    "aborted transaction): %d events not scored", tp.topic, tp.partition,
                     expected, offset - 1, offset - expected)
 
     def reassigned(self, assignment: Iterable[Hashable]) -> None:

@@ -127,3 +127,12 @@ async def test_other_topics_pass_as_they_are():
     loop.seek(CHANGELOG, 0)
     assert await loop.fetch((CHANGELOG, 5), (CHANGELOG, 90)) == [(CHANGELOG, 5), (CHANGELOG, 90)]
     assert loop.sought == []
+
+
+async def test_one_offset_missing_while_reading_on_is_a_transaction_marker():
+    loop = FetchLoop()
+    loop.seek(A, 100)
+    assert await loop.fetch((A, 100), (A, 102), (A, 103), (A, 105)) == [
+        (A, 100), (A, 102), (A, 103), (A, 105)]
+    assert loop.sought == []
+    assert await loop.fetch((A, 108)) == [] and loop.sought == [(A, 106)]  # two: not a marker
