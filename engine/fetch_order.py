@@ -54,15 +54,9 @@ class FetchOrder:
     def admit(self, tp: Hashable, offset: int, read: int | None) -> int | None:
         """None: hand the message on. Otherwise the offset to seek ``tp`` back to (this
         message and the rest of its partition's fetch are not handed on)."""
-        after = self._next.get(tp)
-        marker = 0
-        if read is None:
-            expected = after  # between a revocation and the seek: this worker's own frontier
-        elif after is not None and read == after - 1:
-            expected = after  # reading on
-            marker = 1  # a transactional producer's commit marker takes one offset
-        else:
-            expected = read  # sought: back (an earlier commit), or on (someone read on)
+        expected = self.next_offset(tp, read)
+        # A transactional producer's commit marker takes one offset (while reading on).
+        marker = 1 if read is not None and expected == read + 1 else 0
         if expected is not None and offset > expected + marker:
             if self._sought.get(tp) != expected:
                 self._sought[tp] = expected
@@ -70,6 +64,16 @@ class FetchOrder:
             self._skipped(tp, expected, offset)
         self._next[tp] = offset + 1
         return None
+
+    def next_offset(self, tp: Hashable, read: int | None) -> int | None:
+        """The offset of ``tp`` to hand on next (None: unknown, nothing handed on since the
+        assignment and no seek yet)."""
+        after = self._next.get(tp)
+        if read is None:
+            return after  # between a revocation and the seek: this worker's own frontier
+        if after is not None and read == after - 1:
+            return after  # reading on
+        return read  # sought: back (an earlier commit), or on (someone read on)
 
     @staticmethod
     def _skipped(tp: Any, expected: int, offset: int) -> None:

@@ -58,13 +58,13 @@ EVENTS_SKIPPED_BY_CONSUMER = Counter(
     "(seen around rebalances: those events were never scored)", ["topic"])
 CONSUMER_REWINDS = Counter(
     "yujing_consumer_rewinds_total",
-    "Times the consumer fetched a partition's message ahead of the next offset to hand on "
-    "(seen around rebalances) and the partition was read again from there "
-    "(see engine/fetch_order.py)", ["topic"])
+    "Times a partition was read again from the next offset to hand on: the consumer fetched "
+    "past it (seen around rebalances, engine/fetch_order.py), or handed nothing on for 10 s "
+    "with records waiting (engine/partition_watch.py)", ["topic"])
 PARTITIONS_STALLED = Gauge(
     "yujing_partitions_stalled",
-    "Assigned partitions whose reading position has not moved for 30 s although records wait "
-    "(see engine/partition_watch.py): the consumer has stopped reading them")
+    "Assigned partitions with records waiting of which nothing has been handed on for 10 s "
+    "(see engine/partition_watch.py): each is read again from there every 10 s until it moves")
 EVENTS_REKEYED = Counter(
     "yujing_events_rekeyed_total",
     "Events forwarded to the re-keying topic (for rules keyed by another field)")

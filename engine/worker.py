@@ -684,40 +684,59 @@ class Worker:
         self._watch_partitions(time.monotonic())
 
     def _watch_partitions(self, now: float) -> None:
+        """Read again a partition whose records wait while nothing of it has been handed on
+        for a while (``PartitionWatch``): Faust was seen to take records from aiokafka and
+        never hand them on (no later message showed the gap while the partition was quiet),
+        and to stop fetching a partition after a rebalance."""
+        consumer = self.app.consumer
         try:
-            kafka = self.app.consumer._thread._consumer
-            state = kafka._subscription.subscription.assignment.state_value
+            state = consumer._thread._consumer._subscription.subscription.assignment.state_value
         except AttributeError:
             return  # not started, or between assignments
         progress = {}
         read = self._read_topics
+        read_offset = consumer._read_offset
         for tp in self._assignment or ():
             if tp.topic not in read:
                 continue  # the state table's changelog: Faust reads it only to recover
             tp_state = state(tp)
             if tp_state is not None:
-                progress[tp] = Progress(
-                    tp_state.position if tp_state.has_valid_position else None,
-                    tp_state.highwater)
+                progress[tp] = Progress(self.fetch_order.next_offset(tp, read_offset.get(tp)),
+                                        tp_state.highwater)
         stalled, recovered = self.watch.observe(now, progress)
         for tp in stalled:
-            log.error("%s[%d] has not been read for %.0f s with records waiting: %s", tp.topic,
-                      tp.partition, self.watch.after_s, self._reading_state(tp, state(tp)))
+            offset = progress[tp].position
+            log.error("%s[%d]: nothing handed on for %.0f s from offset %s with records "
+                      "waiting (%s): read again from there", tp.topic, tp.partition,
+                      self.watch.after_s, offset, self._reading_state(tp, state(tp)))
+            metrics.CONSUMER_REWINDS.labels(tp.topic).inc()
+            self._read_again(tp, offset)
         for tp in recovered:
             log.warning("%s[%d] is read again", tp.topic, tp.partition)
         metrics.PARTITIONS_STALLED.set(len(self.watch.stalled))
+
+    def _read_again(self, tp: Any, offset: int | None) -> None:
+        consumer = self.app.consumer
+        if offset is not None:
+            consumer._thread.seek(tp, offset)
+            consumer._read_offset[tp] = offset
+        if tp not in consumer._paused_partitions:  # Faust pauses only while tables recover
+            # Back among the partitions Faust fetches, in case its buffer flow control lost it.
+            consumer._buffered_partitions.discard(tp)
+            if consumer._active_partitions is not None:
+                consumer._active_partitions.add(tp)
 
     def _reading_state(self, tp: Any, tp_state: Any) -> str:
         """What Faust's and aiokafka's bookkeeping say of a partition (for a stalled one)."""
         consumer = self.app.consumer
         fetched = consumer._thread._consumer._fetcher._records.get(tp)
-        return (f"position {tp_state.position}, end {tp_state.highwater}, "
-                f"aiokafka paused {tp_state.paused}, "
+        return (f"aiokafka position {tp_state.position}, end {tp_state.highwater}, "
+                f"paused {tp_state.paused}, "
+                f"fetched not taken {type(fetched).__name__ if fetched else None}; "
                 f"faust active {tp in (consumer._active_partitions or ())}, "
                 f"paused {tp in consumer._paused_partitions}, "
                 f"buffered {tp in consumer._buffered_partitions}, "
-                f"fetched not taken {type(fetched).__name__ if fetched else None}, "
-                f"faust read offset {consumer._read_offset.get(tp)}, "
+                f"read offset {consumer._read_offset.get(tp)}, "
                 f"committed {consumer._committed_offset.get(tp)}, "
                 f"flow active {consumer.flow_active}")
 

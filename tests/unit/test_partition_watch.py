@@ -3,13 +3,14 @@
 from engine.partition_watch import PartitionWatch, Progress
 
 
-def test_a_partition_standing_still_with_records_waiting_is_reported_once():
+def test_a_partition_standing_still_with_records_waiting_is_reported_every_period():
     watch = PartitionWatch(after_s=30)
     assert watch.observe(0, {"a": Progress(5, 9)}) == ([], [])
     assert watch.observe(29, {"a": Progress(5, 9)}) == ([], [])
     assert watch.observe(30, {"a": Progress(5, 9)}) == (["a"], [])
-    assert watch.observe(60, {"a": Progress(5, 12)}) == ([], [])  # still stalled, said once
+    assert watch.observe(45, {"a": Progress(5, 12)}) == ([], [])
     assert watch.stalled == {"a"}
+    assert watch.observe(60, {"a": Progress(5, 12)}) == (["a"], [])  # still: said again
 
 
 def test_a_caught_up_or_moving_partition_is_not_stalled():
