@@ -21,7 +21,7 @@ partition reads on is a transactional producer's commit marker, not an event: no
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Iterable
 from typing import Any
 
 from engine import metrics
@@ -91,15 +91,15 @@ class FetchOrder:
 
 
 def guard_fetches(consumer: Any, order: FetchOrder, topics: Collection[str],
-                  seek: Callable[[Any, int], None] | None = None) -> None:
+                  seek: Callable[[Any, int], Awaitable[None]] | None = None) -> None:
     """Wrap ``consumer.getmany`` (Faust's fetch loop binds it when it starts: call this before
     the app starts) so that the messages of ``topics`` come in order (``FetchOrder``). Other
     topics (a table's compacted changelog, full of gaps) pass as they are. ``seek(tp,
-    offset)`` defaults to the consumer's own, done at once."""
+    offset)`` defaults to ``seek_in_consumer_thread``; the fetch loop waits for it."""
     getmany = consumer.getmany
     if seek is None:
-        def seek(tp: Any, offset: int) -> None:
-            consumer._thread.seek(tp, offset)  # aiokafka's seek: synchronous
+        def seek(tp: Any, offset: int) -> Awaitable[None]:
+            return seek_in_consumer_thread(consumer, tp, offset)
 
     async def in_order(timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         rewound: set[Any] = set()
@@ -120,8 +120,19 @@ def guard_fetches(consumer: Any, order: FetchOrder, topics: Collection[str],
                         "not handed on: read again from there", tp.topic, tp.partition,
                         message.offset, back_to)
             metrics.CONSUMER_REWINDS.labels(tp.topic).inc()
-            seek(tp, back_to)
+            await seek(tp, back_to)
             # As Faust's own seek does: read on from there (its loop drops what is below).
             consumer._read_offset[tp] = back_to
 
     consumer.getmany = in_order
+
+
+async def seek_in_consumer_thread(consumer: Any, tp: Any, offset: int) -> None:
+    """Seek ``tp`` of Faust's aiokafka consumer, in the thread that consumer runs in.
+
+    Faust runs aiokafka in a thread of its own, with its own event loop. Its ``Consumer.seek``
+    calls aiokafka from the caller's thread, where the wake-up of aiokafka's fetcher is lost:
+    a partition sought that way was seen not to be fetched again until something else woke
+    the fetcher (10 s and more once the other partitions were quiet). ``seek_wait`` runs the
+    seek in the consumer's thread."""
+    await consumer.seek_wait({tp: offset})

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from engine import metrics
 from engine.core import Entity, Origin, ScoringCore
-from engine.fetch_order import FetchOrder, guard_fetches
+from engine.fetch_order import FetchOrder, guard_fetches, seek_in_consumer_thread
 from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
 from engine.partition_watch import PartitionWatch, Progress
@@ -472,6 +472,7 @@ class Worker:
         self.watch = PartitionWatch()
         self._read_topics = frozenset((*EVENT_TOPICS, f"{settings.app_id}-{REPARTITION_SUFFIX}"))
         self.fetch_order = FetchOrder()
+        self._seeks: set[Any] = set()
         guard_fetches(self.app.consumer, self.fetch_order, self._read_topics)
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -718,13 +719,19 @@ class Worker:
     def _read_again(self, tp: Any, offset: int | None) -> None:
         consumer = self.app.consumer
         if offset is not None:
-            consumer._thread.seek(tp, offset)
-            consumer._read_offset[tp] = offset
+            seek = asyncio.ensure_future(seek_in_consumer_thread(consumer, tp, offset))
+            self._seeks.add(seek)  # referenced until done
+            seek.add_done_callback(self._sought)
         if tp not in consumer._paused_partitions:  # Faust pauses only while tables recover
             # Back among the partitions Faust fetches, in case its buffer flow control lost it.
             consumer._buffered_partitions.discard(tp)
             if consumer._active_partitions is not None:
                 consumer._active_partitions.add(tp)
+
+    def _sought(self, seek: Any) -> None:
+        self._seeks.discard(seek)
+        if not seek.cancelled() and seek.exception() is not None:
+            log.error("could not seek a partition to read it again: %r", seek.exception())
 
     def _reading_state(self, tp: Any, tp_state: Any) -> str:
         """What Faust's and aiokafka's bookkeeping say of a partition (for a stalled one)."""

@@ -28,8 +28,10 @@ class FetchLoop:
         self._batch: list[tuple[TP, int]] = []
         self.sought: list[tuple[TP, int]] = []
         self.getmany = self._getmany
-        guard_fetches(self, self.order, {TOPIC},
-                      seek=lambda tp, offset: self.sought.append((tp, offset)))
+        guard_fetches(self, self.order, {TOPIC}, seek=self._seek_back)
+
+    async def _seek_back(self, tp: TP, offset: int) -> None:
+        self.sought.append((tp, offset))
 
     async def _getmany(self, timeout: float):
         for tp, offset in self._batch:

@@ -3,6 +3,7 @@
 The Faust app is built but never started; batches are handed to ``Worker.handle_intake`` the
 way the intake agent hands them over, and alerts are caught where they would be published."""
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
@@ -62,7 +63,8 @@ def test_marks_are_per_source_partition(worker):
         ("T1", "firing", 3)]
 
 
-def test_a_partition_with_records_waiting_and_nothing_handed_on_is_read_again(worker, caplog):
+async def test_a_partition_with_records_waiting_and_nothing_handed_on_is_read_again(
+        worker, caplog):
     # Faust was seen taking a quiet partition's records from aiokafka and never handing them
     # on: no later message showed the gap, and the partition sat with its records uncommitted
     stuck, moving, changelog = (TP(FACILITY, 0), TP(FACILITY, 1),
@@ -76,8 +78,13 @@ def test_a_partition_with_records_waiting_and_nothing_handed_on_is_read_again(wo
     consumer._thread._consumer = SimpleNamespace(
         _subscription=SimpleNamespace(subscription=SimpleNamespace(
             assignment=SimpleNamespace(state_value=state))),
-        _fetcher=SimpleNamespace(_records={}),
-        seek=lambda tp, offset: sought.append((tp, offset)))
+        _fetcher=SimpleNamespace(_records={}))
+
+    async def seek_wait(offsets):  # Faust's seek in its consumer thread
+        sought.extend(offsets.items())
+        consumer._read_offset.update(offsets)
+
+    consumer.seek_wait = seek_wait
     worker._assignment = frozenset((stuck, moving, changelog))
     for tp in (stuck, moving, changelog):
         consumer._read_offset[tp] = 10  # sought to the committed offset 10
@@ -86,6 +93,7 @@ def test_a_partition_with_records_waiting_and_nothing_handed_on_is_read_again(wo
     worker._watch_partitions(0.0)
     worker.fetch_order.admit(moving, 10, read=10)  # one of ``moving`` handed on
     worker._watch_partitions(10.0)
+    await asyncio.sleep(0)  # the seek runs as a task
     # the table's changelog is Faust's to read (only while it recovers): not watched
     assert stalled() == 1
     assert [r.getMessage().split(" (")[0] for r in caplog.records if r.levelname == "ERROR"] == [
