@@ -66,6 +66,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import StaleMetadata
 from aiokafka.partitioner import murmur2
 
 from bench.throughput import metric, metrics_of, produce, sim_events, start_worker, wait_metrics
@@ -120,6 +121,11 @@ async def _end_offsets(bootstrap: str, topics: list[str]) -> Offsets:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
+        for _ in range(20):
+            try:
+                return dict(await consumer.end_offsets(tps))
+            except StaleMetadata:  # a topic just created: its leaders are not known yet
+                await asyncio.sleep(0.5)
         return dict(await consumer.end_offsets(tps))
     finally:
         await consumer.stop()
