@@ -142,8 +142,6 @@ def worker(
         help="Seconds a batch waits to fill: the latency it adds at low rates.")] = 0.05,
     commit_interval: Annotated[float, typer.Option(
         help="Seconds between offset commits, each writing the changed state first.")] = 2.8,
-    fetch_wait: Annotated[float, typer.Option(
-        help="Seconds the broker may hold a fetch that finds no new records.")] = 0.1,
     loglevel: str = "info",
 ) -> None:
     """Consume the department topics, score every event, publish alerts (a Faust worker)."""
@@ -152,8 +150,7 @@ def worker(
     run_worker(WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
                               app_id=app_id, reload_interval_s=reload_interval,
                               batch_max=batch_max, batch_within_s=batch_within,
-                              commit_interval_s=commit_interval,
-                              fetch_max_wait_s=fetch_wait),
+                              commit_interval_s=commit_interval),
                loglevel=loglevel)
 
 

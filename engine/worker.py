@@ -72,10 +72,6 @@ class WorkerSettings(BaseModel):
     """How often idle state is dropped."""
     deadline_lateness_s: float = 2.0
     """Deadlines fire this long after they pass, so events in flight can still cancel them."""
-    fetch_max_wait_s: float = 0.1
-    """How long the broker may hold a fetch that finds no new records (Faust fixes it at 1.5 s).
-    aiokafka keeps one fetch in flight per broker, leaving out partitions whose last records
-    are not yet taken: records arriving there meanwhile wait for that fetch to come back."""
     commit_interval_s: float = 2.8
     """How often offsets are committed, each commit writing the dirty state first (Faust's
     default): shorter means smaller state writes (the loop scores nothing while one runs) but
@@ -404,23 +400,6 @@ def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore,
     consumer._commit_offsets = after_the_outputs
 
 
-def _fetch_wait(app: Any, seconds: float) -> None:
-    """Make the consumer's fetches wait at most ``seconds`` for records (Faust hard-codes
-    1.5 s when it creates its aiokafka consumer, and has no setting for it)."""
-    thread = getattr(app.consumer, "_thread", None)
-    create = getattr(thread, "_create_worker_consumer", None)
-    if create is None:
-        log.warning("this Faust creates its consumer otherwise: fetches wait up to its default")
-        return
-
-    def create_worker_consumer(transport: Any) -> Any:
-        consumer = create(transport)
-        consumer._fetch_max_wait_ms = int(seconds * 1000)  # read when the consumer starts
-        return consumer
-
-    thread._create_worker_consumer = create_worker_consumer
-
-
 class Worker:
     """Builds the Faust app and holds what its agents share."""
 
@@ -463,7 +442,6 @@ class Worker:
         # Set before the app starts: Faust adds its monitor to the sensors then.
         self.app.monitor = WorkerMonitor(self.store)
         _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight)
-        _fetch_wait(self.app, settings.fetch_max_wait_s)
         self.core = ScoringCore(loaded.rules, self.store,
                                 on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
         self._local_streams = self.core.topic_keyed_streams

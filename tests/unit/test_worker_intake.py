@@ -104,12 +104,3 @@ async def test_a_partition_with_records_waiting_and_nothing_handed_on_is_read_ag
     worker._watch_partitions(11.0)
     assert stalled() == 0
     assert f"{FACILITY}[0] is read again" in caplog.text
-
-
-async def test_the_consumer_fetch_waits_at_most_the_configured_time(tmp_path):
-    # Faust creates its aiokafka consumer with fetch_max_wait_ms=1500 and no setting for it
-    worker = Worker(WorkerSettings(rules=[tmp_path], data_dir=tmp_path / "data",
-                                   reload_interval_s=0, fetch_max_wait_s=0.05))
-    thread = worker.app.consumer._thread
-    consumer = thread._create_worker_consumer(worker.app.transport)
-    assert consumer._fetch_max_wait_ms == 50
