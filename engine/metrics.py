@@ -65,6 +65,10 @@ PARTITIONS_STALLED = Gauge(
     "yujing_partitions_stalled",
     "Assigned partitions with records waiting of which nothing has been handed on for 10 s "
     "(see engine/partition_watch.py): each is read again from there every 10 s until it moves")
+CONSUMER_UNANSWERED = Counter(
+    "yujing_consumer_unanswered_total",
+    "Requests for end offsets that Faust's consumer did not answer within 5 s (asked every "
+    "10 s): its thread is stuck and no partition is read")
 EVENTS_REKEYED = Counter(
     "yujing_events_rekeyed_total",
     "Events forwarded to the re-keying topic (for rules keyed by another field)")

@@ -24,6 +24,7 @@ from typing import Any
 import faust
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from faust.sensors import Monitor
 from pydantic import BaseModel
@@ -54,6 +55,10 @@ REPARTITION_SUFFIX = "repartition"
 FORWARD_RECORD_BYTES = 256 * 1024
 """Largest re-keying record (well under Kafka's default 1 MB message limit)."""
 STATE_TABLE = "state"
+END_OFFSETS_INTERVAL_S = 10.0
+"""How often the worker asks the broker for the end offsets of the partitions it reads (the
+partition watch's measure of records waiting; aiokafka's own figure stops with its fetches)."""
+END_OFFSETS_TIMEOUT_S = 5.0
 
 
 class WorkerSettings(BaseModel):
@@ -451,6 +456,8 @@ class Worker:
         self._read_topics = frozenset((*EVENT_TOPICS, f"{settings.app_id}-{REPARTITION_SUFFIX}"))
         self.fetch_order = FetchOrder()
         self._seeks: set[Any] = set()
+        self._ends: dict[Any, int] = {}
+        """The end offsets of the partitions read, as last asked of the broker."""
         guard_fetches(self.app.consumer, self.fetch_order, self._read_topics)
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -533,6 +540,10 @@ class Worker:
         @self.app.timer(interval=settings.tick_interval_s)
         async def deadlines() -> None:
             self.handle_tick(time.time())
+
+        @self.app.timer(interval=END_OFFSETS_INTERVAL_S)
+        async def end_offsets() -> None:
+            await self.poll_end_offsets()
 
         if settings.reload_interval_s:
             @self.app.timer(interval=settings.reload_interval_s)
@@ -662,6 +673,29 @@ class Worker:
         self.publish(self.core.advance(now - self.settings.deadline_lateness_s))
         self._watch_partitions(time.monotonic())
 
+    async def poll_end_offsets(self) -> None:
+        """Ask the broker, through Faust's consumer, for the end offsets of the partitions this
+        worker reads. A consumer that does not answer is reported: its thread is stuck, and no
+        partition is being read."""
+        if self.app.rebalancing or self.app.in_recovery:
+            return
+        partitions = [tp for tp in self._assignment or () if tp.topic in self._read_topics]
+        if not partitions:
+            return
+        try:
+            ends = await asyncio.wait_for(self.app.consumer.highwaters(*partitions),
+                                          END_OFFSETS_TIMEOUT_S)
+        except TimeoutError:
+            metrics.CONSUMER_UNANSWERED.inc()
+            log.error("Faust's consumer did not answer a request for end offsets within %.0f s: "
+                      "its thread may be stuck, and then no partition is read",
+                      END_OFFSETS_TIMEOUT_S)
+            return
+        except KafkaError as exc:
+            log.warning("end offsets not read: %r", exc)
+            return
+        self._ends = {tp: end for tp, end in ends.items() if end is not None}
+
     def _watch_partitions(self, now: float) -> None:
         """Read again a partition whose records wait while nothing of it has been handed on
         for a while (``PartitionWatch``): Faust was seen to take records from aiokafka and
@@ -680,8 +714,9 @@ class Worker:
                 continue  # the state table's changelog: Faust reads it only to recover
             tp_state = state(tp)
             if tp_state is not None:
+                end = max(tp_state.highwater or 0, self._ends.get(tp, 0))
                 progress[tp] = Progress(self.fetch_order.next_offset(tp, read_offset.get(tp)),
-                                        tp_state.highwater)
+                                        end or None)
         stalled, recovered = self.watch.observe(now, progress)
         for tp in stalled:
             offset = progress[tp].position

@@ -70,21 +70,7 @@ async def test_a_partition_with_records_waiting_and_nothing_handed_on_is_read_ag
     stuck, moving, changelog = (TP(FACILITY, 0), TP(FACILITY, 1),
                                 TP("yujing-state-changelog", 0))
     consumer = worker.app.consumer
-    sought = []
-
-    def state(tp):
-        return SimpleNamespace(position=50, has_valid_position=True, highwater=50, paused=False)
-
-    consumer._thread._consumer = SimpleNamespace(
-        _subscription=SimpleNamespace(subscription=SimpleNamespace(
-            assignment=SimpleNamespace(state_value=state))),
-        _fetcher=SimpleNamespace(_records={}))
-
-    async def seek_wait(offsets):  # Faust's seek in its consumer thread
-        sought.extend(offsets.items())
-        consumer._read_offset.update(offsets)
-
-    consumer.seek_wait = seek_wait
+    sought = _started_consumer(worker, highwater=50)
     worker._assignment = frozenset((stuck, moving, changelog))
     for tp in (stuck, moving, changelog):
         consumer._read_offset[tp] = 10  # sought to the committed offset 10
@@ -104,3 +90,65 @@ async def test_a_partition_with_records_waiting_and_nothing_handed_on_is_read_ag
     worker._watch_partitions(11.0)
     assert stalled() == 0
     assert f"{FACILITY}[0] is read again" in caplog.text
+
+
+def _started_consumer(worker, highwater: int) -> list:
+    """Faust's consumer as the watch reads it: aiokafka's state of every partition at
+    ``highwater`` with its position there too (its fetches stopped); returns the seeks."""
+    consumer = worker.app.consumer
+    sought: list = []
+
+    def state(tp):
+        return SimpleNamespace(position=highwater, has_valid_position=True,
+                               highwater=highwater, paused=False)
+
+    consumer._thread._consumer = SimpleNamespace(
+        _subscription=SimpleNamespace(subscription=SimpleNamespace(
+            assignment=SimpleNamespace(state_value=state))),
+        _fetcher=SimpleNamespace(_records={}))
+
+    async def seek_wait(offsets):  # Faust's seek in its consumer thread
+        sought.extend(offsets.items())
+        consumer._read_offset.update(offsets)
+
+    consumer.seek_wait = seek_wait
+    return sought
+
+
+async def test_records_waiting_are_measured_against_the_brokers_end_offsets(worker):
+    # aiokafka's own end offset stops with its fetches: a consumer that stopped fetching
+    # looks caught up by it
+    tp = TP(FACILITY, 0)
+    sought = _started_consumer(worker, highwater=10)
+    consumer = worker.app.consumer
+    consumer._read_offset[tp] = 10
+    worker._assignment = frozenset([tp])
+
+    async def highwaters(*partitions):
+        return {p: 25 for p in partitions}
+
+    consumer.highwaters = highwaters
+    worker._watch_partitions(0.0)
+    worker._watch_partitions(10.0)
+    assert sought == []  # by aiokafka's figure nothing waits
+    await worker.poll_end_offsets()
+    worker._watch_partitions(20.0)
+    worker._watch_partitions(30.0)
+    await asyncio.sleep(0)
+    assert sought == [(tp, 10)]
+
+
+async def test_a_consumer_that_does_not_answer_is_reported(worker, caplog, monkeypatch):
+    import engine.worker
+
+    monkeypatch.setattr(engine.worker, "END_OFFSETS_TIMEOUT_S", 0.01)
+    worker._assignment = frozenset([TP(FACILITY, 0)])
+
+    async def stuck(*partitions):
+        await asyncio.sleep(10)
+
+    worker.app.consumer.highwaters = stuck
+    before = REGISTRY.get_sample_value("yujing_consumer_unanswered_total") or 0.0
+    await worker.poll_end_offsets()
+    assert REGISTRY.get_sample_value("yujing_consumer_unanswered_total") == before + 1
+    assert "did not answer a request for end offsets" in caplog.text
