@@ -29,6 +29,11 @@ from engine import metrics
 log = logging.getLogger("yujing.worker")
 
 
+NOT_YET = -1
+"""``FetchOrder.admit``: do not hand the message on, and do not seek (the consumer's seek to the
+committed offset, still to come, reads it again)."""
+
+
 class FetchOrder:
     """Decides, message by message, whether a partition's fetch goes on in order.
 
@@ -51,9 +56,14 @@ class FetchOrder:
         """Per partition: where it was last sought back to (once per place: a gap that comes
         again right after is real)."""
 
-    def admit(self, tp: Hashable, offset: int, read: int | None) -> int | None:
-        """None: hand the message on. Otherwise the offset to seek ``tp`` back to (this
+    def admit(self, tp: Hashable, offset: int, read: int | None,
+              sought: bool = True) -> int | None:
+        """None: hand the message on. ``NOT_YET``: not yet (``sought`` is False: the consumer
+        has not sought the partition since it was assigned, and this worker did not read it
+        before; the seek reads it again). Otherwise the offset to seek ``tp`` back to (this
         message and the rest of its partition's fetch are not handed on)."""
+        if not sought and tp not in self._next:
+            return NOT_YET
         expected = self.next_offset(tp, read)
         # A transactional producer's commit marker takes one offset (while reading on).
         marker = 1 if read is not None and expected == read + 1 else 0
@@ -110,10 +120,16 @@ def guard_fetches(consumer: Any, order: FetchOrder, topics: Collection[str],
             if tp in rewound:
                 continue  # fetched before the seek back
             # Faust's fetch loop updates its read offset after each message it hands on,
-            # before it asks this generator for the next one: current here.
-            back_to = order.admit(tp, message.offset, consumer._read_offset.get(tp))
+            # before it asks this generator for the next one: current here. A partition
+            # has one once the consumer has sought it after the assignment (None: to no
+            # committed offset); revoking it removes it.
+            read_offsets = consumer._read_offset
+            back_to = order.admit(tp, message.offset, read_offsets.get(tp),
+                                  sought=tp in read_offsets)
             if back_to is None:
                 yield tp, message
+                continue
+            if back_to == NOT_YET:
                 continue
             rewound.add(tp)
             log.warning("%s[%d]: the consumer fetched offset %d while offsets from %d were "
@@ -121,8 +137,6 @@ def guard_fetches(consumer: Any, order: FetchOrder, topics: Collection[str],
                         message.offset, back_to)
             metrics.CONSUMER_REWINDS.labels(tp.topic).inc()
             await seek(tp, back_to)
-            # As Faust's own seek does: read on from there (its loop drops what is below).
-            consumer._read_offset[tp] = back_to
 
     consumer.getmany = in_order
 
@@ -136,3 +150,6 @@ async def seek_in_consumer_thread(consumer: Any, tp: Any, offset: int) -> None:
     the fetcher (10 s and more once the other partitions were quiet). ``seek_wait`` runs the
     seek in the consumer's thread."""
     await consumer.seek_wait({tp: offset})
+    # As Faust's own seek does: read on from there (its loop drops what is below). Its
+    # ``seek_wait`` forgets the read offset of a seek to 0 instead.
+    consumer._read_offset[tp] = offset

@@ -32,6 +32,7 @@ class FetchLoop:
 
     async def _seek_back(self, tp: TP, offset: int) -> None:
         self.sought.append((tp, offset))
+        self._read_offset[tp] = offset
 
     async def _getmany(self, timeout: float):
         for tp, offset in self._batch:
@@ -60,7 +61,8 @@ async def test_a_message_ahead_of_its_partition_is_not_handed_on_and_the_partiti
         caplog):
     loop = FetchLoop()
     rewinds = counted("yujing_consumer_rewinds_total")
-    loop.seek(A, 100)  # the assignment's seek to the committed offset
+    loop.seek(A, 100)  # the assignment's seek to the committed offsets
+    loop.seek(B, 7)
     assert await loop.fetch((A, 100), (A, 101), (B, 7)) == [(A, 100), (A, 101), (B, 7)]
     # fetched ahead (Faust would count 102-4430 as acknowledged): A is sought back to 102 and
     # the rest of its records in this fetch are dropped; B goes on
@@ -85,6 +87,7 @@ async def test_read_again_from_an_earlier_commit_is_in_order():
     # after a rebalance Faust seeks a partition this worker kept back to the committed offset:
     # events read twice are fine (the core skips repeats), going back is not a gap
     loop = FetchLoop()
+    loop.seek(A, 100)
     assert await loop.fetch((A, 100), (A, 101), (A, 102)) == [(A, 100), (A, 101), (A, 102)]
     loop.order.reassigned([A])
     loop.seek(A, 95)
@@ -96,6 +99,7 @@ async def test_a_kept_partition_before_the_seek_goes_on_from_this_workers_fronti
     # Faust forgets its read offsets when partitions are revoked: until it seeks again, a
     # partition this worker keeps can only go on from where this worker left it
     loop = FetchLoop()
+    loop.seek(A, 100)
     assert await loop.fetch((A, 100), (A, 101)) == [(A, 100), (A, 101)]
     loop._read_offset.pop(A)
     loop.order.reassigned([A, B])
@@ -104,9 +108,12 @@ async def test_a_kept_partition_before_the_seek_goes_on_from_this_workers_fronti
 
 async def test_a_partition_given_away_and_back_starts_where_the_group_committed():
     loop = FetchLoop()
+    loop.seek(A, 100)
     assert await loop.fetch((A, 100), (A, 101)) == [(A, 100), (A, 101)]
     loop.order.reassigned([B])  # another worker reads A on meanwhile
     loop.order.reassigned([A, B])
+    loop._read_offset.pop(A)  # revoked
+    assert await loop.fetch((A, 3600)) == []  # before the seek: not handed on, not sought
     loop.seek(A, 3000)
     assert await loop.fetch((A, 3000)) == [(A, 3000)] and loop.sought == []
 
@@ -138,3 +145,20 @@ async def test_one_offset_missing_while_reading_on_is_a_transaction_marker():
         (A, 100), (A, 102), (A, 103), (A, 105)]
     assert loop.sought == []
     assert await loop.fetch((A, 108)) == [] and loop.sought == [(A, 106)]  # two: not a marker
+
+
+async def test_a_new_partition_is_not_read_before_the_consumer_seeks_it():
+    # Seen at 07:38: a partition newly assigned delivered offsets 3600-3603 before Faust sought
+    # it to the committed 1091; handed on, their keys' marks skipped 1091-3599 as repeats
+    loop = FetchLoop()
+    assert await loop.fetch((A, 3600), (A, 3601), (B, 7)) == []
+    assert loop.sought == []  # the consumer's own seek is still to come
+    loop.seek(A, 1091)
+    assert await loop.fetch((A, 1091), (A, 1092)) == [(A, 1091), (A, 1092)]
+
+
+async def test_a_new_group_reads_from_where_the_consumer_starts():
+    # nothing committed: the consumer's seek leaves no offset, and the first message is the start
+    loop = FetchLoop()
+    loop.seek(A, None)
+    assert await loop.fetch((A, 0), (A, 1)) == [(A, 0), (A, 1)]
