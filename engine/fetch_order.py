@@ -16,6 +16,11 @@ again right after the seek is real (records removed by retention, or aborted by 
 transactional producer): it is taken as it is, counted in
 ``yujing_events_skipped_by_consumer_total`` and logged. A single offset missing while a
 partition reads on is a transactional producer's commit marker, not an event: no seek.
+
+Faust was also seen handing on a partition it had just been given before seeking it to the
+group's committed offset: those events came ahead of the ones read after the seek, and their
+origin marks made the entities skip the earlier ones as already applied. Until the consumer
+has sought a new partition, its messages are not handed on (the seek reads them again).
 """
 
 from __future__ import annotations
@@ -145,10 +150,8 @@ async def seek_in_consumer_thread(consumer: Any, tp: Any, offset: int) -> None:
     """Seek ``tp`` of Faust's aiokafka consumer, in the thread that consumer runs in.
 
     Faust runs aiokafka in a thread of its own, with its own event loop. Its ``Consumer.seek``
-    calls aiokafka from the caller's thread, where the wake-up of aiokafka's fetcher is lost:
-    a partition sought that way was seen not to be fetched again until something else woke
-    the fetcher (10 s and more once the other partitions were quiet). ``seek_wait`` runs the
-    seek in the consumer's thread."""
+    calls aiokafka from the caller's thread, and aiokafka's wake-up of its fetcher is not
+    thread-safe; ``seek_wait`` runs the seek in the consumer's thread."""
     await consumer.seek_wait({tp: offset})
     # As Faust's own seek does: read on from there (its loop drops what is below). Its
     # ``seek_wait`` forgets the read offset of a seek to 0 instead.

@@ -698,9 +698,10 @@ class Worker:
 
     def _watch_partitions(self, now: float) -> None:
         """Read again a partition whose records wait while nothing of it has been handed on
-        for a while (``PartitionWatch``): Faust was seen to take records from aiokafka and
-        never hand them on (no later message showed the gap while the partition was quiet),
-        and to stop fetching a partition after a rebalance."""
+        for a while (``PartitionWatch``). With two workers, partitions (nearly always of the
+        re-keying topic) were seen to stop for 10 s and more around rebalances, aiokafka
+        holding fetched records that Faust did not take, and once a quiet partition whose last
+        records Faust took and never handed on (no later message showed the gap)."""
         consumer = self.app.consumer
         try:
             state = consumer._thread._consumer._subscription.subscription.assignment.state_value
@@ -720,6 +721,7 @@ class Worker:
         stalled, recovered = self.watch.observe(now, progress)
         for tp in stalled:
             offset = progress[tp].position
+            assert offset is not None  # records wait past it
             log.error("%s[%d]: nothing handed on for %.0f s from offset %s with records "
                       "waiting (%s): read again from there", tp.topic, tp.partition,
                       self.watch.after_s, offset, self._reading_state(tp, state(tp)))
@@ -729,12 +731,11 @@ class Worker:
             log.warning("%s[%d] is read again", tp.topic, tp.partition)
         metrics.PARTITIONS_STALLED.set(len(self.watch.stalled))
 
-    def _read_again(self, tp: Any, offset: int | None) -> None:
+    def _read_again(self, tp: Any, offset: int) -> None:
         consumer = self.app.consumer
-        if offset is not None:
-            seek = asyncio.ensure_future(seek_in_consumer_thread(consumer, tp, offset))
-            self._seeks.add(seek)  # referenced until done
-            seek.add_done_callback(self._sought)
+        seek = asyncio.ensure_future(seek_in_consumer_thread(consumer, tp, offset))
+        self._seeks.add(seek)  # referenced until done
+        seek.add_done_callback(self._sought)
         if tp not in consumer._paused_partitions:  # Faust pauses only while tables recover
             # Back among the partitions Faust fetches, in case its buffer flow control lost it.
             consumer._buffered_partitions.discard(tp)
