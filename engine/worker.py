@@ -59,6 +59,9 @@ END_OFFSETS_INTERVAL_S = 10.0
 """How often the worker asks the broker for the end offsets of the partitions it reads (the
 partition watch's measure of records waiting; aiokafka's own figure stops with its fetches)."""
 END_OFFSETS_TIMEOUT_S = 5.0
+COMMIT_STILL_S = 30.0
+"""A partition whose committed offset has not moved for this long while events past it were
+handed on is read again from the committed offset (commits run every few seconds)."""
 
 
 class WorkerSettings(BaseModel):
@@ -453,6 +456,8 @@ class Worker:
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
         self.watch = PartitionWatch()
+        self.commit_watch = PartitionWatch(after_s=COMMIT_STILL_S)
+        """Partitions whose committed offset stands still behind what was handed on."""
         self._read_topics = frozenset((*EVENT_TOPICS, f"{settings.app_id}-{REPARTITION_SUFFIX}"))
         self.fetch_order = FetchOrder()
         self._seeks: set[Any] = set()
@@ -730,6 +735,25 @@ class Worker:
         for tp in recovered:
             log.warning("%s[%d] is read again", tp.topic, tp.partition)
         metrics.PARTITIONS_STALLED.set(len(self.watch.stalled))
+        self._watch_commits(now, progress)
+
+    def _watch_commits(self, now: float, progress: dict[Any, Progress]) -> None:
+        """Read again from the committed offset a partition whose commit stands still behind
+        what was handed on: seen once at the end of a two-worker run, every event of
+        ``events.emergency.report[1]`` handed on and its commit held at 1524 of 1682 (Faust
+        commits only up to the first offset it has no acknowledgement for)."""
+        committed = self.app.consumer._committed_offset
+        behind = {tp: Progress(committed.get(tp), seen.position)
+                  for tp, seen in progress.items()}
+        stalled, _ = self.commit_watch.observe(now, behind)
+        for tp in stalled:
+            offset = behind[tp].position
+            assert offset is not None
+            log.error("%s[%d]: commit held at %d for %.0f s while offsets up to %s were handed "
+                      "on: read again from there", tp.topic, tp.partition, offset,
+                      self.commit_watch.after_s, behind[tp].end)
+            metrics.CONSUMER_REWINDS.labels(tp.topic).inc()
+            self._read_again(tp, offset)
 
     def _read_again(self, tp: Any, offset: int) -> None:
         consumer = self.app.consumer

@@ -152,3 +152,24 @@ async def test_a_consumer_that_does_not_answer_is_reported(worker, caplog, monke
     await worker.poll_end_offsets()
     assert REGISTRY.get_sample_value("yujing_consumer_unanswered_total") == before + 1
     assert "did not answer a request for end offsets" in caplog.text
+
+
+async def test_a_commit_standing_still_behind_what_was_handed_on_is_read_again(worker, caplog):
+    # Faust commits only up to the first offset it holds no acknowledgement for
+    tp = TP(FACILITY, 0)
+    sought = _started_consumer(worker, highwater=50)
+    consumer = worker.app.consumer
+    worker._assignment = frozenset([tp])
+    consumer._read_offset[tp] = 40
+    for offset in range(40, 50):  # all handed on: nothing waits to be fetched
+        worker.fetch_order.admit(tp, offset, read=consumer._read_offset[tp])
+        consumer._read_offset[tp] = offset
+    consumer._committed_offset[tp] = 40
+    worker._watch_partitions(0.0)
+    worker._watch_partitions(29.0)
+    await asyncio.sleep(0)
+    assert sought == []
+    worker._watch_partitions(30.0)
+    await asyncio.sleep(0)
+    assert sought == [(tp, 40)]
+    assert "commit held at 40 for 30 s while offsets up to 50 were handed on" in caplog.text
