@@ -58,9 +58,10 @@ EVENTS_SKIPPED_BY_CONSUMER = Counter(
     "(seen around rebalances: those events were never scored)", ["topic"])
 CONSUMER_REWINDS = Counter(
     "yujing_consumer_rewinds_total",
-    "Times a partition was read again from the next offset to hand on: the consumer fetched "
-    "past it (seen around rebalances, engine/fetch_order.py), or handed nothing on for 10 s "
-    "with records waiting (engine/partition_watch.py)", ["topic"])
+    "Times a partition was read again: the consumer fetched past the next offset to hand on "
+    "(seen around rebalances, engine/fetch_order.py), handed nothing on for 10 s with records "
+    "waiting, or its commit stood still for 30 s behind what was handed on (the worker's "
+    "partition and commit watches)", ["topic"])
 PARTITIONS_STALLED = Gauge(
     "yujing_partitions_stalled",
     "Assigned partitions with records waiting of which nothing has been handed on for 10 s "
