@@ -730,7 +730,6 @@ class Worker:
             log.error("%s[%d]: nothing handed on for %.0f s from offset %s with records "
                       "waiting (%s): read again from there", tp.topic, tp.partition,
                       self.watch.after_s, offset, self._reading_state(tp, state(tp)))
-            metrics.CONSUMER_REWINDS.labels(tp.topic).inc()
             self._read_again(tp, offset)
         for tp in recovered:
             log.warning("%s[%d] is read again", tp.topic, tp.partition)
@@ -752,10 +751,10 @@ class Worker:
             log.error("%s[%d]: commit held at %d for %.0f s while offsets up to %s were handed "
                       "on: read again from there", tp.topic, tp.partition, offset,
                       self.commit_watch.after_s, behind[tp].end)
-            metrics.CONSUMER_REWINDS.labels(tp.topic).inc()
             self._read_again(tp, offset)
 
     def _read_again(self, tp: Any, offset: int) -> None:
+        metrics.CONSUMER_REWINDS.labels(tp.topic).inc()
         consumer = self.app.consumer
         seek = asyncio.ensure_future(seek_in_consumer_thread(consumer, tp, offset))
         self._seeks.add(seek)  # referenced until done
