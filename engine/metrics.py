@@ -46,7 +46,7 @@ STATE_RECORDS_WRITTEN = Counter(
 STATE_FLUSH_SECONDS = Histogram(
     "yujing_state_flush_seconds",
     "Time spent pickling dirty state for the changelog per flush (before each offset commit, "
-    "in chunks between which batches are scored)",
+    "in slices between which batches are scored; the pauses between them not counted)",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 EVENTS_REPEATED = Counter(
     "yujing_events_repeated_total",

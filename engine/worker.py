@@ -182,6 +182,12 @@ class ChangelogWriter:
         await asyncio.gather(*sent)
 
 
+FLUSH_SLICE_S = 0.005
+"""How long a commit's state write runs before it lets fetches and batches run."""
+FLUSH_PAUSE_S = 0.02
+"""How long it lets them run (see ``TableStore.flush_for_commit``)."""
+
+
 class TableStore:
     """The core's state store over a Faust table of ``key bytes -> pickled {stream: Entity}``.
 
@@ -192,7 +198,7 @@ class TableStore:
     Write-behind: the core works on decoded entities held here; a save only marks the key
     dirty, and a flush pickles each dirty key once into the table (one changelog record per
     key per flush, however many events changed it). Each offset commit first writes the keys
-    changed before it started, a chunk at a time (``flush_for_commit``), so the changelog holds
+    changed before it started, a slice at a time (``flush_for_commit``), so the changelog holds
     the state of every committed event; ``flush`` writes everything at once when partitions are
     revoked, at shutdown, and from the timer when no commit has written state for a while. State
     may run ahead of the committed offsets (a commit that fails, a revocation): the events read
@@ -277,35 +283,57 @@ class TableStore:
         the commit starts, before Faust reads which offsets are acknowledged)."""
         self._for_commit = list(self._dirty)
 
-    async def flush_for_commit(self, chunk: int = 200) -> int:
-        """Write the keys noted by ``mark_for_commit`` a chunk at a time, letting batches be
-        scored in between (pickling a commit's thousands of keys at once held every event
-        for 100-300 ms: the worker's worst latency). A key changed again before its chunk is
-        written with its newer state (ahead of the offsets, which ``core.ORIGINS`` allows), one
-        changed after its chunk stays dirty for the next commit, and one another flush wrote
-        meanwhile is skipped."""
+    async def flush_for_commit(self, slice_s: float = FLUSH_SLICE_S,
+                               pause_s: float = FLUSH_PAUSE_S, group: int = 8) -> int:
+        """Write the keys noted by ``mark_for_commit``, ``group`` keys at a time: after each
+        ``slice_s`` of writing, hand that slice's records to the changelog and let the event
+        loop run for ``pause_s``. A key changed again before its group is written goes with
+        its newer state (ahead of the offsets, which ``core.ORIGINS`` allows), one changed
+        after its group stays dirty for the next commit, and one another flush wrote
+        meanwhile is skipped.
+
+        Why the pauses are long: pickling a commit's 2,000-2,500 keys (some with learned
+        models of 20-60 KB) takes 100-200 ms, and Faust's fetch loop needs several turns of
+        the event loop for each message it hands to a stream. With a bare ``sleep(0)``
+        between chunks it moved one step per chunk; with 2 ms pauses about one message per
+        pause, with 5 ms about six: every event waited for the whole write, 300-500 ms at
+        half load, the worker's worst latency. With 5 ms of writing per 20 ms of pause the
+        write takes a fifth of the loop, the fetch loop keeps up, and the commit finishes
+        under a second later (``bench/README.md``)."""
         keys, self._for_commit = self._for_commit, []
         self.last_flush = time.monotonic()
+        clock = time.monotonic
         seconds = 0.0
         written = 0
-        for start in range(0, len(keys), chunk):
-            started = time.monotonic()
-            dirty = [key for key in keys[start:start + chunk] if key in self._dirty]
+        records: list[tuple[bytes, bytes | None]] = []
+        started = clock()
+        for start in range(0, len(keys), group):
+            dirty = [key for key in keys[start:start + group] if key in self._dirty]
             self._dirty.difference_update(dirty)
-            written += self._write(dirty)
-            seconds += time.monotonic() - started
-            await asyncio.sleep(0)
-        metrics.STATE_FLUSH_SECONDS.observe(seconds)
+            self._pickle(dirty, records)
+            if clock() - started >= slice_s and start + group < len(keys):
+                written += self._send(records)
+                records = []
+                seconds += clock() - started
+                await asyncio.sleep(pause_s)
+                started = clock()
+        written += self._send(records)
+        metrics.STATE_FLUSH_SECONDS.observe(seconds + clock() - started)
         return written
 
     def _write(self, dirty: Iterable[str]) -> int:
-        self.in_flight.prune()
-        table = self.table
         records: list[tuple[bytes, bytes | None]] = []
+        self._pickle(dirty, records)
+        return self._send(records)
+
+    def _pickle(self, dirty: Iterable[str], records: list[tuple[bytes, bytes | None]]) -> None:
+        """Put the state of ``dirty`` keys in the table, their changelog records in
+        ``records``."""
+        table = self.table
         for key in dirty:
             streams = self._cache.get(key)
             raw = key.encode()
-            # What ``table[raw] = value`` does: the store, then the changelog (sent below, so
+            # What ``table[raw] = value`` does: the store, then the changelog (sent apart, so
             # the commit can wait for exactly these records).
             if streams:
                 value = pickle.dumps(streams, protocol=pickle.HIGHEST_PROTOCOL)
@@ -316,6 +344,9 @@ class TableStore:
                 if raw in table.data:
                     del table.data[raw]
                     records.append((raw, None))  # a tombstone
+
+    def _send(self, records: list[tuple[bytes, bytes | None]]) -> int:
+        self.in_flight.prune()
         for future in self.writer.write(records):
             self.in_flight.add(future)
         metrics.STATE_RECORDS_WRITTEN.inc(len(records))
@@ -400,7 +431,9 @@ def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore,
     timeout = app.conf.broker_session_timeout / 3
 
     async def after_the_outputs(offsets: Any, start_new_transaction: bool = True) -> bool:
-        await store.flush_for_commit()
+        # Pauses let events through while the state is written; with the flow stopped (a
+        # rebalance) there are none to let through, and the rebalance waits for the commit.
+        await store.flush_for_commit(pause_s=FLUSH_PAUSE_S if consumer.flow_active else 0.0)
         if not await in_flight.delivered(timeout):
             return False  # committed later (or read again by the next owner): at least once
         return bool(await commit_offsets(offsets, start_new_transaction=start_new_transaction))

@@ -50,7 +50,7 @@ def test_a_commit_writes_the_keys_changed_before_it_in_chunks_scoring_in_between
             for key in ("A", "B", "C"):
                 state.save("s", key, {"n": 2})  # type: ignore[dict-item]
 
-        writing = asyncio.ensure_future(state.flush_for_commit(chunk=1))
+        writing = asyncio.ensure_future(state.flush_for_commit(slice_s=0, pause_s=0, group=1))
         await score()
         return await writing
 
@@ -64,6 +64,28 @@ def test_a_commit_writes_the_keys_changed_before_it_in_chunks_scoring_in_between
     # the first key changed after its chunk, and D after the commit began: both left dirty
     assert state.flush() == 2
     assert sorted(key for key, _ in writer.records[3:]) == sorted([first, "D"])
+
+
+def test_a_commit_pauses_long_enough_for_many_turns_of_the_event_loop():
+    # Faust's fetch loop takes several turns of the event loop per message it hands on: a
+    # pause of one turn between slices would move it one step per slice.
+    state, writer = store()
+    for i in range(10):
+        state.save("s", f"K{i}", {"n": 1})  # type: ignore[dict-item]
+    state.mark_for_commit()
+
+    async def turns_during_the_first_pause() -> int:
+        writing = asyncio.ensure_future(
+            state.flush_for_commit(slice_s=0, pause_s=0.05, group=1))
+        await asyncio.sleep(0)  # the commit writes its first slice, then pauses
+        for _ in range(50):
+            await asyncio.sleep(0)
+        written_meanwhile = len(writer.records)
+        await writing
+        return written_meanwhile
+
+    assert asyncio.run(turns_during_the_first_pause()) == 1
+    assert sorted(key for key, _ in writer.records) == [f"K{i}" for i in range(10)]
 
 
 def test_a_key_another_flush_wrote_is_not_written_again_by_the_commit():
