@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from engine.decision import DecisionState, clear_deadline, decide, settle
 from engine.loader import CompiledRule
 from engine.summary import render_summary
-from models.base import Reading, Verdict
+from models.base import Reading, Verdict, pickled_by_position
 from topics.codec import Event
 from topics.records import Alert, Severity
 from topics.registry import EVENT_TOPICS
@@ -39,6 +39,7 @@ Origin = tuple[str, int, int]
 """(source topic, partition, offset) of an event."""
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class RuleState:
     model: Any

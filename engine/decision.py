@@ -21,11 +21,12 @@ import hashlib
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
-from models.base import Reading, Verdict
+from models.base import Reading, Verdict, pickled_by_position
 
 Transition = Literal["firing", "resolved"]
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class DecisionState:
     pending_since: float | None = None
@@ -49,13 +50,10 @@ class DecisionState:
     severity: str | None = None
     """The level the firing alert has reached (its rule's severity, or an escalation's)."""
 
-    def __getstate__(self) -> list[Any]:
-        # Every dirty key's state is pickled before each commit: no per-call ``fields()``.
-        return [getattr(self, name) for name in _FIELD_NAMES]
-
     def __setstate__(self, state: list[Any]) -> None:
-        # State pickled by an older version has fewer fields (new ones are only ever added at
-        # the end): those keep their defaults, so an upgraded worker resumes from its changelog.
+        # Reads state pickled as a list of fields (before ``pickled_by_position``), which may
+        # have fewer fields (new ones are only ever added at the end): those keep their
+        # defaults, so an upgraded worker resumes from its changelog.
         for name, default in _DEFAULTS:
             object.__setattr__(self, name, default)
         for name, value in zip(_FIELD_NAMES, state, strict=False):

@@ -21,6 +21,7 @@ from models.base import (
     Verdict,
     WarningModel,
     format_duration,
+    pickled_by_position,
 )
 from models.expr import CelExpr
 from models.refdata import ModelEnv
@@ -33,6 +34,7 @@ class AbsenceParams(KindParams):
     """CEL; only events for which it holds expect a successor. Default: every event."""
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class AbsenceState:
     last_seen: float | None = None

@@ -52,7 +52,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from river import anomaly, preprocessing, proba, stats, time_series
 
-from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, late
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, late, pickled_by_position
 from models.refdata import ModelEnv
 from topics.codec import Event
 from topics.schemas import CITY_TZ
@@ -118,6 +118,7 @@ def _gaussian_with_fresh_rng(fields: dict[str, Any]) -> proba.Gaussian:
 copyreg.pickle(proba.Gaussian, _gaussian_without_rng)
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class AnomalyState:
     detector: Any

@@ -18,10 +18,11 @@ dicts, dataclasses of those), so it pickles into a changelog and restores after 
 
 from __future__ import annotations
 
+import operator
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
@@ -30,6 +31,39 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from models.expr import Expression
 from models.refdata import ModelEnv
 from topics.codec import Event
+
+State = TypeVar("State", bound=type)
+
+
+def pickled_by_position(cls: State) -> State:
+    """Pickle a slotted dataclass as a call of its constructor with every field in order.
+
+    Every key a commit covers is pickled, so this is on the worker's busiest path. Python's
+    default for slots pickles a dict of slot names per object; a tuple of values is faster
+    both ways and smaller (the city's entities: 11 µs instead of 18 to pickle, 39 instead of
+    57 to load, 474 bytes instead of 577). Fields may only be added at the end: a pickle
+    from before an added field loads with its default. Pickles written before this existed
+    still load (they restore the slots by name).
+
+    >>> @pickled_by_position
+    ... @dataclass(slots=True)
+    ... class Counter:
+    ...     n: int = 0
+    ...     last: float | None = None
+    >>> Counter(3, 1.5).__reduce__()  # what pickle writes: the class, then the fields
+    (<class 'models.base.Counter'>, (3, 1.5))
+    """
+    names = tuple(f.name for f in fields(cls))
+    assert all(f.init for f in fields(cls)), f"{cls.__name__}: every field must be an argument"
+    values = operator.attrgetter(*names)
+    if len(names) == 1:
+        def __reduce__(self: Any) -> tuple[Any, tuple[Any, ...]]:
+            return cls, (values(self),)
+    else:
+        def __reduce__(self: Any) -> tuple[Any, tuple[Any, ...]]:
+            return cls, values(self)
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign,assignment]
+    return cls
 
 
 class Verdict(Enum):

@@ -29,6 +29,7 @@ from models.base import (
     WarningModel,
     format_duration,
     late,
+    pickled_by_position,
 )
 from models.expr import CelExpr, Expression, ExpressionError
 from models.refdata import ModelEnv
@@ -60,6 +61,7 @@ class CorrelationParams(KindParams):
         return self
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class CorrelationState:
     seen: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)

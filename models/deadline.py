@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from models.base import HOLD, Duration, KindParams, Reading, Verdict, WarningModel, format_duration
+from models.base import (
+    HOLD,
+    Duration,
+    KindParams,
+    Reading,
+    Verdict,
+    WarningModel,
+    format_duration,
+    pickled_by_position,
+)
 from models.expr import CelExpr
 from models.refdata import ModelEnv
 from topics.codec import Event
@@ -38,6 +47,7 @@ class DeadlineParams(KindParams):
     """CEL; events for which it is false close the item. Default: every event keeps it open."""
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class DeadlineState:
     due: float | None = None

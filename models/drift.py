@@ -38,7 +38,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from river import drift
 
-from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, late
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, late, pickled_by_position
 from topics.codec import Event
 
 
@@ -64,6 +64,7 @@ class DriftParams(KindParams):
         return self
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class DriftState:
     detector: Any

@@ -32,6 +32,7 @@ from models.base import (
     WarningModel,
     format_duration,
     late,
+    pickled_by_position,
 )
 from topics.codec import Event
 
@@ -58,6 +59,7 @@ class FlatlineParams(KindParams):
         return self
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class FlatlineState:
     since: float | None = None

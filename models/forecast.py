@@ -40,6 +40,7 @@ from models.base import (
     WarningModel,
     format_duration,
     late,
+    pickled_by_position,
 )
 from models.refdata import ModelEnv
 from topics.codec import Event
@@ -74,6 +75,7 @@ class ForecastParams(KindParams):
         return self
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class ForecastState:
     model: time_series.HoltWinters

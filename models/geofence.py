@@ -27,7 +27,15 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from models.base import HOLD, Duration, KindParams, Reading, Verdict, WarningModel
+from models.base import (
+    HOLD,
+    Duration,
+    KindParams,
+    Reading,
+    Verdict,
+    WarningModel,
+    pickled_by_position,
+)
 from models.expr import CelExpr
 from models.refdata import ModelEnv, Record
 from topics.codec import Event
@@ -62,6 +70,7 @@ class GeofenceParams(KindParams):
         return self
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class DwellState:
     zone: str | None = None

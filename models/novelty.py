@@ -35,6 +35,7 @@ from models.base import (
     Verdict,
     WarningModel,
     format_duration,
+    pickled_by_position,
 )
 from models.refdata import ModelEnv
 from topics.codec import Event
@@ -53,6 +54,7 @@ class NoveltyParams(KindParams):
     """History of the key needed before any value counts as new (default: ``unseen_for``)."""
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class NoveltyState:
     since: float | None = None

@@ -40,6 +40,7 @@ from models.base import (
     WarningModel,
     format_duration,
     late,
+    pickled_by_position,
 )
 from models.expr import CelExpr
 from models.refdata import ModelEnv
@@ -62,6 +63,7 @@ class RateParams(KindParams):
     lateness: Lateness = 0.0
     """How far behind the newest reading (event time) a reading may arrive and still be used."""
 
+@pickled_by_position
 @dataclass(slots=True)
 class RateState:
     readings: list[tuple[float, float]] = field(default_factory=list)

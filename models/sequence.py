@@ -47,6 +47,7 @@ from models.base import (
     WarningModel,
     format_duration,
     late,
+    pickled_by_position,
 )
 from models.expr import CelExpr
 from models.refdata import ModelEnv
@@ -65,6 +66,7 @@ class SequenceParams(KindParams):
     lateness: Lateness = 0.0
     """How late (event time) an event may arrive and still be used."""
 
+@pickled_by_position
 @dataclass(slots=True)
 class SequenceState:
     newest: float | None = None

@@ -57,6 +57,7 @@ from models.base import (
     WarningModel,
     format_duration,
     late,
+    pickled_by_position,
 )
 from models.refdata import ModelEnv
 from topics.codec import Event
@@ -89,6 +90,7 @@ class SurgeParams(KindParams):
         return self
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class GroupState:
     recent: list[float] = field(default_factory=list)
@@ -104,6 +106,7 @@ class GroupState:
     """Buckets of history learned."""
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class SurgeState:
     groups: dict[str, GroupState] = field(default_factory=dict)

@@ -32,6 +32,7 @@ from models.base import (
     Verdict,
     WarningModel,
     format_duration,
+    pickled_by_position,
 )
 from models.expr import CelExpr
 from models.refdata import ModelEnv
@@ -62,6 +63,7 @@ class WindowParams(KindParams):
         return self
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class WindowState:
     entries: list[tuple[float, Any]] = field(default_factory=list)
