@@ -170,15 +170,29 @@ class ChangelogWriter:
         return [asyncio.ensure_future(self._send_all(records))]
 
     async def _send_all(self, records: list[tuple[bytes, bytes | None]]) -> None:
-        assert self._producer is not None
+        # One batch per partition rather than a ``send`` per record: a commit writes thousands
+        # of records, and the batches cost a third of the CPU (2,500 records: 12-21 ms
+        # instead of 33-63 ms on this project's machine).
+        producer = self._producer
+        assert producer is not None
         topic, partitions = self.table.changelog_topic.get_topic_name(), self.partitions
+        batches: dict[int, Any] = {}
         sent = []
         async with self._order:
             for key, value in records:
                 # The partition the table's partitioner would choose (the key's events' one).
                 partition = (murmur2(key) & 0x7FFFFFFF) % partitions
-                sent.append(await self._producer.send(topic, value, key=key,
-                                                      partition=partition))
+                batch = batches.get(partition)
+                if batch is None:
+                    batch = batches[partition] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                    sent.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = batches[partition] = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise ValueError(f"state of {key!r} is larger than a batch "
+                                         f"({len(value or b'')} bytes)")
+            for partition, batch in batches.items():
+                sent.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*sent)
 
 
