@@ -14,6 +14,7 @@ while their alert is pending or firing (``deadlines_when_idle = False``).
 
 State is per key, created by ``new_state`` and made of plain data (numbers, strings, lists,
 dicts, dataclasses of those), so it pickles into a changelog and restores after a restart.
+Its dataclasses are ``pickled_by_position``: add a field only at the end, with a default.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from models.expr import Expression
 from models.refdata import ModelEnv
 from topics.codec import Event
 
-State = TypeVar("State", bound=type)
+StateClass = TypeVar("StateClass", bound=type)
 
 
-def pickled_by_position(cls: State) -> State:
+def pickled_by_position(cls: StateClass) -> StateClass:
     """Pickle a slotted dataclass as a call of its constructor with every field in order.
 
     Every key a commit covers is pickled, so this is on the worker's busiest path. Python's
