@@ -188,9 +188,7 @@ class ChangelogWriter:
                 if batch.append(key=key, value=value, timestamp=None) is None:  # full
                     sent.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = batches[partition] = producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        raise ValueError(f"state of {key!r} is larger than a batch "
-                                         f"({len(value or b'')} bytes)")
+                    batch.append(key=key, value=value, timestamp=None)  # an empty one takes any
             for partition, batch in batches.items():
                 sent.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*sent)
