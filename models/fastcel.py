@@ -197,9 +197,30 @@ def _build(node: ast.AST, constants: Mapping[str, Any]) -> Fast:
                 and isinstance(node.comparators[0], ast.Constant):
             # field against literal, the usual shape: one call fewer per evaluation
             name, literal = node.left.id, right({})
+            number = _NUMBER_ORDER.get(op)
+            if number is not None and type(literal) in (int, float):
+                return _field_against_number(name, literal, number, compare)
             return lambda data: compare(data.get(name), literal)
         return lambda data: compare(left(data), right(data))
     raise _NotSupported
+
+
+_NUMBER_ORDER: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+
+
+def _field_against_number(name: str, literal: float, op: Callable[[Any, Any], bool],
+                          compare: Callable[[Any, Any], bool]) -> Fast:
+    # `speed_kmh > 80.0`, most conditions of a city: a number compares in place, anything
+    # else takes the general comparison with its checks.
+    def field_against_number(data: Mapping[str, Any]) -> bool:
+        value = data.get(name)
+        kind = type(value)
+        if kind is float or kind is int:
+            return op(value, literal)
+        return compare(value, literal)
+    return field_against_number
 
 
 _ARITHMETIC: dict[type, Callable[[float, float], float]] = {
