@@ -97,6 +97,8 @@ class Rate(WarningModel[RateState]):
         super().__init__(params, env)
         self.condition = self.expression(params.condition)
         self.clear = self.maybe_expression(params.clear)
+        self._about = {"field": params.field, "within": format_duration(params.within)}
+        """What every reading's evidence says of the rule itself (written once, not per event)."""
 
     @classmethod
     def field_problems(cls, params: KindParams, sources: list[str],
@@ -135,8 +137,7 @@ class Rate(WarningModel[RateState]):
             return late(float(state.readings[-1][0] - event.ts))
         values = self._variables(state, event.ts, value)
         held = self.condition.evaluate(values)
-        evidence = values | {"field": self.params.field,
-                             "within": format_duration(self.params.within)}
+        evidence = values | self._about
         if held is True:
             return Reading(Verdict.BREACH, evidence)
         if self.clear is None:
