@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.decision import DecisionState, clear_deadline, decide, settle
+from engine.decision import DecisionState, applied_quietly, clear_deadline, decide, settle
 from engine.loader import CompiledRule
 from engine.summary import render_summary
-from models.base import Reading, Verdict, pickled_by_position
+from models.base import Reading, Verdict, WarningModel, pickled_by_position
+from models.expr import Expression
 from topics.codec import Event
 from topics.records import Alert, Severity
 from topics.registry import EVENT_TOPICS
@@ -123,6 +124,59 @@ def stream_of(rule: CompiledRule, topic: str) -> str:
     return f"by:{rule.key_field}"
 
 
+@dataclass(slots=True, frozen=True)
+class _Traits:
+    """What the core need not do for a rule, known once it is loaded."""
+
+    timed: bool
+    """The rule has deadlines (its model's, or its alert's own ``clear_for`` or escalation)."""
+    learns: bool
+    """Its model learns from events (threshold, lookup, text and joined judge each alone)."""
+
+    @classmethod
+    def of(cls, rule: CompiledRule) -> _Traits:
+        model = type(rule.model)
+        return cls(timed=model.uses_deadlines or rule.lifecycle_timers,
+                   learns=model.learn_one is not WarningModel.learn_one)
+
+
+@dataclass(slots=True, frozen=True)
+class _Plan:
+    """The rules an event of a route may reach, each ``where`` among them evaluated once per
+    event however many rules share it (a facility's thirteen rules have two)."""
+
+    conditions: tuple[Expression, ...]
+    steps: tuple[tuple[CompiledRule, int, _Traits], ...]
+    """(rule, index of its ``where`` in ``conditions`` or -1 for none, what the core may skip
+    for it), in the route's rule order: alerts come out in that order."""
+    unconditional: bool
+    """Some rule has no ``where``: every event of the route reaches it."""
+
+    @classmethod
+    def of(cls, rules: Iterable[CompiledRule]) -> _Plan:
+        conditions: dict[tuple[str, str], int] = {}
+        steps = []
+        for rule in rules:
+            slot = -1
+            if rule.where is not None:
+                slot = conditions.setdefault(rule.where.identity, len(conditions))
+            steps.append((rule, slot, _Traits.of(rule)))
+        first = {slot: rule.where for rule, slot, _ in reversed(steps) if slot >= 0}
+        return cls(tuple(first[i] for i in range(len(conditions))), tuple(steps),
+                   any(slot < 0 for _, slot, _ in steps))
+
+    def held(self, data: dict[str, Any]) -> list[bool] | None:
+        """Which conditions hold for the event; None when no rule of the plan can see it."""
+        held = [c.evaluate(data) is True for c in self.conditions]
+        return held if self.unconditional or True in held else None
+
+    def reaches(self, data: dict[str, Any]) -> bool:
+        return self.unconditional or any(c.evaluate(data) is True for c in self.conditions)
+
+
+_NO_PLAN = _Plan((), (), False)
+
+
 @dataclass(slots=True)
 class _Route:
     stream: str
@@ -132,11 +186,16 @@ class _Route:
     guard_field: str | None = None
     """The field most of the route's ``where`` conditions pin to string literals (see
     ``models.fastcel.guard_of``): an event then reaches only the rules its value allows."""
-    by_value: dict[str, list[CompiledRule]] = field(default_factory=dict)
-    unguarded: list[CompiledRule] = field(default_factory=list)
+    everything: _Plan = _NO_PLAN
+    by_value: dict[str, _Plan] = field(default_factory=dict)
+    unguarded: _Plan = _NO_PLAN
     """The rules any value of ``guard_field`` may concern (for values no rule names)."""
 
     def index(self) -> None:
+        self.everything = _Plan.of(self.rules)
+        self._index_by_guard()
+
+    def _index_by_guard(self) -> None:
         guards = [r.where.guard for r in self.rules if r.where is not None and r.where.guard]
         if not guards:
             return
@@ -147,14 +206,15 @@ class _Route:
         allowed = {id(r): r.where.guard[1] for r in self.rules if r.where is not None
                    and r.where.guard and r.where.guard[0] == self.guard_field}
         values = {v for values in allowed.values() for v in values}
-        # Each list keeps the route's rule order: alerts come out as without the index.
-        self.by_value = {v: [r for r in self.rules if id(r) not in allowed or v in allowed[id(r)]]
+        # Each plan keeps the route's rule order: alerts come out as without the index.
+        self.by_value = {v: _Plan.of(r for r in self.rules
+                                     if id(r) not in allowed or v in allowed[id(r)])
                          for v in values}
-        self.unguarded = [r for r in self.rules if id(r) not in allowed]
+        self.unguarded = _Plan.of(r for r in self.rules if id(r) not in allowed)
 
-    def rules_for(self, event: Event) -> list[CompiledRule]:
+    def plan_for(self, event: Event) -> _Plan:
         if self.guard_field is None:
-            return self.rules
+            return self.everything
         value = event.data.get(self.guard_field)
         if type(value) is not str:
             return self.unguarded
@@ -237,8 +297,7 @@ class ScoringCore:
         out = []
         for route in self._routes.get(event.topic, ()):
             key = _route_key(route, event)
-            if key is not None and any(r.where is None or r.where.evaluate(event.data) is True
-                                       for r in route.rules_for(event)):
+            if key is not None and route.plan_for(event).reaches(event.data):
                 out.append((route.stream, key))
         return out
 
@@ -260,12 +319,15 @@ class ScoringCore:
             for route in self._routes.get(event.topic, ()):
                 if streams is not None and route.stream not in streams:
                     continue
-                rules = route.rules_for(event)
-                if not rules:
+                plan = route.plan_for(event)
+                if not plan.steps:
                     continue
                 key = _route_key(route, event)
                 if key is None:
                     continue
+                held = plan.held(event.data)
+                if held is None:
+                    continue  # no rule of the route sees this event: its entity is not touched
                 ident = (route.stream, key)
                 entity = dirty.get(ident)
                 if entity is None:
@@ -274,17 +336,17 @@ class ScoringCore:
                 if origin is not None and _repeated(entity, origin):
                     self.repeated += 1
                     continue
-                for rule in rules:
-                    self._score(rule, route.stream, key, entity, event, alerts)
+                for rule, slot, traits in plan.steps:
+                    if slot < 0 or held[slot]:
+                        self._score(rule, traits, route.stream, key, entity, event, alerts)
         for (stream, key), entity in dirty.items():
             self.store.save(stream, key, entity)
         self._batch = {}
         return alerts
 
-    def _score(self, rule: CompiledRule, stream: str, key: str, entity: Entity, event: Event,
-               alerts: list[Alert]) -> None:
-        if rule.where is not None and rule.where.evaluate(event.data) is not True:
-            return
+    def _score(self, rule: CompiledRule, traits: _Traits, stream: str, key: str,
+               entity: Entity, event: Event, alerts: list[Alert]) -> None:
+        """One event through one rule whose ``where`` holds for it."""
         state = entity.get(rule.state_key)
         if state is None:
             state = entity[rule.state_key] = RuleState(rule.model.new_state())
@@ -294,7 +356,8 @@ class ScoringCore:
             if self.on_late is not None:
                 self.on_late(rule, reading.evidence.get("late_by_s", 0.0))
             return
-        model.learn_one(state.model, event)
+        if traits.learns:
+            model.learn_one(state.model, event)
         if event.ts >= state.seen:
             # The context a deadline's alert shows is that of the newest event, not the last
             # to arrive (events of one key can come out of order through different partitions).
@@ -302,10 +365,13 @@ class ScoringCore:
             if rule.context_fields:
                 state.context = {f: event.data.get(f) for f in rule.context_fields}
         at = event.ts if reading.at is None else reading.at
-        self._emit(rule, state, reading, at, key, event.data, alerts)
-        deadline = _deadline(rule, state)
-        if deadline is not None:
-            self._schedule(deadline, stream, key, rule.state_key)
+        if self.on_reading is not None \
+                or not applied_quietly(state.decision, reading.verdict, at):
+            self._emit(rule, state, reading, at, key, event.data, alerts)
+        if traits.timed:
+            deadline = _deadline(rule, state)
+            if deadline is not None:
+                self._schedule(deadline, stream, key, rule.state_key)
 
     def _emit(self, rule: CompiledRule, state: RuleState, reading: Reading, ts: float, key: str,
               data: dict[str, Any], alerts: list[Alert]) -> None:

@@ -148,6 +148,26 @@ def decide(
     return _resolve(state, ts, reading.evidence) if state.firing else _quiet(state)
 
 
+def applied_quietly(state: DecisionState, verdict: Verdict, ts: float) -> bool:
+    """Apply a reading to a key with no breach pending and no alert firing, if it cannot
+    start one (anything but a breach); True if it did, False if ``decide`` must.
+
+    Most readings of a city are of this kind, and this is exactly what ``decide`` would do
+    with them, without its arguments and branches.
+
+    >>> s = DecisionState()
+    >>> applied_quietly(s, Verdict.CLEAR, 50.0), s.last_break
+    (True, 50.0)
+    >>> applied_quietly(s, Verdict.BREACH, 60.0)
+    False
+    """
+    if verdict is Verdict.BREACH or state.firing or state.pending_since is not None:
+        return False
+    if verdict is not Verdict.HOLD and (state.last_break is None or ts > state.last_break):
+        state.last_break = ts
+    return True
+
+
 def _quiet(state: DecisionState) -> None:
     state.pending_since = None
     return None

@@ -44,7 +44,8 @@ class Expression:
     fields that are there when that is enough (CEL's error-absorbing logic).
     """
 
-    __slots__ = ("_constants", "_fast", "_program", "expanded", "guard", "source", "variables")
+    __slots__ = ("_constants", "_fast", "_program", "expanded", "guard", "identity", "source",
+                 "variables")
 
     def __init__(self, source: str, constants: Mapping[str, Any] | None = None,
                  macros: Mapping[str, str] | None = None) -> None:
@@ -64,6 +65,9 @@ class Expression:
         self._fast = compile_fast(self.expanded, self._constants)
         self.guard = guard_of(self.expanded, self._constants)
         """(field, strings) the expression needs the field to be one of, if it says so."""
+        self.identity = (self.expanded, repr(sorted(self._constants.items())))
+        """Equal for expressions that always give the same value (the core evaluates a
+        ``where`` that several rules share once per event)."""
 
     def evaluate(self, data: Mapping[str, Any]) -> Any:
         """The expression's value, or None when it cannot be decided (a needed field is null)."""

@@ -208,3 +208,43 @@ def test_decision_state_pickled_by_an_older_version_loads_with_defaults():
     old.__setstate__([5.0, True, "a", 5.0, 9.0, {"x": 1}])
     assert (old.pending_since, old.firing, old.last_ts, old.evidence) == (5.0, True, 9.0, {"x": 1})
     assert (old.last_break, old.clearing_since, old.reopened, old.severity) == (None, None, 0, None)
+
+
+def test_a_where_shared_by_rules_is_evaluated_once_per_event_and_each_rule_still_judges():
+    shared = 'sensor_status == "ok"'
+    rules = [rule(**LEVEL_HIGH | {"id": f"test.tank.level_{i}", "for": "0s", "where": shared,
+                                  "condition": f"level_pct >= {80 + 5 * i}"})
+             for i in range(3)]
+    core = ScoringCore(rules, MemoryStore())
+    (route,) = core._routes[FACILITY]
+    plan = route.plan_for(tank(0, sensor_status="ok"))
+    assert len(plan.conditions) == 1 and len(plan.steps) == 3
+    evaluations = []
+    condition = plan.conditions[0]
+    real = condition.evaluate
+    object.__setattr__(plan, "conditions", (_Counting(real, evaluations),))
+    alerts = core.process([tank(0, sensor_status="ok", level_pct=87),
+                           tank(0, "T2", sensor_status="ok", level_pct=70),
+                           tank(0, "T3", sensor_status="fault", level_pct=99)])
+    assert len(evaluations) == 2  # once per event, not per rule (T3 is none of theirs)
+    assert [(a.model_id, a.key) for a in alerts] == [("test.tank.level_0", "T1"),
+                                                      ("test.tank.level_1", "T1")]
+
+
+class _Counting:
+    def __init__(self, evaluate, calls):
+        self._evaluate, self._calls = evaluate, calls
+
+    def evaluate(self, data):
+        self._calls.append(data)
+        return self._evaluate(data)
+
+
+def test_an_event_no_rule_sees_leaves_no_state_behind():
+    where = rule(id="test.tank.ok", source=FACILITY, kind="threshold",
+                 condition="level_pct >= 90", where='sensor_status == "ok"')
+    store = MemoryStore()
+    core = ScoringCore([where], store)
+    core.process([tank(0, "T1", sensor_status="fault", level_pct=95),
+                  tank(0, "T2", sensor_status="ok", level_pct=10)])
+    assert sorted(k for (_, k) in store.data) == ["T2"]

@@ -56,7 +56,7 @@ def test_the_index_changes_no_alert_of_the_city(monkeypatch):
     with_index = score(loaded.rules, events, loaded.env.reference)
 
     loaded = load_rules([RULES])  # fresh reference data and models
-    monkeypatch.setattr(_Route, "index", lambda self: None)
+    monkeypatch.setattr(_Route, "_index_by_guard", lambda self: None)
     without = score(loaded.rules, events, loaded.env.reference)
     assert len(with_index) > 50
     assert with_index == without
