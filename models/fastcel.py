@@ -189,7 +189,13 @@ def _build(node: ast.AST, constants: Mapping[str, Any]) -> Fast:
         right = _build(node.comparators[0], constants)
         op = type(node.ops[0])
         if op is ast.In:
-            return _membership(left, right)
+            general = _membership(left, right)
+            if isinstance(node.left, ast.Name) and node.left.id not in constants:
+                items = right({}) if _is_fixed(node.comparators[0], constants) else None
+                if isinstance(items, list) and items \
+                        and all(type(item) is str for item in items):
+                    return _field_in_strings(node.left.id, frozenset(items), general)
+            return general
         compare = _COMPARE.get(op)
         if compare is None:
             raise _NotSupported
@@ -200,6 +206,8 @@ def _build(node: ast.AST, constants: Mapping[str, Any]) -> Fast:
             number = _NUMBER_ORDER.get(op)
             if number is not None and type(literal) in (int, float):
                 return _field_against_number(name, literal, number, compare)
+            if op is ast.Eq and type(literal) is str:
+                return _field_is_string(name, literal)
             return lambda data: compare(data.get(name), literal)
         return lambda data: compare(left(data), right(data))
     raise _NotSupported
@@ -221,6 +229,34 @@ def _field_against_number(name: str, literal: float, op: Callable[[Any, Any], bo
             return op(value, literal)
         return compare(value, literal)
     return field_against_number
+
+
+def _field_is_string(name: str, literal: str) -> Fast:
+    # `kind == "fire"`: a string compares in place; CEL's equality across types is false.
+    def field_is_string(data: Mapping[str, Any]) -> bool:
+        value = data.get(name)
+        if type(value) is str:
+            return value == literal
+        return _equal(value, literal)
+    return field_is_string
+
+
+def _is_fixed(node: ast.AST, constants: Mapping[str, Any]) -> bool:
+    """A literal list, or the name of a constant: the same for every event."""
+    if isinstance(node, ast.Name):
+        return node.id in constants
+    return isinstance(node, ast.List) and all(isinstance(e, ast.Constant) for e in node.elts)
+
+
+def _field_in_strings(name: str, strings: frozenset[str], general: Fast) -> Fast:
+    # `metric in ["a", "b"]`: a string is looked up in a set; anything else is never equal to
+    # a string, but a list or map there is CEL's to judge, so the general path takes it.
+    def field_in_strings(data: Mapping[str, Any]) -> bool:
+        value = data.get(name)
+        if type(value) is str:
+            return value in strings
+        return general(data)
+    return field_in_strings
 
 
 _ARITHMETIC: dict[type, Callable[[float, float], float]] = {
@@ -264,6 +300,8 @@ def _logic(parts: list[Fast], conjunction: bool) -> Fast:
     # CEL's && and || are commutative about errors: one side that decides (false for &&,
     # true for ||) wins over an error on the other.
     decisive = not conjunction
+    if len(parts) == 2:
+        return _logic_of_two(parts[0], parts[1], decisive)
 
     def combine(data: Mapping[str, Any]) -> bool:
         error: Exception | None = None
@@ -282,6 +320,29 @@ def _logic(parts: list[Fast], conjunction: bool) -> Fast:
             raise error
         return not decisive
     return combine
+
+
+def _logic_of_two(first: Fast, second: Fast, decisive: bool) -> Fast:
+    # The usual `a && b`, unrolled: the same answers and errors as ``combine``.
+    def combine_two(data: Mapping[str, Any]) -> bool:
+        try:
+            a: Any = first(data)
+        except CelError as exc:
+            a = exc
+        if a is decisive:
+            return decisive
+        try:
+            b: Any = second(data)
+        except CelError as exc:
+            b = exc
+        if b is decisive:
+            return decisive
+        if type(b) is not bool:
+            raise b if isinstance(b, CelError) else CelError("&&/|| want bools")
+        if type(a) is not bool:
+            raise a if isinstance(a, CelError) else CelError("&&/|| want bools")
+        return not decisive
+    return combine_two
 
 
 Guard = tuple[str, frozenset[str]]

@@ -14,7 +14,7 @@ VALUES = [None, True, False, 0, 1, 80, -3, 0.0, 1.0, 79.9, 80.0, 80.5, "", "a", 
           [1, 2.5], ["a", "b"], {"b": 1.5, "s": "a"}, {"s": None}, WHEN,
           WHEN + timedelta(hours=1)]
 LEAVES = ["x", "y", "z", "1", "80", "80.0", "-2", "2.5", "0.5", "true", "false", "null", '"a"',
-          "'highway'", "[1, 2.5]", '["a", "b"]', "L", "x.b", "y.s", "z.b"]
+          "'highway'", "[1, 2.5]", '["a", "b"]', "L", "S", "x.b", "y.s", "z.b"]
 OPS = ["==", "!=", "<", "<=", ">", ">=", "in", "+", "-", "*", "/"]
 
 
@@ -39,7 +39,7 @@ def cel_answer(program, env):
 
 def test_fast_path_agrees_with_cel_on_random_expressions():
     rng = random.Random(20241125)
-    constants = {"L": ["a", 1, 2.5]}
+    constants = {"L": ["a", 1, 2.5], "S": ["a", "highway"]}
     compared = 0
     for _ in range(3000):
         source = expression(rng)
@@ -86,3 +86,27 @@ def test_expressions_use_the_fast_path_and_fall_back_per_value():
     assert member.evaluate({"waybill": {}, "speed_kmh": 60.0}) is None  # no such key: CEL
     assert member.evaluate({"waybill": None, "speed_kmh": 60.0}) is None
     assert member.evaluate({"waybill": {"status": "started"}, "speed_kmh": 60}) is None  # int
+
+
+@pytest.mark.parametrize("source", [
+    'x in ["a", "highway"]', "x in S", 'x == "a"', 'x != "a"', "x > 80", "x <= 79.9",
+    "x >= 1", 'x == "a" && y > 1', 'x in S || y < 1', "(x > 1) && (y == 'a')"])
+def test_the_shapes_compiled_in_place_agree_with_cel_on_every_value(source):
+    # field against a number or a string, field in strings, a && or || of two: the shapes
+    # most rule conditions have, each with its own closure
+    constants = {"S": ["a", "highway"]}
+    program, fast = cel.compile(source), compile_fast(source, constants)
+    assert fast is not None
+    compared = 0
+    for x in VALUES:
+        for y in VALUES:
+            want = cel_answer(program, {"x": x, "y": y, **constants})
+            try:
+                got = ("ok", fast({"x": x, "y": y}))
+            except CelError:
+                got = ("error", None)
+            except Unsure:
+                continue
+            assert got == want, (source, x, y)
+            compared += 1
+    assert compared > 300
