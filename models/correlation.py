@@ -99,6 +99,10 @@ class Correlation(WarningModel[CorrelationState]):
         for name, signal in params.signals.items():
             self._by_topic.setdefault(signal.topic, []).append(
                 (name, self.maybe_expression(signal.when)))
+        self._within = format_duration(params.within)
+        self._matched: tuple[Event | None, dict[str, dict[str, Any]]] = (None, {})
+        """The signals the last event matched: ``learn_one`` follows ``score_one`` with the
+        same event, and matching is most of this kind's cost."""
 
     @classmethod
     def field_problems(cls, params: CorrelationParams, sources: list[str],  # type: ignore[override]
@@ -130,20 +134,23 @@ class Correlation(WarningModel[CorrelationState]):
         return CorrelationState()
 
     def _matches(self, event: Event) -> dict[str, dict[str, Any]]:
+        last, matched = self._matched
+        if last is event:
+            return matched
         matched = {}
         for name, when in self._by_topic.get(event.topic, ()):
             if when is None:
                 matched[name] = {}
             elif when.evaluate(event.data) is True:
                 matched[name] = {v: event.data.get(v) for v in when.variables}
+        self._matched = (event, matched)
         return matched
 
     def _judge(self, seen: dict[str, tuple[float, dict[str, Any]]], at: float) -> Reading:
         recent = {n: (ts, values) for n, (ts, values) in seen.items()
                   if at - self.params.within < ts <= at}
         evidence = {"signals": {n: {"at": ts, **values} for n, (ts, values) in recent.items()},
-                    "met": len(recent), "require": self.require,
-                    "within": format_duration(self.params.within)}
+                    "met": len(recent), "require": self.require, "within": self._within}
         verdict = Verdict.BREACH if len(recent) >= self.require else Verdict.CLEAR
         return Reading(verdict, evidence, at=at)
 
