@@ -317,7 +317,8 @@ def main() -> None:
                   f"p99 {q[98] * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
                   f"({len(latencies)} probes)")
         for name, what in (("yujing_batch_seconds", "batches scored"),
-                           ("yujing_state_flush_seconds", "state flushes")):
+                           ("yujing_state_flush_seconds", "state flushes"),
+                           ("yujing_gc_full_pause_seconds", "full garbage collections")):
             print(f"   worker, whole run: {histogram(port, name)} ({what})")
     finally:
         if worker is not None:
