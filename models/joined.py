@@ -49,6 +49,9 @@ from topics.schemas import CITY_TZ
 SAMPLE_M = 25.0
 ROUTE_CACHE_SIZE = 10_000
 """Routes whose first crossed zone is remembered (forgotten all at once when full)."""
+RECORD_CACHE_SIZE = 1_024
+"""Looked-up records kept normalised (forgotten all at once when full). Small: an entry keeps
+its record alive, and a superseded waybill with its route is some kilobytes."""
 _UNSEEN = object()
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
@@ -111,6 +114,9 @@ class Joined(WarningModel[None]):
         self.clear = self.maybe_expression(params.clear)
         self._cache: tuple[int, list[_Shape]] | None = None
         self._crossings: tuple[list[_Shape], dict[tuple[Any, ...], _Shape | None]] | None = None
+        self._records: dict[int, tuple[Record, dict[str, Any]]] = {}
+        """Records as normalised, by the identity of the stored record (a new version of a
+        record is a new object): every event of a tanker looks up the same waybill."""
         # The record goes to CEL with only the fields the conditions read: converting a whole
         # waybill (its route of hundreds of points) into CEL values cost ~50 µs per event.
         texts = " ".join(e.expanded for e in (self.condition, self.clear) if e is not None)
@@ -175,6 +181,16 @@ class Joined(WarningModel[None]):
             found = cached[1][key] = _first_crossed([_pt(v) for v in route], zones)
         return found  # type: ignore[return-value]
 
+    def _normalised(self, record: Record) -> dict[str, Any]:
+        cached = self._records.get(id(record))
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        if len(self._records) >= RECORD_CACHE_SIZE:
+            self._records.clear()
+        normal = _normalised(record)
+        self._records[id(record)] = (record, normal)
+        return normal
+
     def score_one(self, state: None, event: Event) -> Reading:
         p = self.params
         data = dict(event.data)
@@ -183,7 +199,7 @@ class Joined(WarningModel[None]):
         if p.table is not None and p.via is not None:
             key = event.data.get(p.via)
             found = None if key is None else self.env.reference.get(p.table, str(key))
-            record = None if found is None else _normalised(found)
+            record = None if found is None else self._normalised(found)
             fields = self._record_fields
             data[p.record] = record if record is None or fields is None else {
                 k: v for k, v in record.items() if k in fields}
@@ -197,7 +213,7 @@ class Joined(WarningModel[None]):
         if p.siblings_by is not None and p.table is not None:
             value = event.data.get(p.siblings_by)
             siblings = [] if value is None else [
-                _normalised(r) for k, r in self.env.reference.items(p.table)
+                self._normalised(r) for k, r in self.env.reference.items(p.table)
                 if k != str(event.data.get(p.via)) and r.get(p.siblings_by) == value]
             data["siblings"] = siblings
             evidence["siblings"] = len(siblings)

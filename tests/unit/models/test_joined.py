@@ -51,6 +51,20 @@ def test_cargo_compared_with_the_waybill_record():
         None, "firing", "resolved"]
 
 
+def test_a_new_version_of_the_record_is_seen_at_the_next_event():
+    # records are kept normalised between events: a changed waybill is a new record
+    compiled = rule(id="test.joined", source=VEHICLES, kind="joined", table=WAYBILLS,
+                    via="waybill_id", record="waybill",
+                    condition="waybill != null && cargo_un != waybill.cargo_un")
+    reference = _reference()
+    core = ScoringCore([compiled.with_env(ModelEnv(reference=reference))], MemoryStore())
+    base = {"vehicle_id": "V1", "lat": 30.1, "lon": 120.1, "speed_kmh": 40, "waybill_id": "W1",
+            "cargo_un": "1005"}
+    assert _states(core, VEHICLES, [(T0, base)]) == ["firing"]
+    reference.put(WAYBILLS, "W1", {**reference.get(WAYBILLS, "W1"), "cargo_un": "1005"})
+    assert _states(core, VEHICLES, [(T0 + 30, base)]) == ["resolved"]
+
+
 def test_missing_record_is_null_and_times_compare():
     core = _core(table=WAYBILLS, via="waybill_id", record="waybill",
                  condition="waybill == null || ts > waybill.window_end")
