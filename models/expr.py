@@ -71,13 +71,17 @@ class Expression:
 
     def evaluate(self, data: Mapping[str, Any]) -> Any:
         """The expression's value, or None when it cannot be decided (a needed field is null)."""
-        if self._fast is not None:
+        fast = self._fast
+        if fast is not None:
             try:
-                return self._fast(data)
+                return fast(data)
             except CelError:
                 return None
             except Unsure:
                 pass  # CEL decides
+        return self._by_cel(data)
+
+    def _by_cel(self, data: Mapping[str, Any]) -> Any:
         env = dict(self._constants)
         for name in self.variables:
             env[name] = data.get(name)
