@@ -308,14 +308,20 @@ def main() -> None:
               f"alerts/s published; {100 * engine / ceiling:.1f}% of the ceiling")
 
         offered = args.latency_rate or engine / 2
+        pauses = ("yujing_gc_full_pause_seconds_count", "yujing_gc_full_pause_seconds_sum")
+        before = metrics_of(port, *pauses)
         latencies = asyncio.run(probe_latency(bootstrap, offered, args.latency_seconds,
                                               run_id))
+        after = metrics_of(port, *pauses)
         if latencies:
             q = statistics.quantiles(latencies, n=100)
+            collections = after[pauses[0]] - before[pauses[0]]
+            paused = after[pauses[1]] - before[pauses[1]]
             print(f"3. latency at {offered:,.0f} events/s (after 5 s of warm-up): "
                   f"p50 {q[49] * 1000:.0f} ms, "
                   f"p99 {q[98] * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
-                  f"({len(latencies)} probes)")
+                  f"({len(latencies)} probes; {collections:.0f} full garbage collections "
+                  f"meanwhile, {paused * 1000:.0f} ms)")
         for name, what in (("yujing_batch_seconds", "batches scored"),
                            ("yujing_state_flush_seconds", "state flushes"),
                            ("yujing_gc_full_pause_seconds", "full garbage collections")):
