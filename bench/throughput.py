@@ -214,7 +214,7 @@ async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
     sent: dict[str, float] = {}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
-    started = time.perf_counter()
+    started, phase_began = time.perf_counter(), time.time()
     for i, (topic, key, value) in enumerate(background):
         if i % 100 == 0:
             ahead = i / rate - (time.perf_counter() - started)
@@ -245,9 +245,9 @@ async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
                     slowest.append((latencies[-1], sent[alert["key"]]))
     await consumer.stop()
     slowest.sort(reverse=True)
-    print("   slowest probes (latency, sent at): " + ", ".join(
+    print("   slowest probes (latency, sent at, s into the phase): " + ", ".join(
         f"{lat * 1000:.0f} ms at {time.strftime('%H:%M:%S', time.localtime(at))}"
-        f".{int(at * 1000) % 1000:03d}" for lat, at in slowest[:6]))
+        f".{int(at * 1000) % 1000:03d} ({at - phase_began:.1f} s)" for lat, at in slowest[:6]))
     if len(scored) >= 2:
         cut = statistics.quantiles(scored, n=100)
         print(f"   of which until the worker published the alert: p50 {cut[49] * 1000:.0f} ms, "
