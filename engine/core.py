@@ -154,24 +154,23 @@ class _Plan:
 
     @classmethod
     def of(cls, rules: Iterable[CompiledRule]) -> _Plan:
-        conditions: dict[tuple[str, str], int] = {}
+        conditions: list[Expression] = []
+        slots: dict[tuple[str, str], int] = {}
         steps = []
         for rule in rules:
             slot = -1
             if rule.where is not None:
-                slot = conditions.setdefault(rule.where.identity, len(conditions))
+                slot = slots.get(rule.where.identity, -1)
+                if slot < 0:
+                    slot = slots[rule.where.identity] = len(conditions)
+                    conditions.append(rule.where)
             steps.append((rule, slot, _Traits.of(rule)))
-        first = {slot: rule.where for rule, slot, _ in reversed(steps) if slot >= 0}
-        return cls(tuple(first[i] for i in range(len(conditions))), tuple(steps),
-                   any(slot < 0 for _, slot, _ in steps))
+        return cls(tuple(conditions), tuple(steps), any(slot < 0 for _, slot, _ in steps))
 
     def held(self, data: dict[str, Any]) -> list[bool] | None:
         """Which conditions hold for the event; None when no rule of the plan can see it."""
         held = [c.evaluate(data) is True for c in self.conditions]
         return held if self.unconditional or True in held else None
-
-    def reaches(self, data: dict[str, Any]) -> bool:
-        return self.unconditional or any(c.evaluate(data) is True for c in self.conditions)
 
 
 _NO_PLAN = _Plan((), (), False)
@@ -297,7 +296,7 @@ class ScoringCore:
         out = []
         for route in self._routes.get(event.topic, ()):
             key = _route_key(route, event)
-            if key is not None and route.plan_for(event).reaches(event.data):
+            if key is not None and route.plan_for(event).held(event.data) is not None:
                 out.append((route.stream, key))
         return out
 
