@@ -192,7 +192,7 @@ def until_consumed(port: int, target: float, timeout: float = 900.0) -> tuple[fl
             return time.perf_counter() - (first or time.perf_counter()), metric(
                 port, "yujing_alerts_published_total")
         # A scrape costs the worker about 8 ms of its one core (every series rendered, /proc
-        # read): scrape once a second, as Prometheus would far less often, until close.
+        # read): once a second until close to the end (Prometheus scrapes far less often).
         time.sleep(0.1 if consumed > 0.9 * target else 1.0)
     raise TimeoutError(f"only {metric(port, 'yujing_events_consumed_total')} of {target}")
 
