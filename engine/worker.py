@@ -31,6 +31,7 @@ from pydantic import BaseModel
 
 from engine import metrics
 from engine.core import Entity, Origin, ScoringCore
+from engine.fetch_drain import drain_inline
 from engine.fetch_order import FetchOrder, guard_fetches, seek_in_consumer_thread
 from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
@@ -509,6 +510,7 @@ class Worker:
         self._ends: dict[Any, int] = {}
         """The end offsets of the partitions read, as last asked of the broker."""
         guard_fetches(self.app.consumer, self.fetch_order, self._read_topics)
+        drain_inline(self.app.consumer)  # no tasks per message fetched
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.event_topics = self.app.topic(*EVENT_TOPICS, **raw)
