@@ -7,7 +7,9 @@
    by a ``yujing worker`` with every rule file loaded; events/s consumed and alerts/s published
    (read from the worker's Prometheus metrics), and the ratio to (1).
 3. Latency: at half the engine's maximum, probe events (one per new key, each fired by a probe
-   rule at once) are timed from their Kafka record time to their alert's record time.
+   rule at once) are timed from their Kafka record time to their alert's record time. It
+   starts once the worker has written the state of (2)'s backlog, with 5 s of load before the
+   first probe.
 
 It starts its own broker (under a temporary folder, on --port) unless --bootstrap is given.
 """
@@ -287,6 +289,24 @@ async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
     return latencies
 
 
+def settled(port: int, quiet_s: float = 3.0, timeout: float = 180.0) -> tuple[float, float]:
+    """Wait until the worker has written the state of the backlog it just scored (its
+    changelog records written stand still for ``quiet_s``): a commit after a backlog writes
+    tens of thousands of keys in slices, seconds in which latency says nothing about the
+    steady state. Return (seconds waited, records written meanwhile)."""
+    began = time.monotonic()
+    first = last = metric(port, "yujing_state_records_written_total")
+    still_since = began
+    while time.monotonic() - began < timeout:
+        time.sleep(0.5)
+        now = metric(port, "yujing_state_records_written_total")
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= quiet_s:
+            break
+    return still_since - began, last - first
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -345,6 +365,9 @@ def main() -> None:
         print(f"2. engine end to end: {engine:,.0f} events/s consumed, {alerts / seconds:,.0f} "
               f"alerts/s published; {100 * engine / ceiling:.1f}% of the ceiling")
 
+        settle_s, records = settled(port)
+        print(f"   the backlog's state written {settle_s:.0f} s after its last event was "
+              f"consumed ({records:,.0f} changelog records since then); latency measured after")
         offered = args.latency_rate or engine / 2
         pauses = ("yujing_gc_full_pause_seconds_count", "yujing_gc_full_pause_seconds_sum")
         before = metrics_of(port, *pauses)
