@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.throughput import produce_raw
+from bench.throughput import own_broker, produce_raw
 from engine import broker
 
 PARTITIONS = 4
@@ -143,13 +143,7 @@ def main() -> None:
     parser.add_argument("--bootstrap")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="yujing-faust-path-"))
-    cfg = None
-    bootstrap = args.bootstrap
-    if not bootstrap:
-        cfg = broker.BrokerConfig(port=args.port, controller_port=args.port + 1,
-                                  home=home / "kafka", heap="2g")
-        broker.start(cfg)
-        bootstrap = cfg.bootstrap
+    cfg, bootstrap = own_broker(args.bootstrap, args.port, home)
     try:
         run_id = str(int(time.time()))
         topic = f"faust-path-{run_id}"

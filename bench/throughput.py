@@ -219,9 +219,8 @@ async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
                         worker_pid: int, warmup: float = 5.0) -> list[float]:
     """Send background + probes at ``rate`` events/s for ``seconds``; return probe latencies.
 
-    The first ``warmup`` seconds carry background only: the worker has just scored the
-    throughput run's backlog and is still writing its state out, which is not the steady
-    state at half load this figure is about."""
+    The first ``warmup`` seconds carry background only, so that the worker is at this rate's
+    steady state (batch sizes, commits) when the first probe goes."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     partitions = [TopicPartition("alerts", p) for p in range(DEFAULT_PARTITIONS)]
@@ -289,10 +288,22 @@ async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
     return latencies
 
 
+def own_broker(bootstrap: str | None, port: int, home: Path
+               ) -> tuple[broker.BrokerConfig | None, str]:
+    """``bootstrap`` when given, else a broker started under ``home`` on ``port``: (its
+    config, to stop it with, and its address)."""
+    if bootstrap:
+        return None, bootstrap
+    cfg = broker.BrokerConfig(port=port, controller_port=port + 1, home=home / "kafka",
+                              heap="2g")
+    broker.start(cfg)
+    return cfg, cfg.bootstrap
+
+
 def settled(port: int, quiet_s: float = 3.0, timeout: float = 180.0) -> tuple[float, float]:
     """Wait until the worker has written the state of the backlog it just scored (its
     changelog records written stand still for ``quiet_s``): a commit after a backlog writes
-    tens of thousands of keys in slices, seconds in which latency says nothing about the
+    thousands of keys in slices, seconds in which latency says nothing about the
     steady state. Return (seconds waited, records written meanwhile)."""
     began = time.monotonic()
     first = last = metric(port, "yujing_state_records_written_total")
@@ -328,13 +339,7 @@ def main() -> None:
                         help="keep the temporary folder (worker log, broker data)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="yujing-bench-"))
-    cfg = None
-    bootstrap = args.bootstrap
-    if not bootstrap:
-        cfg = broker.BrokerConfig(port=args.port, controller_port=args.port + 1,
-                                  home=home / "kafka", heap="2g")
-        broker.start(cfg)
-        bootstrap = cfg.bootstrap
+    cfg, bootstrap = own_broker(args.bootstrap, args.port, home)
     run_id = str(int(time.time()))
     worker = None
     try:
