@@ -172,6 +172,11 @@ class _Plan:
         held = [c.evaluate(data) is True for c in self.conditions]
         return held if self.unconditional or True in held else None
 
+    def sees(self, data: dict[str, Any]) -> bool:
+        """Whether ``held`` would not be None, evaluating conditions only until one holds (none
+        when a rule has no ``where``): for re-keying, which needs no more than that."""
+        return self.unconditional or any(c.evaluate(data) is True for c in self.conditions)
+
 
 _NO_PLAN = _Plan((), (), False)
 
@@ -296,7 +301,7 @@ class ScoringCore:
         out = []
         for route in self._routes.get(event.topic, ()):
             key = _route_key(route, event)
-            if key is not None and route.plan_for(event).held(event.data) is not None:
+            if key is not None and route.plan_for(event).sees(event.data):
                 out.append((route.stream, key))
         return out
 

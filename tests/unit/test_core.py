@@ -65,6 +65,7 @@ def test_window_keyed_by_another_field_counts_across_tanks_of_one_facility():
     # the worker re-keys an event only when a rule of the stream would see it
     assert core.stream_keys(tank(0, "T9", "F7", lel_pct=30)) == [("by:facility_id", "F7")]
     assert core.stream_keys(tank(0, "T9", "F7", lel_pct=3)) == []
+    assert core.stream_keys(tank(0, "T9", "F7")) == []  # no reading: the `where` is undecided
 
 
 def test_a_re_keyed_event_delivered_again_is_applied_once_per_entity():

@@ -60,3 +60,17 @@ def test_the_index_changes_no_alert_of_the_city(monkeypatch):
     without = score(loaded.rules, events, loaded.env.reference)
     assert len(with_index) > 50
     assert with_index == without
+
+
+def test_sees_is_whether_held_finds_a_rule_for_every_plan_and_event_of_the_city():
+    """``stream_keys`` asks ``sees`` (stops at the first condition that holds); scoring asks
+    ``held``: they must agree on every event."""
+    core = ScoringCore(load_rules([RULES]).rules, MemoryStore())
+    checked = seen = 0
+    for event in city_events(1):
+        for route in core._routes.get(event.topic, ()):
+            plan = route.plan_for(event)
+            assert plan.sees(event.data) == (plan.held(event.data) is not None)
+            checked += 1
+            seen += plan.sees(event.data)
+    assert 0 < seen < checked  # both answers occur
