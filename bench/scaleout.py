@@ -69,7 +69,17 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import StaleMetadata
 from aiokafka.partitioner import murmur2
 
-from bench.throughput import metric, metrics_of, produce, sim_events, start_worker, wait_metrics
+from bench.throughput import (
+    TICK,
+    cpu_seconds,
+    metric,
+    metrics_of,
+    own_broker,
+    produce,
+    sim_events,
+    start_worker,
+    wait_metrics,
+)
 from engine import broker
 from engine.core import stream_of
 from engine.kafka_admin import ensure_topics
@@ -341,23 +351,11 @@ def crash_reason(log: Path) -> str:
     return lines[-1] if lines else "(empty log)"
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, all cores."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]
-    return (sum(values) - idle) / _TICK, sum(values) / _TICK
+    return (sum(values) - idle) / TICK, sum(values) / TICK
 
 
 # -- 1. throughput ---------------------------------------------------------------------------
@@ -807,14 +805,7 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="yujing-scaleout-"))
-    cfg = None
-    broker_pid = None
-    bootstrap = args.bootstrap
-    if not bootstrap:
-        cfg = broker.BrokerConfig(port=args.port, controller_port=args.port + 1,
-                                  home=home / "kafka", heap="2g")
-        broker_pid = broker.start(cfg)
-        bootstrap = cfg.bootstrap
+    cfg, bootstrap, broker_pid = own_broker(args.bootstrap, args.port, home)
     run_id = str(int(time.time()))
     # A snapshot of the rules: a worker reloads changed files, and rules/ may change meanwhile.
     rules = home / "rules"

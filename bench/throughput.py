@@ -289,15 +289,15 @@ async def probe_latency(bootstrap: str, rate: float, seconds: float, run_id: str
 
 
 def own_broker(bootstrap: str | None, port: int, home: Path
-               ) -> tuple[broker.BrokerConfig | None, str]:
+               ) -> tuple[broker.BrokerConfig | None, str, int | None]:
     """``bootstrap`` when given, else a broker started under ``home`` on ``port``: (its
-    config, to stop it with, and its address)."""
+    config, to stop it with, its address, its pid)."""
     if bootstrap:
-        return None, bootstrap
+        return None, bootstrap, None
     cfg = broker.BrokerConfig(port=port, controller_port=port + 1, home=home / "kafka",
                               heap="2g")
-    broker.start(cfg)
-    return cfg, cfg.bootstrap
+    pid = broker.start(cfg)
+    return cfg, cfg.bootstrap, pid
 
 
 def settled(port: int, quiet_s: float = 3.0, timeout: float = 180.0) -> tuple[float, float]:
@@ -318,10 +318,16 @@ def settled(port: int, quiet_s: float = 3.0, timeout: float = 180.0) -> tuple[fl
     return still_since - began, last - first
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process, all its threads (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def main() -> None:
@@ -339,7 +345,7 @@ def main() -> None:
                         help="keep the temporary folder (worker log, broker data)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="yujing-bench-"))
-    cfg, bootstrap = own_broker(args.bootstrap, args.port, home)
+    cfg, bootstrap, _ = own_broker(args.bootstrap, args.port, home)
     run_id = str(int(time.time()))
     worker = None
     try:
