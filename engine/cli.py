@@ -139,7 +139,8 @@ def worker(
     batch_max: Annotated[int, typer.Option(
         help="Most events scored as one batch.")] = 1000,
     batch_within: Annotated[float, typer.Option(
-        help="Seconds a batch waits to fill: the latency it adds at low rates.")] = 0.05,
+        help="Seconds a batch waits at most: it goes as soon as the events fetched so far "
+             "are in, or when it holds --batch-max.")] = 0.05,
     commit_interval: Annotated[float, typer.Option(
         help="Seconds between offset commits, each writing the changed state first.")] = 2.8,
     loglevel: str = "info",

@@ -1,9 +1,10 @@
 """The Faust worker: department topics in, the scoring core in the middle, alerts out.
 
-Agents only move data. Events reach the core in batches (``take_events``), alerts and dead letters
-leave through the producer's buffer (``send_soon``, no round trip per message), and per-key state
-lives in one changelog-backed table keyed exactly like the source topics, so a restarted or
-rebalanced worker recovers the state of the partitions it is given.
+Agents only move data. Events reach the core in batches (``take_ready``: as soon as the fetched
+events are in, not on a timer), alerts and dead letters leave through the producer's buffer
+(``send_soon``, no round trip per message), and per-key state lives in one changelog-backed
+table keyed exactly like the source topics, so a restarted or rebalanced worker recovers the
+state of the partitions it is given.
 
 An event whose Kafka key is not its entity key (a producer that keys differently, or a rule keyed
 by another field such as ``company_id``) is forwarded to the internal ``<app-id>-repartition`` topic
@@ -30,6 +31,7 @@ from faust.sensors import Monitor
 from pydantic import BaseModel
 
 from engine import metrics
+from engine.batching import take_ready
 from engine.core import Entity, Origin, ScoringCore
 from engine.fetch_drain import drain_inline
 from engine.fetch_order import FetchOrder, guard_fetches, seek_in_consumer_thread
@@ -72,6 +74,8 @@ class WorkerSettings(BaseModel):
     partitions: int = DEFAULT_PARTITIONS
     batch_max: int = 1000
     batch_within_s: float = 0.05
+    """The longest a batch waits to go: normally it goes as soon as the fetched events are in
+    (``engine.batching``), this bounds one that missed that moment."""
     producer_linger_s: float = 0.01
     session_timeout_s: float = 10.0
     tick_interval_s: float = 1.0
@@ -571,12 +575,12 @@ class Worker:
 
         @self.app.agent(self.event_topics, name="yujing.intake")
         async def intake(stream: Any) -> None:
-            async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
+            async for batch in take_ready(stream, settings.batch_max, settings.batch_within_s):
                 self.handle_intake(batch)
 
         @self.app.agent(self.repartition, name="yujing.rekeyed")
         async def rekeyed(stream: Any) -> None:
-            async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
+            async for batch in take_ready(stream, settings.batch_max, settings.batch_within_s):
                 self.handle_rekeyed(batch)
 
         reader = ReferenceReader(settings.bootstrap, self.reference, self.silences)
