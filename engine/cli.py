@@ -143,6 +143,9 @@ def worker(
              "are in, or when it holds --batch-max.")] = 0.05,
     commit_interval: Annotated[float, typer.Option(
         help="Seconds between offset commits, each writing the changed state first.")] = 2.8,
+    fetch_busy_above: Annotated[float, typer.Option(
+        help="Events/s above which the broker may hold a fetch 10 ms to gather records "
+             "(0: never; each fetch returns at its first record).")] = 500.0,
     loglevel: str = "info",
 ) -> None:
     """Consume the department topics, score every event, publish alerts (a Faust worker)."""
@@ -151,7 +154,8 @@ def worker(
     run_worker(WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
                               app_id=app_id, reload_interval_s=reload_interval,
                               batch_max=batch_max, batch_within_s=batch_within,
-                              commit_interval_s=commit_interval),
+                              commit_interval_s=commit_interval,
+                              fetch_busy_above=fetch_busy_above),
                loglevel=loglevel)
 
 

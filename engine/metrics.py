@@ -77,3 +77,7 @@ GC_FULL_PAUSE_SECONDS = Histogram(
     "yujing_gc_full_pause_seconds",
     "Pauses of Python's full (generation 2) garbage collections; nothing runs meanwhile",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+FETCH_MAX_WAIT_SECONDS = Gauge(
+    "yujing_fetch_max_wait_seconds",
+    "How long the broker may hold the worker's fetches to gather records (1.5 s, Faust's, "
+    "while events are few: a fetch returns at its first record)")

@@ -35,6 +35,7 @@ from engine.batching import take_ready
 from engine.core import Entity, Origin, ScoringCore
 from engine.fetch_drain import drain_inline
 from engine.fetch_order import FetchOrder, guard_fetches, seek_in_consumer_thread
+from engine.fetch_pacing import FetchPacing, Pace, apply_pace
 from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
 from engine.partition_watch import PartitionWatch, Progress
@@ -89,6 +90,11 @@ class WorkerSettings(BaseModel):
     """How often offsets are committed, each commit writing the dirty state first (Faust's
     default): shorter means smaller state writes (the loop scores nothing while one runs) but
     more of them."""
+    fetch_busy_above: float = 500.0
+    """Events/s above which the broker may hold a fetch to gather records (``FetchPacing``);
+    0 keeps Faust's fetches (each returns at its first record)."""
+    fetch_busy_min_bytes: int = 32768
+    fetch_busy_wait_s: float = 0.01
     state_flush_interval_s: float = 10.0
     """While no offset commit has flushed state for this long (no events flowing), the timer
     writes dirty state (changes made by the clock alone) to the changelog."""
@@ -511,6 +517,11 @@ class Worker:
         self._read_topics = frozenset((*EVENT_TOPICS, f"{settings.app_id}-{REPARTITION_SUFFIX}"))
         self.fetch_order = FetchOrder()
         self._seeks: set[Any] = set()
+        self.fetch_pacing = FetchPacing(settings.fetch_busy_above, settings.fetch_busy_min_bytes,
+                                        settings.fetch_busy_wait_s)
+        self._paced: Pace | None = None
+        self._consumed_since_pace = 0
+        self._paced_at = time.monotonic()
         self._ends: dict[Any, int] = {}
         """The end offsets of the partitions read, as last asked of the broker."""
         guard_fetches(self.app.consumer, self.fetch_order, self._read_topics)
@@ -643,6 +654,7 @@ class Worker:
                     self._forward(forwards, stream, key, message)
         self._send_forwards(forwards)
         self._score(local, self._local_streams, origins)
+        self._consumed_since_pace += len(batch)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         for topic, count in consumed.items():
@@ -728,6 +740,18 @@ class Worker:
             self.take_assignment()  # normally done when the rebalance completed
         self.publish(self.core.advance(now - self.settings.deadline_lateness_s))
         self._watch_partitions(time.monotonic())
+        self._pace_fetches(time.monotonic())
+
+    def _pace_fetches(self, now: float) -> None:
+        """Set the fetches' pace from the events consumed since the last tick."""
+        pace = self.fetch_pacing.observe(self._consumed_since_pace, now - self._paced_at)
+        self._consumed_since_pace, self._paced_at = 0, now
+        if pace == self._paced or not self.settings.fetch_busy_above:
+            return
+        kafka = getattr(getattr(self.app.consumer, "_thread", None), "_consumer", None)
+        if kafka is not None and apply_pace(kafka, pace):
+            self._paced = pace
+            metrics.FETCH_MAX_WAIT_SECONDS.set(pace.max_wait_ms / 1000)
 
     async def poll_end_offsets(self) -> None:
         """Ask the broker, through Faust's consumer, for the end offsets of the partitions this
