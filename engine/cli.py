@@ -146,6 +146,9 @@ def worker(
     fetch_busy_above: Annotated[float, typer.Option(
         help="Events/s above which the broker may hold a fetch 10 ms to gather records "
              "(0: never; each fetch returns at its first record).")] = 500.0,
+    rekey_here: Annotated[bool, typer.Option(
+        help="Score an event re-keyed to a key this worker owns at once, not through the "
+             "re-keying topic.")] = True,
     loglevel: str = "info",
 ) -> None:
     """Consume the department topics, score every event, publish alerts (a Faust worker)."""
@@ -155,7 +158,7 @@ def worker(
                               app_id=app_id, reload_interval_s=reload_interval,
                               batch_max=batch_max, batch_within_s=batch_within,
                               commit_interval_s=commit_interval,
-                              fetch_busy_above=fetch_busy_above),
+                              fetch_busy_above=fetch_busy_above, rekey_here=rekey_here),
                loglevel=loglevel)
 
 

@@ -73,6 +73,10 @@ CONSUMER_UNANSWERED = Counter(
 EVENTS_REKEYED = Counter(
     "yujing_events_rekeyed_total",
     "Events forwarded to the re-keying topic (for rules keyed by another field)")
+EVENTS_REKEYED_HERE = Counter(
+    "yujing_events_rekeyed_here_total",
+    "Events re-keyed to a key whose re-keying partition this worker reads, scored at once "
+    "instead of through the re-keying topic")
 GC_FULL_PAUSE_SECONDS = Histogram(
     "yujing_gc_full_pause_seconds",
     "Pauses of Python's full (generation 2) garbage collections; nothing runs meanwhile",

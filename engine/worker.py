@@ -90,6 +90,10 @@ class WorkerSettings(BaseModel):
     """How often offsets are committed, each commit writing the dirty state first (Faust's
     default): shorter means smaller state writes (the loop scores nothing while one runs) but
     more of them."""
+    rekey_here: bool = True
+    """Score here an event re-keyed to a key whose re-keying partition this worker reads, rather
+    than send it through the re-keying topic and read it back (off: every re-keyed event takes
+    the topic, as with several workers it does for the keys other workers own)."""
     fetch_busy_above: float = 500.0
     """Events/s above which the broker may hold a fetch to gather records (``FetchPacing``);
     0 keeps Faust's fetches (each returns at its first record)."""
@@ -514,7 +518,11 @@ class Worker:
         self.watch = PartitionWatch()
         self.commit_watch = PartitionWatch(after_s=COMMIT_STILL_S)
         """Partitions whose committed offset stands still behind what was handed on."""
-        self._read_topics = frozenset((*EVENT_TOPICS, f"{settings.app_id}-{REPARTITION_SUFFIX}"))
+        self._repartition_topic = f"{settings.app_id}-{REPARTITION_SUFFIX}"
+        self._read_topics = frozenset((*EVENT_TOPICS, self._repartition_topic))
+        self._rekey_here: frozenset[int] = frozenset()
+        """Re-keying partitions this worker reads (and owns the state of): an event re-keyed
+        to one of them is scored at once (``WorkerSettings.rekey_here``)."""
         self.fetch_order = FetchOrder()
         self._seeks: set[Any] = set()
         self.fetch_pacing = FetchPacing(settings.fetch_busy_above, settings.fetch_busy_min_bytes,
@@ -524,6 +532,8 @@ class Worker:
         self._paced_at = time.monotonic()
         self._ends: dict[Any, int] = {}
         """The end offsets of the partitions read, as last asked of the broker."""
+        self._starts: dict[Any, int] = {}
+        """Their first offsets (where a partition with no committed offset is read from)."""
         guard_fetches(self.app.consumer, self.fetch_order, self._read_topics)
         drain_inline(self.app.consumer)  # no tasks per message fetched
 
@@ -557,6 +567,9 @@ class Worker:
             # the acknowledgements since its last commit before it commits there): the next
             # owner reads those events again and each entity skips the ones it has applied
             # (``core.ORIGINS``).
+            # Until the new assignment is taken, re-keyed events go through the topic to
+            # whoever reads their partition then.
+            self._rekey_here = frozenset()
             self.store.flush()
             await self.in_flight.delivered(settings.session_timeout_s / 3)
 
@@ -575,6 +588,10 @@ class Worker:
         self._assignment = assignment
         if assignment is not None:
             self.store.owned = {tp.partition for tp in assignment if tp.topic in EVENT_TOPICS}
+        self._rekey_here = frozenset(
+            tp.partition for tp in assignment or ()
+            if tp.topic == self._repartition_topic and tp.partition in (self.store.owned or ())
+        ) if self.settings.rekey_here else frozenset()
         self.store.discard()  # the recovered table is the truth now
         self.core.reschedule_all()
         self.fetch_order.reassigned(assignment or ())
@@ -630,6 +647,9 @@ class Worker:
         local: list[Event] = []
         origins: list[Origin | None] = []
         forwards: dict[int, list[bytes]] = {}
+        here: dict[str, tuple[list[Event], list[Origin | None]]] = {}
+        rekey_here = self._rekey_here
+        partitions = self.settings.partitions
         newest: dict[str, float] = {}
         consumed: dict[str, int] = {}
         for item in batch:
@@ -651,9 +671,22 @@ class Worker:
                     continue  # every stream of the topic is scored here: nothing to re-key
             for stream, key in self.core.stream_keys(decoded):
                 if not (keyed_right and stream in self._local_streams):
-                    self._forward(forwards, stream, key, message)
+                    # The partition the key's owner reads: the same hash as the producer's
+                    # partitioner and as ``TableStore._owns``, so the state of ``key`` is where
+                    # its events arrive.
+                    partition = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+                    if partition in rekey_here:
+                        events, event_origins = here.setdefault(stream, ([], []))
+                        events.append(decoded)
+                        event_origins.append((topic, message.partition, message.offset))
+                    else:
+                        self._forward(forwards, stream, partition, message)
         self._send_forwards(forwards)
         self._score(local, self._local_streams, origins)
+        # What the re-keying topic would have brought back to this worker, in the same order.
+        for stream, (events, event_origins) in here.items():
+            metrics.EVENTS_REKEYED_HERE.inc(len(events))
+            self._score(events, frozenset((stream,)), event_origins)
         self._consumed_since_pace += len(batch)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -663,11 +696,8 @@ class Worker:
         for topic, ts in newest.items():
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
 
-    def _forward(self, forwards: dict[int, list[bytes]], stream: str, key: str,
+    def _forward(self, forwards: dict[int, list[bytes]], stream: str, partition: int,
                  message: Any) -> None:
-        # The partition the key's owner reads: the same hash as the producer's partitioner and
-        # as ``TableStore._owns``, so the state of ``key`` is where its events arrive.
-        partition = (murmur2(key.encode()) & 0x7FFFFFFF) % self.settings.partitions
         # The source's partition and offset travel along: the owner drops what it applied
         # already when a rebalance makes the source be read and forwarded again.
         forwards.setdefault(partition, []).append(
@@ -765,6 +795,8 @@ class Worker:
         try:
             ends = await asyncio.wait_for(self.app.consumer.highwaters(*partitions),
                                           END_OFFSETS_TIMEOUT_S)
+            starts = await asyncio.wait_for(self.app.consumer.earliest_offsets(*partitions),
+                                            END_OFFSETS_TIMEOUT_S)
         except TimeoutError:
             metrics.CONSUMER_UNANSWERED.inc()
             log.error("Faust's consumer did not answer a request for end offsets within %.0f s: "
@@ -775,6 +807,7 @@ class Worker:
             log.warning("end offsets not read: %r", exc)
             return
         self._ends = {tp: end for tp, end in ends.items() if end is not None}
+        self._starts = {tp: start for tp, start in starts.items() if start is not None}
 
     def _watch_partitions(self, now: float) -> None:
         """Read again a partition whose records wait while nothing of it has been handed on
@@ -796,8 +829,13 @@ class Worker:
             tp_state = state(tp)
             if tp_state is not None:
                 end = max(tp_state.highwater or 0, self._ends.get(tp, 0))
-                progress[tp] = Progress(self.fetch_order.next_offset(tp, read_offset.get(tp)),
-                                        end or None)
+                position = self.fetch_order.next_offset(tp, read_offset.get(tp))
+                if position is None and tp in read_offset:
+                    # Sought to no committed offset and nothing handed on since: read from
+                    # the log's start. Seen with re-keying partitions another worker had
+                    # written to and no one had committed: their records sat unread.
+                    position = self._starts.get(tp)
+                progress[tp] = Progress(position, end or None)
         stalled, recovered = self.watch.observe(now, progress)
         for tp in stalled:
             offset = progress[tp].position

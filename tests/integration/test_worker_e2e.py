@@ -1,9 +1,10 @@
 """End to end through the real broker: events in, exact alerts and dead letters out.
 
 A ``yujing worker`` process consumes the department topics; the test produces events with known
-violations (one keyed wrongly by its producer, so it takes the repartition path; a window keyed by
-another field, which always does), a vehicle that falls silent (an absence the worker's timer
-must notice with no further input), and malformed records.
+violations (one keyed wrongly by its producer, so it is re-keyed; a window keyed by another
+field, which always is), a vehicle that falls silent (an absence the worker's timer
+must notice with no further input), and malformed records. Twice: with re-keyed events scored
+where they are read (the worker reads every partition), and sent through the re-keying topic.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from tests.rulekit import FACILITY, VEHICLE, rule_text
 pytestmark = pytest.mark.broker
 
 
-def test_worker_publishes_exact_alerts_and_dead_letters(kafka, tmp_path):
+@pytest.mark.parametrize("rekey", ["--rekey-here", "--no-rekey-here"])
+def test_worker_publishes_exact_alerts_and_dead_letters(kafka, tmp_path, rekey):
     run_id = uuid.uuid4().hex[:8]
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -76,7 +78,8 @@ def test_worker_publishes_exact_alerts_and_dead_letters(kafka, tmp_path):
     def ours(record):
         return run_id in str(record.get("key", "")) or run_id in str(record.get("value", ""))
 
-    with worker_process(kafka.bootstrap, rules, f"e2e-{run_id}", tmp_path / "worker.log") as proc:
+    with worker_process(kafka.bootstrap, rules, f"e2e-{run_id}", tmp_path / "worker.log",
+                        rekey) as proc:
         alerts = run(read_until(kafka.bootstrap, "alerts", wanted=ours,
                                 done=lambda got: len(got) >= len(expected_alerts),
                                 give_up=lambda: proc.poll() is not None))

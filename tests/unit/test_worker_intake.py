@@ -127,11 +127,16 @@ async def test_records_waiting_are_measured_against_the_brokers_end_offsets(work
     async def highwaters(*partitions):
         return {p: 25 for p in partitions}
 
+    async def earliest_offsets(*partitions):
+        return {p: 0 for p in partitions}
+
     consumer.highwaters = highwaters
+    consumer.earliest_offsets = earliest_offsets
     worker._watch_partitions(0.0)
     worker._watch_partitions(10.0)
     assert sought == []  # by aiokafka's figure nothing waits
     await worker.poll_end_offsets()
+    assert worker._starts == {tp: 0} and worker._ends == {tp: 25}
     worker._watch_partitions(20.0)
     worker._watch_partitions(30.0)
     await asyncio.sleep(0)
@@ -173,3 +178,30 @@ async def test_a_commit_standing_still_behind_what_was_handed_on_is_read_again(w
     await asyncio.sleep(0)
     assert sought == [(tp, 40)]
     assert "commit held at 40 for 30 s while offsets up to 50 were handed on" in caplog.text
+
+
+async def test_a_partition_with_no_committed_offset_and_nothing_handed_on_is_read_again(worker):
+    # A re-keying partition another worker had written to and no one had committed: sought
+    # to no committed offset, its records sat unread, and with no position known the watch
+    # did not see them waiting. It is read from the log's start.
+    tp = TP("yujing-repartition", 2)
+    sought = _started_consumer(worker, highwater=4)
+    consumer = worker.app.consumer
+    consumer._read_offset[tp] = None  # Faust's seek to no committed offset
+    worker._assignment = frozenset([tp])
+    worker._starts = {tp: 0}
+    worker._watch_partitions(0.0)
+    worker._watch_partitions(10.0)
+    await asyncio.sleep(0)
+    assert sought == [(tp, 0)]
+
+
+def test_a_partition_not_yet_sought_is_not_read_again(worker):
+    # Faust has not sought it since the assignment: its seek reads it (nothing to do yet).
+    tp = TP("yujing-repartition", 2)
+    sought = _started_consumer(worker, highwater=4)
+    worker._assignment = frozenset([tp])
+    worker._starts = {tp: 0}
+    worker._watch_partitions(0.0)
+    worker._watch_partitions(10.0)
+    assert sought == []
