@@ -8,7 +8,8 @@ state of the partitions it is given.
 
 An event whose Kafka key is not its entity key (a producer that keys differently, or a rule keyed
 by another field such as ``company_id``) is forwarded to the internal ``<app-id>-repartition`` topic
-keyed by the right value, and scored by the worker that owns that key.
+keyed by the right value, and scored by the worker that owns that key; when that is this worker
+(it reads the key's partition of that topic), it is scored at once instead (``rekey_here``).
 """
 
 from __future__ import annotations
