@@ -11,7 +11,8 @@ cores, 61–70% of a core (``bench/README.md``).
 ``FetchPacing`` lets the broker gather records for up to ``busy_wait_s`` (or until
 ``busy_min_bytes``) while events come faster than ``busy_above`` a second, and goes back to
 Faust's settings below half of that rate, so an idle worker still waits for its next record
-instead of polling.
+instead of polling. The worker paces only when given ``--fetch-busy-above``: it spares the
+broker, but cost about 10% of the throughput on a backlog and 10–20 ms of median latency.
 """
 
 from __future__ import annotations

@@ -95,9 +95,11 @@ class WorkerSettings(BaseModel):
     """Score here an event re-keyed to a key whose re-keying partition this worker reads, rather
     than send it through the re-keying topic and read it back (off: every re-keyed event takes
     the topic, as with several workers it does for the keys other workers own)."""
-    fetch_busy_above: float = 500.0
+    fetch_busy_above: float = 0.0
     """Events/s above which the broker may hold a fetch to gather records (``FetchPacing``);
-    0 keeps Faust's fetches (each returns at its first record)."""
+    0, the default, keeps Faust's fetches (each returns at its first record). 500 saved the
+    broker 13–21 points of a core at 2,800 events/s, but cost 10% of the throughput on a
+    backlog and 10–20 ms of median latency (``bench/README.md``)."""
     fetch_busy_min_bytes: int = 32768
     fetch_busy_wait_s: float = 0.01
     state_flush_interval_s: float = 10.0

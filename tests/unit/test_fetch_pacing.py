@@ -44,6 +44,8 @@ def test_a_consumer_not_started_has_no_fetcher_to_pace():
 
 
 def test_the_worker_paces_its_consumer_from_the_events_it_consumed(worker):  # noqa: F811
+    worker.settings.fetch_busy_above = 500.0
+    worker.fetch_pacing = FetchPacing(500.0, 32768, 0.01)
     fetcher = SimpleNamespace(_fetch_min_bytes=1, _fetch_max_wait_ms=1500)
     worker.app.consumer._thread._consumer = SimpleNamespace(_fetcher=fetcher, assignment=set)
     worker._paced_at = time.monotonic() - 1.0
@@ -52,4 +54,13 @@ def test_the_worker_paces_its_consumer_from_the_events_it_consumed(worker):  # n
     assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (32768, 10)
     worker._paced_at = time.monotonic() - 1.0
     worker.handle_tick(time.time())  # none in the next
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (1, 1500)
+
+
+def test_by_default_the_worker_leaves_faust_s_fetches_alone(worker):  # noqa: F811
+    fetcher = SimpleNamespace(_fetch_min_bytes=1, _fetch_max_wait_ms=1500)
+    worker.app.consumer._thread._consumer = SimpleNamespace(_fetcher=fetcher, assignment=set)
+    worker._paced_at = time.monotonic() - 1.0
+    worker.handle_intake([record(offset, 0) for offset in range(600)])
+    worker.handle_tick(time.time())
     assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (1, 1500)
