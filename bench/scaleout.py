@@ -67,7 +67,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import StaleMetadata
-from aiokafka.partitioner import murmur2
 
 from bench.throughput import (
     TICK,
@@ -89,7 +88,7 @@ from engine.simulator.base import SimContext, parse_start
 from engine.simulator.run import Simulation, reference_city
 from engine.worker import REPARTITION_SUFFIX, STATE_TABLE
 from models.base import parse_duration
-from topics.registry import ALERTS, ALL_TOPICS, DEFAULT_PARTITIONS, EVENT_TOPICS
+from topics.registry import ALERTS, ALL_TOPICS, DEFAULT_PARTITIONS, EVENT_TOPICS, partition_of
 
 Offsets = dict[TopicPartition, int]
 Pair = tuple[str, str]
@@ -630,7 +629,7 @@ def changelog_rollbacks(bootstrap: str, app_id: str) -> Rollbacks | None:
                             f"{_wall(before[1])}) -> {_fmt_ts(state.seen)} (written "
                             f"{_wall(m.timestamp)}, changelog partition {m.partition}, "
                             f"events of the key in partition "
-                            f"{(murmur2(key.encode()) & 0x7FFFFFFF) % partitions})")
+                            f"{partition_of(key.encode(), partitions)})")
         return found
     except Exception as exc:  # a diagnostic: never the reason the benchmark fails
         print(f"   (changelog of {app_id} not checked: {exc!r})")

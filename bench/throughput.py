@@ -35,14 +35,13 @@ sys.path.insert(0, str(REPO))
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.partitioner import murmur2
 
 from engine import broker
 from engine.kafka_admin import ensure_topics
 from engine.processes import stop_group
 from engine.simulator.base import SimContext, parse_start
 from engine.simulator.run import Simulation, reference_city
-from topics.registry import DEFAULT_PARTITIONS
+from topics.registry import DEFAULT_PARTITIONS, partition_of
 
 PROBE_RULE = """\
 id: bench.latency.probe
@@ -210,7 +209,7 @@ def steps_of(records: list[tuple[str, bytes, bytes]]
     (and the worker) would choose it."""
     groups: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
     for topic, key, value in records:
-        partition = (murmur2(key) & 0x7FFFFFFF) % DEFAULT_PARTITIONS
+        partition = partition_of(key)
         groups.setdefault((topic, partition), []).append((key, value))
     return groups
 

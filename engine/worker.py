@@ -27,7 +27,6 @@ import faust
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from faust.sensors import Monitor
 from pydantic import BaseModel
 
@@ -52,6 +51,7 @@ from topics.registry import (
     EVENT_TOPICS,
     SILENCES,
     TopicSpec,
+    partition_of,
 )
 
 log = logging.getLogger("yujing.worker")
@@ -199,7 +199,7 @@ class ChangelogWriter:
         async with self._order:
             for key, value in records:
                 # The partition the table's partitioner would choose (the key's events' one).
-                partition = (murmur2(key) & 0x7FFFFFFF) % partitions
+                partition = partition_of(key, partitions)
                 batch = batches.get(partition)
                 if batch is None:
                     batch = batches[partition] = producer.create_batch()
@@ -264,7 +264,7 @@ class TableStore:
     def _owns(self, key: str) -> bool:
         if self.owned is None:
             return True
-        return (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions in self.owned
+        return partition_of(key.encode(), self.partitions) in self.owned
 
     def _streams(self, key: str) -> dict[str, Entity] | None:
         streams = self._cache.get(key)
@@ -674,10 +674,9 @@ class Worker:
                     continue  # every stream of the topic is scored here: nothing to re-key
             for stream, key in self.core.stream_keys(decoded):
                 if not (keyed_right and stream in self._local_streams):
-                    # The partition the key's owner reads: the same hash as the producer's
-                    # partitioner and as ``TableStore._owns``, so the state of ``key`` is where
-                    # its events arrive.
-                    partition = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+                    # The partition the key's owner reads (as ``TableStore._owns`` decides),
+                    # so the state of ``key`` is where its events arrive.
+                    partition = partition_of(key.encode(), partitions)
                     if partition in rekey_here:
                         events, event_origins = here.setdefault(stream, ([], []))
                         events.append(decoded)
