@@ -775,10 +775,14 @@ class Worker:
         self._pace_fetches(time.monotonic())
 
     def _pace_fetches(self, now: float) -> None:
-        """Set the fetches' pace from the events consumed since the last tick."""
+        """Set the fetches' pace from the events consumed since the last tick (only when
+        ``fetch_busy_above`` asks for pacing: else Faust's fetches are left alone)."""
+        if not self.settings.fetch_busy_above:
+            self._consumed_since_pace = 0
+            return
         pace = self.fetch_pacing.observe(self._consumed_since_pace, now - self._paced_at)
         self._consumed_since_pace, self._paced_at = 0, now
-        if pace == self._paced or not self.settings.fetch_busy_above:
+        if pace == self._paced:
             return
         kafka = getattr(getattr(self.app.consumer, "_thread", None), "_consumer", None)
         if kafka is not None and apply_pace(kafka, pace):
