@@ -9,7 +9,9 @@ follow CEL's semantics: equality across types is false, ordering across types is
 decides. Whatever they are not sure of — arithmetic on anything but two doubles, a field of
 something that is not a map holding it, lists compared with lists, any value that is not a
 number, string, boolean, timestamp or null — they hand back to CEL for that event, and anything
-else (functions, macros, ``?:``) is never compiled, so the answer is always CEL's.
+else (functions, macros) is never compiled, so the answer is always CEL's. ``c ? a : b`` is
+compiled too (speed limits by road class are written that way), evaluating only the branch
+``c`` chooses, as CEL does.
 ``tests/unit/models/test_fastcel.py`` checks this against the CEL evaluator on random
 expressions and values.
 
@@ -62,6 +64,7 @@ class _NotSupported(Exception):
 
 
 def _translate(source: str) -> str | None:
+    """CEL text as Python text with the same tree, or None when it is outside the subset."""
     out = []
     pos = 0
     while pos < len(source):
@@ -74,7 +77,10 @@ def _translate(source: str) -> str | None:
         kind = match.lastgroup
         token = match.group(kind)
         if kind == "other":
-            return None  # ?, :, ., arithmetic and the rest: CEL only
+            if token in ("?", ":"):
+                out.append(token)  # a conditional: rearranged below
+                continue
+            return None  # {, arithmetic and the rest: CEL only
         if kind == "op":
             if token in ("&&", "||"):
                 token = " and " if token == "&&" else " or "
@@ -88,7 +94,102 @@ def _translate(source: str) -> str | None:
             if pos < len(source) and source[pos:].lstrip().startswith("("):
                 return None  # a function call
         out.append(token)
-    return " ".join(out)
+    tokens = _conditionals(out)
+    return None if tokens is None else " ".join(tokens)
+
+
+_OPEN = ("(", "[")
+_CLOSE = (")", "]")
+
+
+def _conditionals(tokens: list[str]) -> list[str] | None:
+    """CEL's ``c ? a : b`` as Python's ``(a) if (c) else (b)``, at every level of brackets.
+
+    In CEL ``?:`` binds loosest and nests to the right, so the first ``?`` outside brackets
+    ends the condition and the ``:`` that matches it ends the first branch.
+    """
+    question = _outside_brackets(tokens, "?")
+    if question < 0:
+        return _within_brackets(tokens)
+    condition, rest = tokens[:question], tokens[question + 1:]
+    colon = _outside_brackets(rest, ":")
+    if colon < 0:
+        return None
+    parts = [_conditionals(part) for part in (condition, rest[:colon], rest[colon + 1:])]
+    if any(not part for part in parts):
+        return None
+    test, body, orelse = parts
+    return ["(", *body, ")", "if", "(", *test, ")", "else", "(", *orelse, ")"]  # type: ignore[misc]
+
+
+def _outside_brackets(tokens: list[str], wanted: str) -> int:
+    """Where ``wanted`` (``?``, or the ``:`` of a ``?`` before it) is outside brackets; -1 if
+    nowhere. A ``?`` met on the way to a ``:`` is a nested conditional that takes the next one."""
+    depth = pending = 0
+    for i, token in enumerate(tokens):
+        if token in _OPEN:
+            depth += 1
+        elif token in _CLOSE:
+            depth -= 1
+        elif depth == 0 and token == wanted and not pending:
+            return i
+        elif depth == 0 and wanted == ":" and token == "?":
+            pending += 1
+        elif depth == 0 and wanted == ":" and token == ":":
+            pending -= 1
+    return -1
+
+
+def _within_brackets(tokens: list[str]) -> list[str] | None:
+    """``tokens`` (no ``?`` outside brackets) with the conditionals inside brackets rewritten:
+    each list item or bracketed group is an expression of its own."""
+    out: list[str] = []
+    depth = 0
+    start = 0
+    for i, token in enumerate(tokens):
+        if token in _OPEN:
+            if depth == 0:
+                out.append(token)
+                start = i + 1
+            depth += 1
+        elif token in _CLOSE:
+            depth -= 1
+            if depth < 0:
+                return None
+            if depth == 0:
+                inner = _items(tokens[start:i])
+                if inner is None:
+                    return None
+                out.extend(inner)
+                out.append(token)
+        elif depth == 0:
+            if token in ("?", ":"):
+                return None  # a : without its ?
+            out.append(token)
+    return out if depth == 0 else None
+
+
+def _items(tokens: list[str]) -> list[str] | None:
+    """The inside of a bracket, each comma-separated item rewritten on its own."""
+    out: list[str] = []
+    depth = 0
+    start = 0
+    for i, token in enumerate([*tokens, ","]):
+        if token in _OPEN:
+            depth += 1
+        elif token in _CLOSE:
+            depth -= 1
+        elif token == "," and depth == 0:
+            item = tokens[start:i]
+            if item:
+                rewritten = _conditionals(item)
+                if rewritten is None:
+                    return None
+                out.extend(rewritten)
+            if i < len(tokens):
+                out.append(",")
+            start = i + 1
+    return out
 
 
 def _kind(value: Any) -> str:
@@ -184,6 +285,9 @@ def _build(node: ast.AST, constants: Mapping[str, Any]) -> Fast:
     if isinstance(node, ast.BoolOp):
         parts = [_build(v, constants) for v in node.values]
         return _logic(parts, isinstance(node.op, ast.And))
+    if isinstance(node, ast.IfExp):
+        return _conditional(_build(node.test, constants), _build(node.body, constants),
+                            _build(node.orelse, constants))
     if isinstance(node, ast.Compare) and len(node.ops) == 1:
         left = _build(node.left, constants)
         right = _build(node.comparators[0], constants)
@@ -294,6 +398,19 @@ def _membership(left: Fast, right: Fast) -> Fast:
         value = left(data)
         return any(_equal(value, item) for item in items)
     return member
+
+
+def _conditional(test: Fast, body: Fast, orelse: Fast) -> Fast:
+    # CEL's ?: wants a bool and evaluates only the branch it chooses: an error in the other
+    # one does not matter, one in the condition is the answer.
+    def choose(data: Mapping[str, Any]) -> Any:
+        chosen = test(data)
+        if chosen is True:
+            return body(data)
+        if chosen is False:
+            return orelse(data)
+        raise CelError("?: wants a bool")
+    return choose
 
 
 def _logic(parts: list[Fast], conjunction: bool) -> Fast:

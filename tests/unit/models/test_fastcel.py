@@ -26,6 +26,10 @@ def expression(rng: random.Random, depth: int = 0) -> str:
         return f"{expression(rng, depth + 1)} {rng.choice(OPS)} {expression(rng, depth + 1)}"
     if roll < 0.7:
         return f"!({expression(rng, depth + 1)})"
+    if roll < 0.8:
+        conditional = (f"{expression(rng, depth + 1)} ? ({expression(rng, depth + 1)}) : "
+                       f"{expression(rng, depth + 1)}")
+        return rng.choice([conditional, f"({conditional})", f"[{conditional}, 1]"])
     return (f"({expression(rng, depth + 1)}) {rng.choice(['&&', '||'])} "
             f"({expression(rng, depth + 1)})")
 
@@ -66,7 +70,7 @@ def test_fast_path_agrees_with_cel_on_random_expressions():
 
 
 @pytest.mark.parametrize("source", [
-    "x ? 1 : 2", "size(x) > 1", "1 < x < 3", "x.exists(v, v > 1)", "x.size() > 1",
+    "size(x) > 1", "x ? size(y) : 2", "1 < x < 3", "x.exists(v, v > 1)", "x.size() > 1",
     "r\"a\" == x", "x == 'a\\n'", "[v for v in x] == y"])
 def test_everything_else_is_left_to_cel(source):
     assert compile_fast(source, {}) is None
@@ -90,7 +94,9 @@ def test_expressions_use_the_fast_path_and_fall_back_per_value():
 
 @pytest.mark.parametrize("source", [
     'x in ["a", "highway"]', "x in S", 'x == "a"', 'x != "a"', "x > 80", "x <= 79.9",
-    "x >= 1", 'x == "a" && y > 1', 'x in S || y < 1', "(x > 1) && (y == 'a')"])
+    "x >= 1", 'x == "a" && y > 1', 'x in S || y < 1', "(x > 1) && (y == 'a')",
+    'x == "highway" ? y <= 80 : (x == "a" ? y <= 60 : true)', "x ? y : 1 ? 2 : 3",
+    "x > 1 || y ? [x ? 1 : y, 2] : x", "(x ? y : x) == y", "!(x) ? y.b : 1"])
 def test_the_shapes_compiled_in_place_agree_with_cel_on_every_value(source):
     # field against a number or a string, field in strings, a && or || of two: the shapes
     # most rule conditions have, each with its own closure
