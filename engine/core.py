@@ -125,19 +125,27 @@ def stream_of(rule: CompiledRule, topic: str) -> str:
 
 
 @dataclass(slots=True, frozen=True)
-class _Traits:
-    """What the core need not do for a rule, known once it is loaded."""
+class _Step:
+    """One rule of a plan, with what scoring it needs looked up once, when it is loaded."""
 
+    rule: CompiledRule
+    slot: int
+    """Index of its ``where`` in the plan's ``conditions``, or -1 for none."""
+    state_key: str
+    score_one: Callable[[Any, Event], Reading]
+    learn_one: Callable[[Any, Event], None] | None
+    """None when its model learns nothing from events (threshold, lookup, text, joined)."""
+    context_fields: tuple[str, ...]
     timed: bool
     """The rule has deadlines (its model's, or its alert's own ``clear_for`` or escalation)."""
-    learns: bool
-    """Its model learns from events (threshold, lookup, text and joined judge each alone)."""
 
     @classmethod
-    def of(cls, rule: CompiledRule) -> _Traits:
-        model = type(rule.model)
-        return cls(timed=model.uses_deadlines or rule.lifecycle_timers,
-                   learns=model.learn_one is not WarningModel.learn_one)
+    def of(cls, rule: CompiledRule, slot: int) -> _Step:
+        model = rule.model
+        learns = type(model).learn_one is not WarningModel.learn_one
+        return cls(rule, slot, rule.state_key, model.score_one,
+                   model.learn_one if learns else None, tuple(rule.context_fields or ()),
+                   model.uses_deadlines or rule.lifecycle_timers)
 
 
 @dataclass(slots=True, frozen=True)
@@ -146,9 +154,8 @@ class _Plan:
     event however many rules share it (a facility's thirteen rules have two)."""
 
     conditions: tuple[Expression, ...]
-    steps: tuple[tuple[CompiledRule, int, _Traits], ...]
-    """(rule, index of its ``where`` in ``conditions`` or -1 for none, what the core may skip
-    for it), in the route's rule order: alerts come out in that order."""
+    steps: tuple[_Step, ...]
+    """In the route's rule order: alerts come out in that order."""
     unconditional: bool
     """Some rule has no ``where``: every event of the route reaches it."""
 
@@ -164,8 +171,8 @@ class _Plan:
                 if slot < 0:
                     slot = slots[rule.where.identity] = len(conditions)
                     conditions.append(rule.where)
-            steps.append((rule, slot, _Traits.of(rule)))
-        return cls(tuple(conditions), tuple(steps), any(slot < 0 for _, slot, _ in steps))
+            steps.append(_Step.of(rule, slot))
+        return cls(tuple(conditions), tuple(steps), any(step.slot < 0 for step in steps))
 
     def held(self, data: dict[str, Any]) -> list[bool] | None:
         """Which conditions hold for the event; None when no rule of the plan can see it."""
@@ -179,6 +186,7 @@ class _Plan:
 
 
 _NO_PLAN = _Plan((), (), False)
+_LATE = Verdict.LATE
 
 
 @dataclass(slots=True)
@@ -318,8 +326,10 @@ class ScoringCore:
         # Entities of this batch, loaded once and saved at its end (inhibition reads them too).
         dirty: dict[tuple[str, str], Entity] = {}
         self._batch = dirty
+        on_reading = self.on_reading
         for i, event in enumerate(events):
             origin = None if origins is None else origins[i]
+            ts, data = event.ts, event.data
             for route in self._routes.get(event.topic, ()):
                 if streams is not None and route.stream not in streams:
                     continue
@@ -329,7 +339,7 @@ class ScoringCore:
                 key = _route_key(route, event)
                 if key is None:
                     continue
-                held = plan.held(event.data)
+                held = plan.held(data)
                 if held is None:
                     continue  # no rule of the route sees this event: its entity is not touched
                 ident = (route.stream, key)
@@ -340,42 +350,43 @@ class ScoringCore:
                 if origin is not None and _repeated(entity, origin):
                     self.repeated += 1
                     continue
-                for rule, slot, traits in plan.steps:
-                    if slot < 0 or held[slot]:
-                        self._score(rule, traits, route.stream, key, entity, event, alerts)
+                # One event through each rule whose ``where`` holds for it (inline: this is
+                # the loop every (event, rule) pair goes through).
+                for step in plan.steps:
+                    slot = step.slot
+                    if slot >= 0 and not held[slot]:
+                        continue
+                    state = entity.get(step.state_key)
+                    if state is None:
+                        state = entity[step.state_key] = RuleState(step.rule.model.new_state())
+                    reading = step.score_one(state.model, event)
+                    verdict = reading.verdict
+                    if verdict is _LATE:
+                        if self.on_late is not None:
+                            self.on_late(step.rule, reading.evidence.get("late_by_s", 0.0))
+                        continue
+                    if step.learn_one is not None:
+                        step.learn_one(state.model, event)
+                    if ts >= state.seen:
+                        # The context a deadline's alert shows is that of the newest event, not
+                        # the last to arrive (events of one key can come out of order through
+                        # different partitions).
+                        state.seen = ts
+                        if step.context_fields:
+                            state.context = {f: data.get(f) for f in step.context_fields}
+                    at = reading.at
+                    if at is None:
+                        at = ts
+                    if on_reading is not None or not applied_quietly(state.decision, verdict, at):
+                        self._emit(step.rule, state, reading, at, key, data, alerts)
+                    if step.timed:
+                        deadline = _deadline(step.rule, state)
+                        if deadline is not None:
+                            self._schedule(deadline, route.stream, key, step.state_key)
         for (stream, key), entity in dirty.items():
             self.store.save(stream, key, entity)
         self._batch = {}
         return alerts
-
-    def _score(self, rule: CompiledRule, traits: _Traits, stream: str, key: str,
-               entity: Entity, event: Event, alerts: list[Alert]) -> None:
-        """One event through one rule whose ``where`` holds for it."""
-        state = entity.get(rule.state_key)
-        if state is None:
-            state = entity[rule.state_key] = RuleState(rule.model.new_state())
-        model = rule.model
-        reading = model.score_one(state.model, event)
-        if reading.verdict is Verdict.LATE:
-            if self.on_late is not None:
-                self.on_late(rule, reading.evidence.get("late_by_s", 0.0))
-            return
-        if traits.learns:
-            model.learn_one(state.model, event)
-        if event.ts >= state.seen:
-            # The context a deadline's alert shows is that of the newest event, not the last
-            # to arrive (events of one key can come out of order through different partitions).
-            state.seen = event.ts
-            if rule.context_fields:
-                state.context = {f: event.data.get(f) for f in rule.context_fields}
-        at = event.ts if reading.at is None else reading.at
-        if self.on_reading is not None \
-                or not applied_quietly(state.decision, reading.verdict, at):
-            self._emit(rule, state, reading, at, key, event.data, alerts)
-        if traits.timed:
-            deadline = _deadline(rule, state)
-            if deadline is not None:
-                self._schedule(deadline, stream, key, rule.state_key)
 
     def _emit(self, rule: CompiledRule, state: RuleState, reading: Reading, ts: float, key: str,
               data: dict[str, Any], alerts: list[Alert]) -> None:

@@ -1,5 +1,7 @@
 """The scoring core: routing, decisions, stable ids, deadlines, state through a store."""
 
+import pickle
+
 from engine.core import MemoryStore, ScoringCore
 from tests.rulekit import FACILITY, VEHICLE, drive, rule, tank, vehicle
 
@@ -138,6 +140,32 @@ def test_absence_fires_from_the_clock_and_clears_on_the_next_event():
     alerts = core.process([vehicle(10_001, ignition=True)])
     assert [(a.key, a.state, a.first_ts, a.last_ts) for a in alerts] == [
         ("V1", "resolved", 600.0, 10_001.0)]
+
+
+def test_a_deadline_alert_shows_the_newest_event_and_of_two_at_one_time_the_later_read():
+    lost = rule(id="test.vehicle.gps_lost", source=VEHICLE, kind="absence", timeout="10m",
+                summary="{plate} silent")
+    core = ScoringCore([lost], MemoryStore())
+    core.process([vehicle(5, plate="new"), vehicle(0, plate="older"), vehicle(5, plate="later")])
+    assert [a.summary for a in core.advance(1_000)] == ["later silent"]
+
+
+def test_an_event_too_late_for_a_rule_is_not_learned_nor_judged():
+    braking = rule(id="test.vehicle.harsh_braking", source=VEHICLE, kind="rate",
+                   field="speed_kmh", within="3s", condition="fall > 30", lateness="1s")
+    learned = []
+    learn_one = braking.model.learn_one
+    braking.model.learn_one = lambda state, event: (learned.append(event.ts),
+                                                    learn_one(state, event))
+    late = []
+    store = MemoryStore()
+    core = ScoringCore([braking], store, on_late=lambda r, by: late.append(by))
+    core.process([vehicle(t, speed_kmh=80.0) for t in range(6)])
+    before = pickle.dumps(list(store.entities()))
+    assert core.process([vehicle(2, speed_kmh=10.0)]) == []  # 3 s behind the newest
+    assert late == [3.0]
+    assert learned == [0, 1, 2, 3, 4, 5]
+    assert pickle.dumps(list(store.entities())) == before
 
 
 def test_deadlines_survive_a_restart_through_the_store():
