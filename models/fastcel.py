@@ -9,9 +9,10 @@ follow CEL's semantics: equality across types is false, ordering across types is
 decides. Whatever they are not sure of — arithmetic on anything but two doubles, a field of
 something that is not a map holding it, lists compared with lists, any value that is not a
 number, string, boolean, timestamp or null — they hand back to CEL for that event, and anything
-else (functions, macros) is never compiled, so the answer is always CEL's. ``c ? a : b`` is
-compiled too (speed limits by road class are written that way), evaluating only the branch
-``c`` chooses, as CEL does.
+else (other functions and macros) is never compiled, so the answer is always CEL's. Also
+compiled: ``c ? a : b`` (speed limits by road class are written that way), evaluating only
+the branch ``c`` chooses; ``list.exists(w, ...)`` over a list, ``s.contains(t)`` of two strings
+and ``double(x)`` of a number (keyword lists and occupancy shares are written that way).
 ``tests/unit/models/test_fastcel.py`` checks this against the CEL evaluator on random
 expressions and values.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -91,12 +92,16 @@ def _translate(source: str) -> str | None:
                          "False"):
                 return None  # Python words that are not CEL's
             token = _WORDS.get(token, token)
-            if pos < len(source) and source[pos:].lstrip().startswith("("):
+            if token not in _CALLS and pos < len(source) and source[pos:].lstrip().startswith("("):
                 return None  # a function call
         out.append(token)
     tokens = _conditionals(out)
     return None if tokens is None else " ".join(tokens)
 
+
+_CALLS = frozenset({"exists", "contains", "double"})
+"""The functions and macros compiled (as ``list.exists(w, ...)``, ``s.contains(t)``,
+``double(x)``); any other call leaves the expression to CEL."""
 
 _OPEN = ("(", "[")
 _CLOSE = (")", "]")
@@ -285,6 +290,8 @@ def _build(node: ast.AST, constants: Mapping[str, Any]) -> Fast:
     if isinstance(node, ast.BoolOp):
         parts = [_build(v, constants) for v in node.values]
         return _logic(parts, isinstance(node.op, ast.And))
+    if isinstance(node, ast.Call):
+        return _call(node, constants)
     if isinstance(node, ast.IfExp):
         return _conditional(_build(node.test, constants), _build(node.body, constants),
                             _build(node.orelse, constants))
@@ -398,6 +405,85 @@ def _membership(left: Fast, right: Fast) -> Fast:
         value = left(data)
         return any(_equal(value, item) for item in items)
     return member
+
+
+def _call(node: ast.Call, constants: Mapping[str, Any]) -> Fast:
+    func, args = node.func, node.args
+    if node.keywords or any(isinstance(a, ast.Starred) for a in args):
+        raise _NotSupported
+    if isinstance(func, ast.Name) and func.id == "double" and len(args) == 1:
+        return _double(_build(args[0], constants))
+    if not isinstance(func, ast.Attribute):
+        raise _NotSupported
+    if func.attr == "contains" and len(args) == 1:
+        return _contains(_build(func.value, constants), _build(args[0], constants))
+    if func.attr == "exists" and len(args) == 2 and isinstance(args[0], ast.Name) \
+            and args[0].id not in constants:
+        return _exists(_build(func.value, constants), args[0].id,
+                       _build(args[1], constants))
+    raise _NotSupported
+
+
+def _double(value: Fast) -> Fast:
+    # A number as a double; a string (parsed), a bool or null are CEL's to judge.
+    def double(data: Mapping[str, Any]) -> float:
+        found = value(data)
+        kind = type(found)
+        if kind is float:
+            return found
+        if kind is int and -(1 << 63) <= found < 1 << 63:
+            return float(found)
+        raise Unsure
+    return double
+
+
+def _contains(text: Fast, part: Fast) -> Fast:
+    def contains(data: Mapping[str, Any]) -> bool:
+        found, wanted = text(data), part(data)
+        if type(found) is str and type(wanted) is str:
+            return wanted in found
+        raise Unsure
+    return contains
+
+
+class _Bound(Mapping[str, Any]):
+    """The event's fields with a macro's variable bound to the item at hand (CEL's scope)."""
+
+    __slots__ = ("name", "outer", "value")
+
+    def __init__(self, outer: Mapping[str, Any], name: str) -> None:
+        self.outer, self.name, self.value = outer, name, None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.value if key == self.name else self.outer.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.value if key == self.name else self.outer[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self.outer, self.name})
+
+    def __len__(self) -> int:
+        return len({*self.outer, self.name})
+
+
+def _exists(items: Fast, name: str, test: Fast) -> Fast:
+    # The CEL evaluator's exists: the items in order, true at the first that is, an error (or
+    # a value that is not a bool) at the first that gives one. A map's keys are CEL's.
+    def exists(data: Mapping[str, Any]) -> bool:
+        found = items(data)
+        if type(found) is not list:
+            raise Unsure
+        scope = _Bound(data, name)
+        for item in found:
+            scope.value = item
+            held = test(scope)
+            if held is True:
+                return True
+            if held is not False:
+                raise CelError("exists wants a bool")
+        return False
+    return exists
 
 
 def _conditional(test: Fast, body: Fast, orelse: Fast) -> Fast:
