@@ -64,4 +64,7 @@ class Threshold(WarningModel[None]):
 
 
 def _values(expr: Expression, data: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: data.get(name) for name in expr.variables}
+    names = expr.variables
+    if len(names) == 1:  # most conditions name one field: a dict display, no comprehension
+        return {names[0]: data.get(names[0])}
+    return {name: data.get(name) for name in names}
