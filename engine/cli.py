@@ -150,6 +150,9 @@ def worker(
     rekey_here: Annotated[bool, typer.Option(
         help="Score an event re-keyed to a key this worker owns at once, not through the "
              "re-keying topic.")] = True,
+    stream_buffer: Annotated[int, typer.Option(
+        help="Events fetched and not yet scored that a stream holds (Faust's "
+             "stream_buffer_maxsize; its default is 4096).")] = 65536,
     loglevel: str = "info",
 ) -> None:
     """Consume the department topics, score every event, publish alerts (a Faust worker)."""
@@ -159,7 +162,8 @@ def worker(
                               app_id=app_id, reload_interval_s=reload_interval,
                               batch_max=batch_max, batch_within_s=batch_within,
                               commit_interval_s=commit_interval,
-                              fetch_busy_above=fetch_busy_above, rekey_here=rekey_here),
+                              fetch_busy_above=fetch_busy_above, rekey_here=rekey_here,
+                              stream_buffer=stream_buffer),
                loglevel=loglevel)
 
 

@@ -205,3 +205,14 @@ def test_a_partition_not_yet_sought_is_not_read_again(worker):
     worker._watch_partitions(0.0)
     worker._watch_partitions(10.0)
     assert sought == []
+
+
+def test_the_stream_buffer_is_fausts_and_larger_than_its_default(tmp_path):
+    # Faust pauses a partition's fetches when its stream holds stream_buffer_maxsize events.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    default = Worker(WorkerSettings(rules=[rules], data_dir=tmp_path / "a", reload_interval_s=0))
+    assert default.app.conf.stream_buffer_maxsize == 65536
+    small = Worker(WorkerSettings(rules=[rules], data_dir=tmp_path / "b", reload_interval_s=0,
+                                  stream_buffer=4096, app_id="small"))
+    assert small.app.conf.stream_buffer_maxsize == 4096
