@@ -144,7 +144,7 @@ class _Step:
         model = rule.model
         learns = type(model).learn_one is not WarningModel.learn_one
         return cls(rule, slot, rule.state_key, model.score_one,
-                   model.learn_one if learns else None, tuple(rule.context_fields or ()),
+                   model.learn_one if learns else None, rule.context_fields,
                    model.uses_deadlines or rule.lifecycle_timers)
 
 
