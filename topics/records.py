@@ -211,10 +211,25 @@ class Scorecard(BaseModel):
     """False alarms over the orders given a verdict (resolved or false alarm)."""
 
 
-class DeadLetter(BaseModel):
-    """An input record that could not be used, with why; published on ``events.deadletter``.
+DeadLetterClass = Literal["unknown_topic", "not_json", "not_object", "schema", "event_time",
+                          "undecodable", "envelope", "scoring", "oversized"]
+"""Why a record was dead-lettered, in a few words a metric can count by:
 
-    ``value`` is the original bytes as text when they are UTF-8, else base64 (``encoding``).
+- ``unknown_topic``, ``not_json``, ``not_object``, ``schema``: the input is not an event of its
+  topic (``reason`` names the field and what is wrong with it);
+- ``event_time``: its time is too far in the future or older than the horizon;
+- ``undecodable``: decoding failed in a way nothing above foresaw (a defect: please report it);
+- ``envelope``: a re-keying record or a replay line that is not the envelope it should be;
+- ``scoring``: a rule failed on the event (``reason`` names the rule; the other rules scored it);
+- ``oversized``: a record yujing was to write that Kafka would refuse (what it was, its size)."""
+
+
+class DeadLetter(BaseModel):
+    """A record that could not be used, with why; published on ``events.deadletter``.
+
+    ``value`` is the original bytes as text when they are UTF-8, else base64 (``encoding``); of a
+    large record only the first ``topics.bounds.DEADLETTER_VALUE_BYTES`` (``truncated``), with
+    the whole record's ``size`` and ``sha256`` to find it by.
     """
 
     source_topic: str
@@ -224,3 +239,11 @@ class DeadLetter(BaseModel):
     value: str
     encoding: Literal["utf-8", "base64"] = "utf-8"
     reason: str
+    reason_class: DeadLetterClass = "schema"
+    size: int | None = None
+    """Bytes of the original record."""
+    sha256: str | None = None
+    """Of the original record's bytes (given when ``truncated``)."""
+    truncated: bool = False
+    rule_id: str | None = None
+    """For ``scoring``: the rule that failed on the event."""

@@ -12,13 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from topics.schemas import LatLon
+from topics.schemas import BOUNDED, FreeText, LatLon
 
 
 class Zone(BaseModel):
     """A named area: a polygon (lat/lon vertices) or a circle (centre and radius)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", **BOUNDED)
 
     name: str
     kind: str
@@ -43,13 +43,13 @@ class ListEntry(BaseModel):
     """Membership of an entity in a named list (blacklist, qualified drivers, valid permits),
     keyed ``<list>:<entity>``, optionally in force only between two times."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", **BOUNDED)
 
     list: str
     entity: str
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    note: str | None = None
+    note: FreeText | None = None
 
 
 ReferenceTopic = Literal["reference.zones", "reference.lists"]

@@ -7,27 +7,57 @@ the wrong type does.
 
 ``ts`` may be ISO-8601 text or epoch seconds; text without a zone is read in the city's time zone
 (``YUJING_TZ``, default Asia/Shanghai), because department systems commonly send local time.
+
+Bounds (``topics.bounds``): numbers must be finite (``NaN`` and ``Infinity``, as numbers or text,
+are rejected: a learned model fed one is poisoned for good); a string field holds at most 512
+characters (an id cut short would name something else); free text (``FreeText``: a ticket's
+description) is cut at 4,096 characters with a marker, and the event is scored.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from topics.bounds import FIELD_MAX_CHARS, TEXT_MAX_CHARS, cut
 
 CITY_TZ = ZoneInfo(os.environ.get("YUJING_TZ", "Asia/Shanghai"))
 
 Lat = float
 Lon = float
 
+BOUNDED = ConfigDict(str_max_length=FIELD_MAX_CHARS, allow_inf_nan=False)
+"""What every event and reference schema enforces: short strings, finite numbers."""
+
+
+def _cut_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    return cut(value, TEXT_MAX_CHARS)
+
+
+FreeText = Annotated[str, PlainValidator(_cut_text),
+                     WithJsonSchema({"type": "string",
+                                     "description": f"cut at {TEXT_MAX_CHARS} characters"})]
+"""Free text: cut at ``TEXT_MAX_CHARS`` with a marker rather than rejected."""
+
 
 class EventSchema(BaseModel):
     """Fields every department event has."""
 
-    model_config = ConfigDict(extra="allow", frozen=False)
+    model_config = ConfigDict(extra="allow", frozen=False, **BOUNDED)
 
     event_id: str = Field(min_length=1)
     ts: datetime
@@ -41,6 +71,8 @@ class EventSchema(BaseModel):
 
 class LatLon(BaseModel):
     """A position: ``{lat: …, lon: …}`` or the pair ``[lat, lon]``."""
+
+    model_config = BOUNDED
 
     lat: Lat = Field(ge=-90, le=90)
     lon: Lon = Field(ge=-180, le=180)
@@ -146,7 +178,7 @@ class HotlineTicket(EventSchema):
     lat: Lat | None = None
     lon: Lon | None = None
     category: str
-    text: str = ""
+    text: FreeText = ""
     urgency: str | None = None
     status: Literal["new", "assigned", "closed", "reopened"]
     dept: str | None = None
