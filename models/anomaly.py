@@ -30,7 +30,8 @@ outages alerts). ``QuantileFilter`` itself is not used: it has no warm-up and ju
 ``score >= threshold``, so a flat series (all scores 0) would be anomalous and never learned.
 
 Readings must come in event-time order (Holt counts steps, the features read the time): one
-older than the newest is ``late()`` and not used. An event without the field: HOLD.
+older than the newest is ``late()`` and not used. An event without the field: HOLD; one whose
+value is not a finite number is skipped (``NOT_FINITE``) and never learned.
 
 Per reading (``score_one`` + ``learn_one``, which scores again): gaussian 12 µs (23 µs with a
 window), half_space_trees 50-60 µs, predictive 12.5 µs. State per key,
@@ -52,7 +53,17 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from river import anomaly, preprocessing, proba, stats, time_series
 
-from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, late, pickled_by_position
+from models.base import (
+    HOLD,
+    NOT_FINITE,
+    KindParams,
+    Reading,
+    Verdict,
+    WarningModel,
+    finite,
+    late,
+    pickled_by_position,
+)
 from models.refdata import ModelEnv
 from topics.codec import Event
 from topics.schemas import CITY_TZ
@@ -186,13 +197,12 @@ class Anomaly(WarningModel[AnomalyState]):
         return state
 
     def _value(self, event: Event) -> float | None:
-        value = event.data.get(self.params.field)
-        return None if value is None else float(value)
+        return finite(event.data.get(self.params.field))
 
     def score_one(self, state: AnomalyState, event: Event) -> Reading:
         value = self._value(event)
         if value is None:
-            return HOLD
+            return HOLD if event.data.get(self.params.field) is None else NOT_FINITE
         if state.last_ts is not None and event.ts < state.last_ts:
             return late(state.last_ts - event.ts)
         if state.seen < self.warmup:

@@ -19,6 +19,7 @@ Its dataclasses are ``pickled_by_position``: add a field only at the end, with a
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from abc import ABC, abstractmethod
@@ -80,6 +81,9 @@ class Verdict(Enum):
     LATE = "late"
     """The event came later than the kind's allowed lateness and was not used; evidence says
     by how much (``late_by_s``). The engine counts it; it never changes an alert."""
+    SKIPPED = "skipped"
+    """The event was not used for another reason (``skipped``: a value that is not a finite
+    number, which would poison a learned model). Counted like a late one."""
 
 
 @dataclass(slots=True)
@@ -99,6 +103,29 @@ HOLD = Reading(Verdict.HOLD)
 def late(by_seconds: float) -> Reading:
     """The reading for an event older than the allowed lateness."""
     return Reading(Verdict.LATE, {"late_by_s": by_seconds})
+
+
+def skipped(reason: str) -> Reading:
+    """The reading for an event a model will not use (``reason``: a few words, a metric label)."""
+    return Reading(Verdict.SKIPPED, {"skipped": reason})
+
+
+NOT_FINITE = skipped("not_finite")
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float if it is a finite number, else None (learned models skip NaN and
+    infinities: decode rejects them, and a model must not depend on that).
+
+    >>> finite(3), finite("2.5"), finite(float("nan")), finite(None)
+    (3.0, 2.5, None, None)
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
 
 S = TypeVar("S")
 

@@ -38,7 +38,17 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from river import drift
 
-from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, late, pickled_by_position
+from models.base import (
+    HOLD,
+    NOT_FINITE,
+    KindParams,
+    Reading,
+    Verdict,
+    WarningModel,
+    finite,
+    late,
+    pickled_by_position,
+)
 from topics.codec import Event
 
 
@@ -118,12 +128,13 @@ class Drift(WarningModel[DriftState]):
         value = event.data.get(self.params.field)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
-        return float(value)
+        return finite(value)
 
     def score_one(self, state: DriftState, event: Event) -> Reading:
         value = self._value(event)
         if value is None:
-            return HOLD
+            raw = event.data.get(self.params.field)
+            return NOT_FINITE if isinstance(raw, float) else HOLD
         if state.newest is not None and event.ts < state.newest:
             return late(float(state.newest - event.ts))
         trial = pickle.loads(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))

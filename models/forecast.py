@@ -33,11 +33,13 @@ from river import time_series
 
 from models.base import (
     HOLD,
+    NOT_FINITE,
     Duration,
     KindParams,
     Reading,
     Verdict,
     WarningModel,
+    finite,
     format_duration,
     late,
     pickled_by_position,
@@ -114,15 +116,18 @@ class Forecast(WarningModel[ForecastState]):
 
     def score_one(self, state: ForecastState, event: Event) -> Reading:
         p = self.params
-        value = event.data.get(p.field)
+        raw = event.data.get(p.field)
         limit = p.limit if p.limit_field is None else event.data.get(p.limit_field)
-        if value is None or limit is None:
+        if raw is None or limit is None:
             return HOLD
+        value = finite(raw)
+        if value is None or finite(limit) is None:
+            return NOT_FINITE
         if state.last_ts is not None and event.ts < state.last_ts:
             return late(state.last_ts - event.ts)
         if state.seen < p.warmup:
             return HOLD
-        level, trend = _holt_after(state.model, float(value))
+        level, trend = _holt_after(state.model, value)
         path = [level + k * trend for k in range(1, self.steps + 1)]
         evidence: dict[str, Any] = {
             "value": event.data[p.field], "limit": limit,
@@ -136,10 +141,10 @@ class Forecast(WarningModel[ForecastState]):
         return Reading(Verdict.BREACH, evidence)
 
     def learn_one(self, state: ForecastState, event: Event) -> None:
-        value = event.data.get(self.params.field)
+        value = finite(event.data.get(self.params.field))
         if value is None or (state.last_ts is not None and event.ts < state.last_ts):
             return
-        state.model.learn_one(float(value))
+        state.model.learn_one(value)
         state.seen += 1
         state.last_ts = event.ts
 
