@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine.alert_record import build_alert
 from engine.decision import DecisionState, applied_quietly, clear_deadline, decide, settle
+from engine.failures import Phase, ScoringFailure, describe, is_fatal
 from engine.loader import CompiledRule
-from engine.summary import render_summary
-from models.base import Reading, Verdict, WarningModel, pickled_by_position
-from models.expr import Expression
+from engine.plans import Route, route_key, stream_of
+from models.base import Reading, Verdict, pickled_by_position
 from topics.codec import Event
 from topics.records import Alert, Severity
-from topics.registry import EVENT_TOPICS
 
 Entity = dict[str, "RuleState"]
 """The state of every rule watching one key of one stream, by rule ``state_key``."""
@@ -115,146 +115,29 @@ def _idle(rule: CompiledRule, state: RuleState, now: float) -> bool:
             and _deadline(rule, state) is None)
 
 
-def stream_of(rule: CompiledRule, topic: str) -> str:
-    """The stream a rule reads from ``topic``: the topic itself when keyed by the topic's key,
-    else ``by:<field>`` — shared by every topic and rule keyed by that field, which is what lets
-    a correlation see events of several topics under one key."""
-    if len(rule.spec.sources) == 1 and rule.key_field == EVENT_TOPICS[topic].key_field:
-        return topic
-    return f"by:{rule.key_field}"
-
-
-@dataclass(slots=True, frozen=True)
-class _Step:
-    """One rule of a plan, with what scoring it needs looked up once, when it is loaded."""
-
-    rule: CompiledRule
-    slot: int
-    """Index of its ``where`` in the plan's ``conditions``, or -1 for none."""
-    state_key: str
-    score_one: Callable[[Any, Event], Reading]
-    learn_one: Callable[[Any, Event], None] | None
-    """None when its model learns nothing from events (threshold, lookup, text, joined)."""
-    context_fields: tuple[str, ...]
-    timed: bool
-    """The rule has deadlines (its model's, or its alert's own ``clear_for`` or escalation)."""
-
-    @classmethod
-    def of(cls, rule: CompiledRule, slot: int) -> _Step:
-        model = rule.model
-        learns = type(model).learn_one is not WarningModel.learn_one
-        return cls(rule, slot, rule.state_key, model.score_one,
-                   model.learn_one if learns else None, rule.context_fields,
-                   model.uses_deadlines or rule.lifecycle_timers)
-
-
-@dataclass(slots=True, frozen=True)
-class _Plan:
-    """The rules an event of a route may reach, each ``where`` among them evaluated once per
-    event however many rules share it (a facility's thirteen rules have two)."""
-
-    conditions: tuple[Expression, ...]
-    steps: tuple[_Step, ...]
-    """In the route's rule order: alerts come out in that order."""
-    unconditional: bool
-    """Some rule has no ``where``: every event of the route reaches it."""
-
-    @classmethod
-    def of(cls, rules: Iterable[CompiledRule]) -> _Plan:
-        conditions: list[Expression] = []
-        slots: dict[tuple[str, str], int] = {}
-        steps = []
-        for rule in rules:
-            slot = -1
-            if rule.where is not None:
-                slot = slots.get(rule.where.identity, -1)
-                if slot < 0:
-                    slot = slots[rule.where.identity] = len(conditions)
-                    conditions.append(rule.where)
-            steps.append(_Step.of(rule, slot))
-        return cls(tuple(conditions), tuple(steps), any(step.slot < 0 for step in steps))
-
-    def held(self, data: dict[str, Any]) -> list[bool] | None:
-        """Which conditions hold for the event; None when no rule of the plan can see it."""
-        held = [c.evaluate(data) is True for c in self.conditions]
-        return held if self.unconditional or True in held else None
-
-    def sees(self, data: dict[str, Any]) -> bool:
-        """Whether ``held`` would not be None, evaluating conditions only until one holds (none
-        when a rule has no ``where``): for re-keying, which needs no more than that."""
-        return self.unconditional or any(c.evaluate(data) is True for c in self.conditions)
-
-
-_NO_PLAN = _Plan((), (), False)
 _LATE = Verdict.LATE
-
-
-@dataclass(slots=True)
-class _Route:
-    stream: str
-    key_field: str
-    by_topic_key: bool
-    rules: list[CompiledRule]
-    guard_field: str | None = None
-    """The field most of the route's ``where`` conditions pin to string literals (see
-    ``models.fastcel.guard_of``): an event then reaches only the rules its value allows."""
-    everything: _Plan = _NO_PLAN
-    by_value: dict[str, _Plan] = field(default_factory=dict)
-    unguarded: _Plan = _NO_PLAN
-    """The rules any value of ``guard_field`` may concern (for values no rule names)."""
-
-    def index(self) -> None:
-        self.everything = _Plan.of(self.rules)
-        self._index_by_guard()
-
-    def _index_by_guard(self) -> None:
-        guards = [r.where.guard for r in self.rules if r.where is not None and r.where.guard]
-        if not guards:
-            return
-        counts: dict[str, int] = {}
-        for name, _ in guards:
-            counts[name] = counts.get(name, 0) + 1
-        self.guard_field = max(counts, key=lambda name: counts[name])
-        allowed = {id(r): r.where.guard[1] for r in self.rules if r.where is not None
-                   and r.where.guard and r.where.guard[0] == self.guard_field}
-        values = {v for values in allowed.values() for v in values}
-        # Each plan keeps the route's rule order: alerts come out as without the index.
-        self.by_value = {v: _Plan.of(r for r in self.rules
-                                     if id(r) not in allowed or v in allowed[id(r)])
-                         for v in values}
-        self.unguarded = _Plan.of(r for r in self.rules if id(r) not in allowed)
-
-    def plan_for(self, event: Event) -> _Plan:
-        if self.guard_field is None:
-            return self.everything
-        value = event.data.get(self.guard_field)
-        if type(value) is not str:
-            return self.unguarded
-        return self.by_value.get(value, self.unguarded)
-
-
-def _route_key(route: _Route, event: Event) -> str | None:
-    if route.by_topic_key:
-        return event.key
-    value = event.data.get(route.key_field)
-    return None if value is None else str(value)
-
+_SKIPPED = Verdict.SKIPPED
 
 
 class ScoringCore:
     """Scores batches of events against the loaded rules and fires deadlines."""
 
     def __init__(self, rules: Iterable[CompiledRule], store: StateStore,
-                 on_late: Callable[[CompiledRule, float], None] | None = None,
+                 on_unused: Callable[[CompiledRule, Reading], None] | None = None,
                  on_reading: Callable[[CompiledRule, str, float, Reading], None] | None = None,
                  ) -> None:
         self.store = store
-        self.on_late = on_late
-        """Told of every event a rule could not use because it came too late (and by how much)."""
+        self.on_unused = on_unused
+        """Told of every event a rule could not use: late (``Verdict.LATE``, evidence says by
+        how much) or skipped (``Verdict.SKIPPED``, evidence says why)."""
         self.on_reading = on_reading
         """Told of every reading (rule, key, time, reading): for ``yujing explain``."""
         self.repeated = 0
         """(event, entity) pairs skipped so far because the entity had applied the event."""
+        self.unused: dict[tuple[str, str], int] = {}
+        """Events each rule could not use so far, by (rule id, ``late`` or the skip reason)."""
+        self.failures: list[ScoringFailure] = []
+        """Rules that raised since the caller last took them (``take_failures``)."""
         self._batch: dict[tuple[str, str], Entity] = {}
         self._deadlines: list[tuple[float, str, str, str]] = []
         self._scheduled: dict[tuple[str, str, str], float] = {}
@@ -263,14 +146,14 @@ class ScoringCore:
     def set_rules(self, rules: Iterable[CompiledRule]) -> None:
         """Replace the rule set (hot reload); state of unchanged rules carries over."""
         self.rules = {r.state_key: r for r in rules if r.spec.maturity != "disabled"}
-        routes: dict[str, dict[str, _Route]] = {}
+        routes: dict[str, dict[str, Route]] = {}
         for rule in self.rules.values():
             for topic in rule.spec.sources:
                 stream = stream_of(rule, topic)
                 by_stream = routes.setdefault(topic, {})
                 route = by_stream.get(stream)
                 if route is None:
-                    route = by_stream[stream] = _Route(stream, rule.key_field,
+                    route = by_stream[stream] = Route(stream, rule.key_field,
                                                        stream == topic, [])
                 route.rules.append(rule)
         for by_stream in routes.values():
@@ -308,7 +191,7 @@ class ScoringCore:
         ``where``, or a ``where`` that holds), so the worker re-keys only what will be used."""
         out = []
         for route in self._routes.get(event.topic, ()):
-            key = _route_key(route, event)
+            key = route_key(route, event)
             if key is not None and route.plan_for(event).sees(event.data):
                 out.append((route.stream, key))
         return out
@@ -336,7 +219,7 @@ class ScoringCore:
                 plan = route.plan_for(event)
                 if not plan.steps:
                     continue
-                key = _route_key(route, event)
+                key = route_key(route, event)
                 if key is None:
                     continue
                 held = plan.held(data)
@@ -359,34 +242,63 @@ class ScoringCore:
                     state = entity.get(step.state_key)
                     if state is None:
                         state = entity[step.state_key] = RuleState(step.rule.model.new_state())
-                    reading = step.score_one(state.model, event)
-                    verdict = reading.verdict
-                    if verdict is _LATE:
-                        if self.on_late is not None:
-                            self.on_late(step.rule, reading.evidence.get("late_by_s", 0.0))
-                        continue
-                    if step.learn_one is not None:
-                        step.learn_one(state.model, event)
-                    if ts >= state.seen:
-                        # The context a deadline's alert shows is that of the newest event, not
-                        # the last to arrive (events of one key can come out of order through
-                        # different partitions).
-                        state.seen = ts
-                        if step.context_fields:
-                            state.context = {f: data.get(f) for f in step.context_fields}
-                    at = reading.at
-                    if at is None:
-                        at = ts
-                    if on_reading is not None or not applied_quietly(state.decision, verdict, at):
-                        self._emit(step.rule, state, reading, at, key, data, alerts)
-                    if step.timed:
-                        deadline = _deadline(step.rule, state)
-                        if deadline is not None:
-                            self._schedule(deadline, route.stream, key, step.state_key)
+                    try:
+                        reading = step.score_one(state.model, event)
+                        verdict = reading.verdict
+                        if verdict is _LATE or verdict is _SKIPPED:
+                            self._unused(step.rule, reading)
+                            continue
+                        if step.learn_one is not None:
+                            try:
+                                step.learn_one(state.model, event)
+                            except BaseException as exc:
+                                if is_fatal(exc):
+                                    raise
+                                # Half-learned state is not to be trusted: start afresh.
+                                state.model = step.rule.model.new_state()
+                                self._failed(step.rule, key, "learn", exc, event, i)
+                                continue
+                        if ts >= state.seen:
+                            # The context a deadline's alert shows is that of the newest event,
+                            # not the last to arrive (events of one key can come out of order
+                            # through different partitions).
+                            state.seen = ts
+                            if step.context_fields:
+                                state.context = {f: data.get(f) for f in step.context_fields}
+                        at = reading.at
+                        if at is None:
+                            at = ts
+                        if on_reading is not None \
+                                or not applied_quietly(state.decision, verdict, at):
+                            self._emit(step.rule, state, reading, at, key, data, alerts)
+                        if step.timed:
+                            deadline = _deadline(step.rule, state)
+                            if deadline is not None:
+                                self._schedule(deadline, route.stream, key, step.state_key)
+                    except BaseException as exc:
+                        if is_fatal(exc):
+                            raise
+                        self._failed(step.rule, key, "score", exc, event, i)
         for (stream, key), entity in dirty.items():
             self.store.save(stream, key, entity)
         self._batch = {}
         return alerts
+
+    def _unused(self, rule: CompiledRule, reading: Reading) -> None:
+        cause = "late" if reading.verdict is _LATE else str(reading.evidence.get("skipped"))
+        ident = (rule.id, cause)
+        self.unused[ident] = self.unused.get(ident, 0) + 1
+        if self.on_unused is not None:
+            self.on_unused(rule, reading)
+
+    def _failed(self, rule: CompiledRule, key: str, phase: Phase, exc: BaseException,
+                event: Event | None = None, index: int | None = None) -> None:
+        self.failures.append(ScoringFailure(rule.id, key, phase, describe(exc), event, index))
+
+    def take_failures(self) -> list[ScoringFailure]:
+        """The failures recorded since the last call (the caller reports them)."""
+        failures, self.failures = self.failures, []
+        return failures
 
     def _emit(self, rule: CompiledRule, state: RuleState, reading: Reading, ts: float, key: str,
               data: dict[str, Any], alerts: list[Alert]) -> None:
@@ -479,23 +391,32 @@ class ScoringCore:
             entity = self.store.load(stream, key)
             if rule is None or entity is None or state_key not in entity:
                 continue  # rule removed, or key moved to another worker
-            state = entity[state_key]
-            actual = _deadline(rule, state)
-            if actual is None:
-                continue
-            if actual >= now:
-                self._schedule(actual, stream, key, state_key)
-                continue
-            due = _model_deadline(rule, state)
-            if due is not None and due < now:
-                reading = rule.model.on_deadline(state.model, due)
-                self._emit(rule, state, reading, due, key, state.context or {}, alerts)
-            self._lifecycle_due(rule, state, key, now, alerts)
-            self.store.save(stream, key, entity)
-            following = _deadline(rule, state)
-            if following is not None:
-                self._schedule(following, stream, key, state_key)
+            try:
+                self._fire(rule, stream, key, entity, now, alerts)
+            except BaseException as exc:
+                if is_fatal(exc):
+                    raise
+                self._failed(rule, key, "deadline", exc)  # this key's timer is dropped
         return alerts
+
+    def _fire(self, rule: CompiledRule, stream: str, key: str, entity: Entity, now: float,
+              alerts: list[Alert]) -> None:
+        state = entity[rule.state_key]
+        actual = _deadline(rule, state)
+        if actual is None:
+            return
+        if actual >= now:
+            self._schedule(actual, stream, key, rule.state_key)
+            return
+        due = _model_deadline(rule, state)
+        if due is not None and due < now:
+            reading = rule.model.on_deadline(state.model, due)
+            self._emit(rule, state, reading, due, key, state.context or {}, alerts)
+        self._lifecycle_due(rule, state, key, now, alerts)
+        self.store.save(stream, key, entity)
+        following = _deadline(rule, state)
+        if following is not None:
+            self._schedule(following, stream, key, rule.state_key)
 
     def sweep(self, now: float) -> int:
         """Drop state that can no longer matter: of rules no longer loaded, and of keys idle for
@@ -506,7 +427,7 @@ class ScoringCore:
             stale = []
             for state_key, state in entity.items():
                 rule = self.rules.get(state_key)
-                if state_key != ORIGINS and (rule is None or _idle(rule, state, now)):
+                if state_key != ORIGINS and (rule is None or self._idle(rule, key, state, now)):
                     stale.append(state_key)
             if not stale:
                 continue
@@ -528,9 +449,24 @@ class ScoringCore:
                 rule = self.rules.get(state_key)
                 if rule is None:
                     continue
-                deadline = _deadline(rule, state)
+                try:
+                    deadline = _deadline(rule, state)
+                except BaseException as exc:
+                    if is_fatal(exc):
+                        raise
+                    self._failed(rule, key, "housekeeping", exc)
+                    continue
                 if deadline is not None:
                     self._schedule(deadline, stream, key, state_key)
+
+    def _idle(self, rule: CompiledRule, key: str, state: RuleState, now: float) -> bool:
+        try:
+            return _idle(rule, state, now)
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
+            self._failed(rule, key, "housekeeping", exc)
+            return False
 
 
 def _repeated(entity: Entity, origin: Origin) -> bool:
@@ -544,35 +480,6 @@ def _repeated(entity: Entity, origin: Origin) -> bool:
         return True
     marks.model[source] = offset
     return False
-
-
-def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: str,
-                data: dict[str, Any]) -> Alert:
-    spec = rule.spec
-    evidence = dict(decision.evidence or {})
-    values = {**data, **evidence, "key": key}
-    assert decision.alert_id is not None and decision.episode_start is not None
-    evidence["condition"] = rule.model.describe()
-    if spec.hold_for:
-        evidence["for_s"] = spec.hold_for
-    return Alert(
-        alert_id=decision.alert_id,
-        model_id=spec.id,
-        model_version=spec.version,
-        state=state,  # type: ignore[arg-type]
-        severity=Severity(decision.severity) if decision.severity else spec.severity,
-        reopened=decision.reopened,
-        departments=spec.departments,
-        maturity=spec.maturity,
-        key=key,
-        sources=spec.sources,
-        grid_id=data.get("grid_id"),
-        district=data.get("district"),
-        first_ts=decision.episode_start,
-        last_ts=decision.last_ts if decision.last_ts is not None else decision.episode_start,
-        summary=render_summary(spec.summary, values),
-        evidence=evidence,
-    )
 
 
 def _glob(pattern: str, value: str) -> bool:

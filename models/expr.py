@@ -79,6 +79,8 @@ class Expression:
                 return None
             except Unsure:
                 pass  # CEL decides
+            except Exception:  # a defect of the fast path: CEL decides
+                pass
         return self._by_cel(data)
 
     def _by_cel(self, data: Mapping[str, Any]) -> Any:
@@ -89,9 +91,18 @@ class Expression:
             return self._program.execute(env)
         except CEL_ERRORS:
             return None
+        except BaseException as exc:  # the evaluator panicking (Rust): no verdict either
+            if not _is_panic(exc):
+                raise
+            return None
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
+
+
+def _is_panic(exc: BaseException) -> bool:
+    """pyo3's ``PanicException`` (a Rust panic), which derives from BaseException only."""
+    return type(exc).__name__ == "PanicException"
 
 
 def check_cel(source: str) -> str:

@@ -159,7 +159,8 @@ def test_an_event_too_late_for_a_rule_is_not_learned_nor_judged():
                                                     learn_one(state, event))
     late = []
     store = MemoryStore()
-    core = ScoringCore([braking], store, on_late=lambda r, by: late.append(by))
+    core = ScoringCore([braking], store,
+                       on_unused=lambda r, rd: late.append(rd.evidence["late_by_s"]))
     core.process([vehicle(t, speed_kmh=80.0) for t in range(6)])
     before = pickle.dumps(list(store.entities()))
     assert core.process([vehicle(2, speed_kmh=10.0)]) == []  # 3 s behind the newest

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core import MemoryStore, ScoringCore, _Route
+from engine.core import MemoryStore, ScoringCore
 from engine.loader import load_rules
+from engine.plans import Route
 from engine.reference import track_lookup_event
 from engine.simulator.base import SimContext, parse_start
 from engine.simulator.run import Simulation
@@ -56,7 +57,7 @@ def test_the_index_changes_no_alert_of_the_city(monkeypatch):
     with_index = score(loaded.rules, events, loaded.env.reference)
 
     loaded = load_rules([RULES])  # fresh reference data and models
-    monkeypatch.setattr(_Route, "_index_by_guard", lambda self: None)
+    monkeypatch.setattr(Route, "_index_by_guard", lambda self: None)
     without = score(loaded.rules, events, loaded.env.reference)
     assert len(with_index) > 50
     assert with_index == without

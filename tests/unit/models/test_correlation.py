@@ -64,7 +64,7 @@ def test_events_not_matching_a_signal_and_other_grids_say_nothing():
 def test_late_events_are_counted_within_lateness_and_reported_beyond():
     late = []
     core = ScoringCore([corr(require=2, lateness="5m")], MemoryStore(),
-                       on_late=lambda r, by: late.append(by))
+                       on_unused=lambda r, rd: late.append(rd.evidence["late_by_s"]))
     # the late ticket completes the pair; the alert bears the time the pair was complete
     assert run(core, [sensor(1000, 150.0), ticket(800)]) == [("G1", "firing", 1000.0, 2)]
     assert run(core, [police(600)]) == []

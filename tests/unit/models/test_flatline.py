@@ -138,7 +138,8 @@ STUCK = {"id": "test.tank.level_stuck", "source": FACILITY, "kind": "flatline",
 
 def test_through_the_core_a_stuck_level_fires_and_a_new_value_resolves():
     late = []
-    core = ScoringCore([rule(**STUCK)], MemoryStore(), on_late=lambda r, by: late.append(by))
+    core = ScoringCore([rule(**STUCK)], MemoryStore(),
+                       on_unused=lambda r, rd: late.append(rd.evidence["late_by_s"]))
     events = [tank(t * 300, level_pct=62.4) for t in range(7)]
     events += [tank(1000, level_pct=62.4), tank(2000, lel_pct=3.0), tank(2100, level_pct=62.5)]
     alerts = core.process(events)

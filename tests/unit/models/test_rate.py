@@ -173,7 +173,7 @@ HARSH = {"id": "test.vehicle.harsh_braking", "source": VEHICLE, "kind": "rate",
 def test_through_the_core_a_harsh_brake_fires_once_and_resolves():
     late_by = []
     core = ScoringCore([rule(**HARSH, lateness="1s")], MemoryStore(),
-                       on_late=lambda r, by: late_by.append((r.id, by)))
+                       on_unused=lambda r, rd: late_by.append((r.id, rd.evidence["late_by_s"])))
     speeds = [(0, 80), (1, 79), (2, 65), (3, 49), (4, 40), (3.5, 45), (2.5, 60), (5, 38),
               (3, 30)]
     alerts = core.process([vehicle(t, speed_kmh=v, plate="浙A1") for t, v in speeds])

@@ -267,7 +267,7 @@ def test_lateness_boundary_and_late_events_leave_the_state_alone(mode):
 def test_with_no_lateness_any_older_event_is_late_and_counted_by_the_core():
     seen = []
     core = ScoringCore([rule(**FOLLOWED)], MemoryStore(),
-                       on_late=lambda r, by: seen.append((r.id, by)))
+                       on_unused=lambda r, rd: seen.append((r.id, rd.evidence["late_by_s"])))
     assert run(core, [alarm(100), confirm(99)]) == []
     assert seen == [("test.fire.confirmed_fast", 1.0)]
 

@@ -1,0 +1,96 @@
+"""The alert record a rule's decision publishes: what fired, for which key, and why — bounded.
+
+An alert repeats what the event said (the summary fills in its fields, the evidence holds the
+values the condition read), and an event can carry a lot: so the summary is cut at
+``SUMMARY_MAX_CHARS``, every string in the evidence at ``EVIDENCE_VALUE_MAX_CHARS``, and evidence
+larger than ``EVIDENCE_MAX_BYTES`` as JSON keeps only the condition and a note. Whatever the
+input, an alert fits in a Kafka record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from engine.decision import DecisionState
+from engine.loader import CompiledRule
+from engine.summary import render_summary
+from topics.bounds import (
+    EVIDENCE_MAX_BYTES,
+    EVIDENCE_VALUE_MAX_CHARS,
+    SUMMARY_MAX_CHARS,
+    cut,
+)
+from topics.records import Alert, Severity
+
+EVIDENCE_ITEMS_MAX = 100
+"""Items of a list or mapping inside the evidence (a window's values, matched keywords)."""
+
+
+def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: str,
+                data: dict[str, Any]) -> Alert:
+    spec = rule.spec
+    evidence = dict(decision.evidence or {})
+    values = {**data, **evidence, "key": key}
+    assert decision.alert_id is not None and decision.episode_start is not None
+    evidence["condition"] = rule.model.describe()
+    if spec.hold_for:
+        evidence["for_s"] = spec.hold_for
+    return Alert(
+        alert_id=decision.alert_id,
+        model_id=spec.id,
+        model_version=spec.version,
+        state=state,  # type: ignore[arg-type]
+        severity=Severity(decision.severity) if decision.severity else spec.severity,
+        reopened=decision.reopened,
+        departments=spec.departments,
+        maturity=spec.maturity,
+        key=cut(key, EVIDENCE_VALUE_MAX_CHARS),
+        sources=spec.sources,
+        grid_id=_short(data.get("grid_id")),
+        district=_short(data.get("district")),
+        first_ts=decision.episode_start,
+        last_ts=decision.last_ts if decision.last_ts is not None else decision.episode_start,
+        summary=cut(render_summary(spec.summary, values), SUMMARY_MAX_CHARS),
+        evidence=bounded_evidence(evidence),
+    )
+
+
+def bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
+    """``evidence`` with long strings cut and long collections shortened; if it is still larger
+    than ``EVIDENCE_MAX_BYTES`` as JSON, only its condition and a note saying so.
+
+    >>> bounded_evidence({"text": "火" * 5000})["text"][-20:]
+    '火火…[cut: 5000 chars]'
+    >>> sorted(bounded_evidence({f"k{i}": "x" * 900 for i in range(40)}))
+    ['evidence_cut']
+    """
+    bounded = {str(k)[:100]: _bounded(v, 3) for k, v in list(evidence.items())[:EVIDENCE_ITEMS_MAX]}
+    size = len(orjson.dumps(bounded, default=str))
+    if size <= EVIDENCE_MAX_BYTES:
+        return bounded
+    kept = {"condition": bounded["condition"]} if "condition" in bounded else {}
+    if kept and len(orjson.dumps(kept, default=str)) > EVIDENCE_MAX_BYTES // 2:
+        kept = {}
+    return {**kept, "evidence_cut": f"{size} bytes of evidence left out (more than "
+                                    f"{EVIDENCE_MAX_BYTES})"}
+
+
+def _bounded(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return cut(value, EVIDENCE_VALUE_MAX_CHARS)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth <= 0:
+        return cut(str(value), EVIDENCE_VALUE_MAX_CHARS)
+    if isinstance(value, dict):
+        return {str(k)[:100]: _bounded(v, depth - 1)
+                for k, v in list(value.items())[:EVIDENCE_ITEMS_MAX]}
+    if isinstance(value, list | tuple):
+        return [_bounded(v, depth - 1) for v in value[:EVIDENCE_ITEMS_MAX]]
+    return value  # datetimes and the like: Alert's serializer writes them
+
+
+def _short(value: Any) -> Any:
+    return cut(value, EVIDENCE_VALUE_MAX_CHARS) if isinstance(value, str) else value
