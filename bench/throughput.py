@@ -152,6 +152,7 @@ def start_worker(bootstrap: str, rules: Path, app_id: str, port: int, log: Path,
                  extra: list[str] | None = None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "engine.cli", "worker", "--rules", str(rules), "--bootstrap",
            bootstrap, "--app-id", app_id, "--metrics-port", str(port), "--loglevel", "warning",
+           "--max-event-age", "0",  # the simulated city is of 2024
            *(extra or [])]
     return subprocess.Popen(cmd, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)

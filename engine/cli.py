@@ -107,25 +107,42 @@ def replay(
     rules: Annotated[list[Path], typer.Option(help="Rule files or folders.")] = DEFAULT_RULES,
     out: Annotated[Path | None, typer.Option(help="Write alerts here (JSONL).")] = None,
     topic: Annotated[str | None, typer.Option(help="Lines are bare events of this topic.")] = None,
+    max_event_age: Annotated[str, typer.Option(
+        help="Events dated further back than the newest seen are bad lines (0: no horizon).")
+    ] = "7d",
 ) -> None:
     """Run the scoring core over a file of events in event time, without a broker."""
     from engine.loader import load_rules
     from engine.replay import replay_file
+    from topics.codec import EventTimePolicy
 
     loaded = load_rules(rules)
     for error in loaded.errors:
         _say(f"rule file rejected: {error}", err=True)
-    result = replay_file(events, loaded.rules, topic)
+    if not loaded.rules:
+        _say(f"yujing replay: no valid rule file in {', '.join(map(str, rules))} "
+             f"({len(loaded.errors)} problems): nothing to replay against", err=True)
+        raise typer.Exit(1)
+    policy = EventTimePolicy(max_age_s=_duration("--max-event-age", max_event_age))
+    try:
+        result = replay_file(events, loaded.rules, topic, time_policy=policy)
+    except OSError as exc:
+        _say(f"yujing replay: cannot read {events}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     for bad in result.bad_lines:
         _say(f"{events}:{bad}", err=True)
+    for failed in result.failures:
+        _say(f"{events}:{failed}", err=True)
+    for (rule_id, cause), count in sorted(result.unused.items()):
+        _say(f"{rule_id}: {count} {'late' if cause == 'late' else f'skipped ({cause})'} "
+             "readings not used", err=True)
     lines = [alert.model_dump_json() for alert in result.alerts]
     if out:
         out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     else:
         for line in lines:
             _say(line)
-    _say(f"{result.events} events, {len(result.alerts)} alerts, {len(result.bad_lines)} bad "
-         f"lines, {len(loaded.rules)} rules", err=True)
+    _say(result.summary(len(loaded.rules)), err=True)
 
 
 @app.command()
@@ -153,18 +170,38 @@ def worker(
     stream_buffer: Annotated[int, typer.Option(
         help="Events fetched and not yet scored that a stream holds (Faust's "
              "stream_buffer_maxsize; its default is 4096).")] = 65536,
+    max_future: Annotated[str, typer.Option(
+        help="Events dated further ahead of the wall clock are dead-lettered.")] = "10m",
+    max_event_age: Annotated[str, typer.Option(
+        help="Events dated further back than this are dead-lettered (0: no horizon, for a "
+             "backfill of old data; nothing before 2000 is ever accepted).")] = "7d",
     loglevel: str = "info",
 ) -> None:
     """Consume the department topics, score every event, publish alerts (a Faust worker)."""
-    from engine.worker import WorkerSettings, run_worker
+    from engine.worker import NoRulesError, WorkerSettings, run_worker
 
-    run_worker(WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
+    settings = WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
                               app_id=app_id, reload_interval_s=reload_interval,
                               batch_max=batch_max, batch_within_s=batch_within,
                               commit_interval_s=commit_interval,
                               fetch_busy_above=fetch_busy_above, rekey_here=rekey_here,
-                              stream_buffer=stream_buffer),
-               loglevel=loglevel)
+                              stream_buffer=stream_buffer,
+                              max_future_s=_duration("--max-future", max_future),
+                              max_event_age_s=_duration("--max-event-age", max_event_age))
+    try:
+        run_worker(settings, loglevel=loglevel)
+    except NoRulesError as exc:
+        _say(f"yujing worker: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _duration(option: str, text: str) -> float:
+    from models.base import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 @app.command("create-topics")

@@ -7,7 +7,9 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 EVENTS_CONSUMED = Counter(
     "yujing_events_consumed_total", "Department events read from Kafka", ["topic"])
 EVENTS_DEADLETTERED = Counter(
-    "yujing_events_deadlettered_total", "Input records sent to the dead-letter topic", ["topic"])
+    "yujing_events_deadlettered_total",
+    "Records sent to the dead-letter topic, by source topic and reason class (schema, not_json, "
+    "event_time, scoring, oversized …: topics.records.DeadLetterClass)", ["topic", "reason"])
 ALERTS_PUBLISHED = Counter(
     "yujing_alerts_published_total", "Alert state changes published",
     ["model", "severity", "state"])
@@ -21,9 +23,21 @@ BATCH_SECONDS = Histogram(
 BATCH_SIZE = Histogram(
     "yujing_batch_events", "Events per batch handed to the scoring core",
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
-LATE_EVENTS = Counter(
-    "yujing_late_events_total", "Events a model did not use because they came too late",
+EVENTS_LATE = Counter(
+    "yujing_events_late_total", "Events a model did not use because they came too late",
     ["model"])
+READINGS_SKIPPED = Counter(
+    "yujing_readings_skipped_total",
+    "Events a model did not use for another reason (not_finite: a value that is not a finite "
+    "number)", ["model", "reason"])
+RULE_FAILURES = Counter(
+    "yujing_rule_failures_total",
+    "Times a rule raised: on an event (score, learn: the event was dead-lettered, the other rules "
+    "scored it), at a deadline, or while its state was kept (housekeeping)", ["model", "phase"])
+RECORDS_OVERSIZED = Counter(
+    "yujing_records_oversized_total",
+    "Records yujing was to write that Kafka would refuse (too large): dead-lettered instead, "
+    "in a form that fits", ["topic"])
 RULE_RELOADS = Counter(
     "yujing_rule_reloads_total", "Rule-file reloads, by whether any file was rejected",
     ["result"])

@@ -33,16 +33,20 @@ from pydantic import BaseModel
 from engine import metrics
 from engine.batching import take_ready
 from engine.core import Entity, Origin, ScoringCore
+from engine.failures import ScoringFailure, describe, is_fatal
 from engine.fetch_drain import drain_inline
 from engine.fetch_order import FetchOrder, guard_fetches, seek_in_consumer_thread
 from engine.fetch_pacing import FetchPacing, Pace, apply_pace
+from engine.in_flight import InFlight, Record
 from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
 from engine.partition_watch import PartitionWatch, Progress
 from engine.reference import ReferenceReader
 from engine.reload import RuleWatcher
+from models.base import Reading, Verdict
 from models.refdata import ReferenceData
-from topics.codec import Event, dead_letter, decode
+from topics.bounds import MAX_RECORD_BYTES, fits
+from topics.codec import Event, EventTimePolicy, compact_value, dead_letter, decode
 from topics.records import Alert, DeadLetter
 from topics.registry import (
     ALERTS,
@@ -59,6 +63,8 @@ log = logging.getLogger("yujing.worker")
 REPARTITION_SUFFIX = "repartition"
 FORWARD_RECORD_BYTES = 256 * 1024
 """Largest re-keying record (well under Kafka's default 1 MB message limit)."""
+FORWARD_RAW_BYTES = 64 * 1024
+"""A re-keyed event larger than this travels as its validated fields, not its original bytes."""
 STATE_TABLE = "state"
 END_OFFSETS_INTERVAL_S = 10.0
 """How often the worker asks the broker for the end offsets of the partitions it reads (the
@@ -116,41 +122,16 @@ class WorkerSettings(BaseModel):
     state_flush_interval_s: float = 10.0
     """While no offset commit has flushed state for this long (no events flowing), the timer
     writes dirty state (changes made by the clock alone) to the changelog."""
+    max_future_s: float = 600.0
+    """Events dated further ahead of the wall clock are dead-lettered (``topics.codec``)."""
+    max_event_age_s: float = 7 * 86400.0
+    """Events dated further back are dead-lettered: older than any rule's state lasts."""
     metrics_port: int = 9464
     data_dir: Path = Path(".yujing/worker")
 
 
-class InFlight:
-    """Futures of records handed to a producer (state, alerts, dead letters, re-keyed events)
-    that an offset commit must see delivered first. Faust flushes its own producer before it
-    commits, but state goes through the worker's ``ChangelogWriter``, which Faust does not know
-    of: without this, a worker dying right after a commit could leave offsets past its state."""
-
-    def __init__(self) -> None:
-        self._futures: list[Any] = []
-
-    def add(self, future: Any) -> None:
-        self._futures.append(future)
-
-    def prune(self) -> None:
-        """Drop the delivered ones (outputs of the clock alone can wait long for a commit)."""
-        self._futures = [future for future in self._futures if not future.done()]
-
-    async def delivered(self, timeout: float) -> bool:
-        """Wait until everything handed over so far is acknowledged by the broker: True, or
-        False when ``timeout`` passed first (what is still pending stays to be waited for). A
-        failed send raises: its offsets must not be committed, and the worker stops."""
-        futures, self._futures = self._futures, []
-        if not futures:
-            return True
-        try:
-            await asyncio.wait_for(asyncio.shield(asyncio.gather(*futures)), timeout)
-            return True
-        except TimeoutError:
-            log.warning("outputs not confirmed by the broker within %.0f s: offsets not "
-                        "committed this time", timeout)
-            self._futures = [f for f in futures if not f.done()] + self._futures
-            return False
+class NoRulesError(RuntimeError):
+    """A worker with no rule in force would consume and commit every event unscored."""
 
 
 def through_table(table: Any, records: list[tuple[bytes, bytes | None]]) -> list[Any]:
@@ -493,6 +474,13 @@ class Worker:
         loaded = self.watcher.load()
         for error in loaded.errors:
             log.error("rule file rejected: %s", error)
+        if not loaded.rules:
+            raise NoRulesError(
+                f"no valid rule file in {', '.join(map(str, settings.rules))} "
+                f"({len(loaded.errors)} problems): refusing to consume events it would not score")
+        self.time_policy = EventTimePolicy(settings.max_future_s, settings.max_event_age_s)
+        self._oversize_logged: set[str] = set()
+        self._failure_logged: dict[str, float] = {}
         metrics.RULES_LOADED.set(len(loaded.rules))
         metrics.RULE_FILE_ERRORS.set(len(loaded.errors))
         self.app = faust.App(
@@ -519,14 +507,13 @@ class Worker:
         # hashes to the partition of that key's events (a JSON-encoded key would not).
         self.table = self.app.Table(STATE_TABLE, partitions=settings.partitions,
                                     use_partitioner=True, key_type=bytes, value_type=bytes)
-        self.in_flight = InFlight()
+        self.in_flight = InFlight(on_refused=self._refused)
         self.changelog = ChangelogWriter(settings.bootstrap, self.table, settings.partitions)
         self.store = TableStore(self.table, settings.partitions, self.in_flight, self.changelog)
         # Set before the app starts: Faust adds its monitor to the sensors then.
         self.app.monitor = WorkerMonitor(self.store)
         _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight)
-        self.core = ScoringCore(loaded.rules, self.store,
-                                on_late=lambda rule, _: metrics.LATE_EVENTS.labels(rule.id).inc())
+        self.core = ScoringCore(loaded.rules, self.store, on_unused=_count_unused)
         self._local_streams = self.core.topic_keyed_streams
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
@@ -654,6 +641,8 @@ class Worker:
             if self.app.rebalancing or self.app.in_recovery:
                 return  # state is being rebuilt (see handle_tick)
             metrics.STATE_DROPPED.inc(self.core.sweep(time.time()))
+            for failure in self.core.take_failures():
+                self._report_failure(failure)
 
     # -- what the agents do (synchronous: nothing else runs while a batch is scored) ---------
 
@@ -667,12 +656,13 @@ class Worker:
         partitions = self.settings.partitions
         newest: dict[str, float] = {}
         consumed: dict[str, int] = {}
+        bounds = self.time_policy.around(time.time())
         for item in batch:
             message = item.message
             topic = message.topic
             consumed[topic] = consumed.get(topic, 0) + 1
             decoded = decode(topic, message.value, key=message.key,
-                             partition=message.partition, offset=message.offset)
+                             partition=message.partition, offset=message.offset, bounds=bounds)
             if isinstance(decoded, DeadLetter):
                 self.publish_dead_letter(decoded)
                 continue
@@ -684,7 +674,17 @@ class Worker:
                 origins.append((topic, message.partition, message.offset))
                 if topic in self._local_only:
                     continue  # every stream of the topic is scored here: nothing to re-key
-            for stream, key in self.core.stream_keys(decoded):
+            try:
+                stream_keys = self.core.stream_keys(decoded)
+            except BaseException as exc:
+                if is_fatal(exc):
+                    raise
+                self.publish_dead_letter(dead_letter(
+                    topic, message.value, f"could not be re-keyed: {describe(exc)}",
+                    key=message.key, partition=message.partition, offset=message.offset,
+                    reason_class="scoring"))
+                continue
+            for stream, key in stream_keys:
                 if not (keyed_right and stream in self._local_streams):
                     # The partition the key's owner reads (as ``TableStore._owns`` decides),
                     # so the state of ``key`` is where its events arrive.
@@ -694,7 +694,7 @@ class Worker:
                         events.append(decoded)
                         event_origins.append((topic, message.partition, message.offset))
                     else:
-                        self._forward(forwards, stream, partition, message)
+                        self._forward(forwards, stream, partition, message, decoded)
         self._send_forwards(forwards)
         self._score(local, self._local_streams, origins)
         # What the re-keying topic would have brought back to this worker, in the same order.
@@ -711,13 +711,15 @@ class Worker:
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
 
     def _forward(self, forwards: dict[int, list[bytes]], stream: str, partition: int,
-                 message: Any) -> None:
+                 message: Any, event: Event) -> None:
         # The source's partition and offset travel along: the owner drops what it applied
-        # already when a rebalance makes the source be read and forwarded again.
+        # already when a rebalance makes the source be read and forwarded again. A large
+        # record travels as its validated fields (free text cut), so every envelope fits.
+        value = message.value if len(message.value) <= FORWARD_RAW_BYTES else compact_value(event)
         forwards.setdefault(partition, []).append(
             b'{"stream":%b,"topic":%b,"p":%d,"o":%d,"value":%b}'
             % (orjson.dumps(stream), orjson.dumps(message.topic), message.partition,
-               message.offset, message.value))
+               message.offset, value))
 
     def _send_forwards(self, forwards: dict[int, list[bytes]]) -> None:
         """One re-keying record per partition per batch (a JSON list of envelopes), not one per
@@ -735,8 +737,8 @@ class Worker:
 
     def _send_forward_record(self, partition: int, entries: list[bytes]) -> None:
         metrics.EVENTS_REKEYED.inc(len(entries))
-        self.in_flight.add(self.repartition.send_soon(
-            key=b"%d" % partition, value=b"[" + b",".join(entries) + b"]", partition=partition))
+        self._send(self.repartition, b"%d" % partition, b"[" + b",".join(entries) + b"]",
+                   f"a re-keying record of {len(entries)} events", partition=partition)
 
     def handle_rekeyed(self, batch: Sequence[Any]) -> None:
         by_stream: dict[str, tuple[list[Event], list[Origin | None]]] = {}
@@ -751,16 +753,20 @@ class Worker:
             except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
                 self.publish_dead_letter(dead_letter(
                     message.topic, message.value, f"bad repartition envelope: {exc}",
-                    key=message.key, partition=message.partition, offset=message.offset))
+                    key=message.key, partition=message.partition, offset=message.offset,
+                    reason_class="envelope"))
                 continue
             for stream, topic, partition, offset, value in entries:
-                decoded = decode(topic, value, partition=partition, offset=offset)
-                if isinstance(decoded, Event):
-                    events, origins = by_stream.setdefault(stream, ([], []))
-                    events.append(decoded)
-                    origins.append((topic, partition, offset)
-                                   if isinstance(partition, int) and isinstance(offset, int)
-                                   else None)
+                # Event time was checked when the event came in (before it was re-keyed).
+                decoded = decode(str(topic), value, partition=partition, offset=offset)
+                if isinstance(decoded, DeadLetter):
+                    self.publish_dead_letter(decoded)
+                    continue
+                events, origins = by_stream.setdefault(str(stream), ([], []))
+                events.append(decoded)
+                origins.append((topic, partition, offset)
+                               if isinstance(partition, int) and isinstance(offset, int)
+                               else None)
         for stream, (events, origins) in by_stream.items():
             self._score(events, frozenset((stream,)), origins)
 
@@ -769,6 +775,27 @@ class Worker:
         repeated = self.core.repeated
         self.publish(self.core.process(events, streams=streams, origins=origins))
         metrics.EVENTS_REPEATED.inc(self.core.repeated - repeated)
+        for failure in self.core.take_failures():
+            self._report_failure(failure)
+            if failure.index is None or failure.event is None:
+                continue
+            origin = origins[failure.index]
+            topic, partition, offset = origin if origin is not None else (
+                failure.event.topic, None, None)
+            self.publish_dead_letter(dead_letter(
+                topic, compact_value(failure.event), str(failure), key=failure.event.key,
+                partition=partition, offset=offset, reason_class="scoring",
+                rule_id=failure.rule_id))
+
+    def _report_failure(self, failure: ScoringFailure) -> None:
+        """Count a rule's failure; log it at most once a minute per rule (a rule that fails on
+        every event would otherwise fill the log)."""
+        metrics.RULE_FAILURES.labels(failure.rule_id, failure.phase).inc()
+        now = time.monotonic()
+        if now - self._failure_logged.get(failure.rule_id, -1e9) >= 60.0:
+            self._failure_logged[failure.rule_id] = now
+            log.error("%s (yujing_rule_failures_total counts every one; logged once a minute "
+                      "per rule)", failure)
 
     def handle_tick(self, now: float) -> None:
         if self.app.rebalancing or self.app.in_recovery:
@@ -783,6 +810,8 @@ class Worker:
         if assignment != self._assignment:
             self.take_assignment()  # normally done when the rebalance completed
         self.publish(self.core.advance(now - self.settings.deadline_lateness_s))
+        for failure in self.core.take_failures():
+            self._report_failure(failure)
         self._watch_partitions(time.monotonic())
         self._pace_fetches(time.monotonic())
 
@@ -941,8 +970,8 @@ class Worker:
         self.silences.apply(alerts, now)
         for alert in alerts:
             alert.emitted_at = now
-            self.in_flight.add(self.alerts.send_soon(key=alert.alert_id.encode(),
-                                                     value=alert.model_dump_json().encode()))
+            self._send(self.alerts, alert.alert_id.encode(), alert.model_dump_json().encode(),
+                       f"the {alert.state} alert {alert.alert_id} of {alert.model_id}")
             metrics.ALERTS_PUBLISHED.labels(alert.model_id, alert.severity, alert.state).inc()
             if alert.silenced_by:
                 metrics.ALERTS_SUPPRESSED.labels(alert.model_id, "silenced").inc()
@@ -950,9 +979,53 @@ class Worker:
                 metrics.ALERTS_SUPPRESSED.labels(alert.model_id, "inhibited").inc()
 
     def publish_dead_letter(self, letter: DeadLetter) -> None:
-        metrics.EVENTS_DEADLETTERED.labels(letter.source_topic).inc()
-        self.in_flight.add(self.deadletters.send_soon(key=letter.source_topic.encode(),
-                                                      value=letter.model_dump_json().encode()))
+        metrics.EVENTS_DEADLETTERED.labels(letter.source_topic, letter.reason_class).inc()
+        self._send(self.deadletters, letter.source_topic.encode(),
+                   letter.model_dump_json().encode(), "a dead letter")
+
+    def _send(self, channel: Any, key: bytes, value: bytes, what: str,
+              partition: int | None = None) -> None:
+        """Hand a record to Faust's producer, unless Kafka would refuse it: a record over
+        ``MAX_RECORD_BYTES`` makes the producer raise inside Faust, which stops the worker,
+        and the restarted worker meets the same input again. Such a record is dead-lettered
+        (a prefix, its size and hash: that fits), counted, and logged once per topic."""
+        if not fits(key, value):
+            topic = channel.get_topic_name()
+            metrics.RECORDS_OVERSIZED.labels(topic).inc()
+            if topic not in self._oversize_logged:
+                self._oversize_logged.add(topic)
+                log.error("%s is %d bytes, more than the %d a Kafka record may have: "
+                          "dead-lettered instead (logged once per topic; "
+                          "yujing_records_oversized_total counts them)", what,
+                          len(key) + len(value), MAX_RECORD_BYTES)
+            self.publish_dead_letter(dead_letter(
+                topic, value, f"{what} is {len(key) + len(value)} bytes, more than the "
+                f"{MAX_RECORD_BYTES} a Kafka record may have", key=key,
+                reason_class="oversized"))
+            return
+        self.in_flight.add(channel.send_soon(key=key, value=value, partition=partition),
+                           Record(channel.get_topic_name(), key, value))
+
+    def _refused(self, record: Record | None, exc: BaseException) -> None:
+        """A send the broker refused for what the record is (the topic's own limit may be
+        lower than ``MAX_RECORD_BYTES``): dead-letter it, so the commit can go on."""
+        topic = "(state changelog)" if record is None else record.topic
+        metrics.RECORDS_OVERSIZED.labels(topic).inc()
+        if topic not in self._oversize_logged:
+            self._oversize_logged.add(topic)
+            log.error("the broker refused a record for %s: %s (logged once per topic; "
+                      "dead-lettered)", topic, describe(exc))
+        if record is not None:
+            self.publish_dead_letter(dead_letter(
+                topic, record.value, f"the broker refused it: {describe(exc)}", key=record.key,
+                reason_class="oversized"))
+
+
+def _count_unused(rule: Any, reading: Reading) -> None:
+    if reading.verdict is Verdict.LATE:
+        metrics.EVENTS_LATE.labels(rule.id).inc()
+    else:
+        metrics.READINGS_SKIPPED.labels(rule.id, str(reading.evidence.get("skipped"))).inc()
 
 
 def tune_gc() -> None:

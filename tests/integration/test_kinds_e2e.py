@@ -166,7 +166,7 @@ def test_rule_file_tests_hold_through_the_broker(kafka, tmp_path):
         return str(record.get("key", "")).startswith(run_id)
 
     with worker_process(kafka.bootstrap, rules_dir, f"e2e-files-{run_id}",
-                        tmp_path / "worker.log") as proc:
+                        tmp_path / "worker.log", "--max-event-age", "0") as proc:
         total = sum(len(v) for v in expected.values())
         alerts = run(read_until(kafka.bootstrap, "alerts", wanted=ours,
                                 done=lambda got: len(got) >= total,

@@ -232,8 +232,12 @@ def test_the_loop_is_fausts_but_for_the_delivery():
 
 def test_the_worker_installs_the_inline_loop(tmp_path):
     from engine.worker import Worker, WorkerSettings
+    from tests.rulekit import FACILITY, rule_text
 
     (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "hot.yaml").write_text(rule_text(
+        id="test.tank.hot", source=FACILITY, kind="threshold", condition="temp_c > 60"),
+        encoding="utf-8")
     worker = Worker(WorkerSettings(rules=[tmp_path / "rules"], data_dir=tmp_path / "data",
                                    reload_interval_s=0))
     assert worker.app.consumer._drain_messages.__func__ is fetch_drain._drain_messages

@@ -35,7 +35,7 @@ def worker(tmp_path):
     (rules / "readings.yaml").write_text(rule_text(
         id="test.tank.readings", source=FACILITY, kind="window", aggregate="count",
         size="10m", condition="value >= 3"), encoding="utf-8")
-    worker = Worker(WorkerSettings(rules=[rules], data_dir=tmp_path / "data",
+    worker = Worker(WorkerSettings(rules=[rules], max_event_age_s=0, data_dir=tmp_path / "data",
                                    reload_interval_s=0))
     published: list[Any] = []
     worker.publish = published.extend  # type: ignore[method-assign]
@@ -211,7 +211,10 @@ def test_the_stream_buffer_is_fausts_and_larger_than_its_default(tmp_path):
     # Faust pauses a partition's fetches when its stream holds stream_buffer_maxsize events.
     rules = tmp_path / "rules"
     rules.mkdir()
-    default = Worker(WorkerSettings(rules=[rules], data_dir=tmp_path / "a", reload_interval_s=0))
+    (rules / "hot.yaml").write_text(rule_text(id="test.tank.hot", source=FACILITY,
+                                              kind="threshold", condition="temp_c > 60"))
+    default = Worker(WorkerSettings(rules=[rules], data_dir=tmp_path / "a",
+                                    reload_interval_s=0))
     assert default.app.conf.stream_buffer_maxsize == 65536
     small = Worker(WorkerSettings(rules=[rules], data_dir=tmp_path / "b", reload_interval_s=0,
                                   stream_buffer=4096, app_id="small"))

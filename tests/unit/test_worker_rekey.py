@@ -32,7 +32,7 @@ def make_worker(tmp_path, **settings: Any) -> Worker:
         id="test.facility.readings", source=FACILITY, key="facility_id", kind="window",
         aggregate="count", size="10m", condition="value >= 2",
         summary="{count} readings at {facility_id}"), encoding="utf-8")
-    worker = Worker(WorkerSettings(rules=[rules], data_dir=tmp_path / "data",
+    worker = Worker(WorkerSettings(rules=[rules], max_event_age_s=0, data_dir=tmp_path / "data",
                                    reload_interval_s=0, partitions=PARTITIONS, **settings))
     published: list[Any] = []
     worker.publish = published.extend  # type: ignore[method-assign]
