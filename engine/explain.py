@@ -29,6 +29,9 @@ class Explanation:
     readings: deque[tuple[str, float, Reading]] = field(default_factory=lambda: deque(maxlen=10))
     verdicts: dict[str, int] = field(default_factory=dict)
     alerts: int = 0
+    unused: dict[str, int] = field(default_factory=dict)
+    """Events the rule could not use: ``late``, or the reason it skipped them."""
+    bad_lines: int = 0
 
 
 def explain(rule: CompiledRule, events: Path | None = None) -> Explanation:
@@ -47,6 +50,9 @@ def explain(rule: CompiledRule, events: Path | None = None) -> Explanation:
     with events.open("rb") as handle:
         replayed = replay(handle, [rule], core=core)
     result.alerts = len(replayed.alerts)
+    result.unused = {cause: n for (rule_id, cause), n in replayed.unused.items()
+                     if rule_id == rule.id}
+    result.bad_lines = len(replayed.bad_lines)
     for _, _, entity in store.entities():
         state = entity.get(rule.state_key)
         if state is not None:
@@ -81,12 +87,20 @@ def render(ex: Explanation) -> str:
             f"  state:       {ex.keys} keys, {ex.state_bytes} bytes pickled "
             f"({per_key:.0f} per key)",
             f"  verdicts:    {_text(ex.verdicts)}; {ex.alerts} alert records",
+            f"  not used:    {_unused(ex)}; {ex.bad_lines} bad lines",
             "  last verdicts:",
         ]
         for key, ts, reading in ex.readings:
             when = datetime.fromtimestamp(ts, CITY_TZ).isoformat(timespec="seconds")
             lines.append(f"    {when} {key}: {reading.verdict.value} {_text(reading.evidence)}")
     return "\n".join(lines)
+
+
+def _unused(ex: Explanation) -> str:
+    """``3 late, 2 skipped (not_finite=2)``: what the rule could not use, and why."""
+    skipped = {cause: n for cause, n in ex.unused.items() if cause != "late"}
+    why = f" ({_text(skipped)})" if skipped else ""
+    return f"{ex.unused.get('late', 0)} late, {sum(skipped.values())} skipped{why}"
 
 
 def _text(value: Any) -> str:

@@ -3,11 +3,15 @@
 Each line is an envelope ``{"topic": ..., "key": ..., "value": {...}}`` (what ``yujing simulate``
 writes), or with ``topic`` given, a bare event of that topic. Lines are taken in file order and the
 clock follows the newest event time seen, so deadlines fire as they would have live. A bad line is
-reported with its number and skipped.
+reported with its number and skipped: one the worker would dead-letter (not an event of its topic,
+or an event time outside the bounds: ahead of the wall clock, or older than the horizon before the
+newest event seen), and one a rule failed on (the other rules scored it). Events a rule could
+not use (late, or a value it skips) are counted by rule.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +23,7 @@ from engine.core import MemoryStore, ScoringCore
 from engine.loader import CompiledRule
 from engine.reference import apply_reference, track_lookup_event
 from models.refdata import ReferenceData
-from topics.codec import Event, dead_letter, decode
+from topics.codec import Event, EventTimePolicy, dead_letter, decode
 from topics.records import Alert, DeadLetter
 from topics.reference import REFERENCE_SCHEMAS
 
@@ -36,8 +40,26 @@ class BadLine:
 @dataclass(slots=True)
 class ReplayResult:
     events: int = 0
+    """Lines that were events within the time bounds (scored)."""
     alerts: list[Alert] = field(default_factory=list)
     bad_lines: list[BadLine] = field(default_factory=list)
+    failures: list[BadLine] = field(default_factory=list)
+    """Events a rule failed on (the other rules scored them)."""
+    unused: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Events each rule could not use, by (rule id, ``late`` or the reason it skipped them)."""
+
+    @property
+    def late(self) -> int:
+        return sum(n for (_, cause), n in self.unused.items() if cause == "late")
+
+    @property
+    def skipped(self) -> int:
+        return sum(n for (_, cause), n in self.unused.items() if cause != "late")
+
+    def summary(self, rules: int) -> str:
+        return (f"{self.events} events, {len(self.alerts)} alerts, {len(self.bad_lines)} bad "
+                f"lines, {self.late} late and {self.skipped} skipped readings, "
+                f"{len(self.failures)} rule failures, {rules} rules")
 
 
 @dataclass(slots=True)
@@ -77,17 +99,24 @@ def read_jsonl(lines: Iterable[bytes], topic: str | None = None
 
 def replay(lines: Iterable[bytes], rules: list[CompiledRule], topic: str | None = None,
            until: float | None = None, reference: ReferenceData | None = None,
-           core: ScoringCore | None = None) -> ReplayResult:
+           core: ScoringCore | None = None, time_policy: EventTimePolicy | None = None,
+           now: float | None = None) -> ReplayResult:
     """Score every event in ``lines``; ``until`` advances the clock at the end (epoch s).
 
     ``reference`` is the data the rules' models consult (by default the one they were loaded
-    with); replayed reference records and waybills update it as they come.
+    with); replayed reference records and waybills update it as they come. ``time_policy``
+    bounds event times (the worker's by default) against the wall clock ``now``.
     """
+    if not rules:
+        raise ValueError("no rules to replay the events against")
     result = ReplayResult()
     if reference is None:
-        reference = rules[0].model.env.reference if rules else ReferenceData()
+        reference = rules[0].model.env.reference
     core = core or ScoringCore(rules, MemoryStore())
+    policy = time_policy or EventTimePolicy()
+    wall = time.time() if now is None else now
     clock = float("-inf")
+    bounds = policy.around(wall, newest=clock)  # no horizon before the first event
     for number, item in read_jsonl(lines, topic):
         if isinstance(item, DeadLetter):
             result.bad_lines.append(BadLine(number, f"{item.source_topic}: {item.reason}"))
@@ -97,18 +126,26 @@ def replay(lines: Iterable[bytes], rules: list[CompiledRule], topic: str | None 
             if problem:
                 result.bad_lines.append(BadLine(number, problem))
             continue
+        problem = bounds.problem(item.ts)
+        if problem is not None:
+            result.bad_lines.append(BadLine(number, f"{item.topic}: {problem}"))
+            continue
         result.events += 1
         track_lookup_event(reference, item)
         if item.ts > clock:
             clock = item.ts
+            bounds = policy.around(wall, newest=clock)
             result.alerts += core.advance(clock)
         result.alerts += core.process((item,))
+        result.failures += [BadLine(number, str(f)) for f in core.take_failures()]
     if until is not None:
         result.alerts += core.advance(until)
+    result.failures += [BadLine(0, str(f)) for f in core.take_failures()]
+    result.unused = dict(core.unused)
     return result
 
 
-def replay_file(path: Path, rules: list[CompiledRule], topic: str | None = None
-                ) -> ReplayResult:
+def replay_file(path: Path, rules: list[CompiledRule], topic: str | None = None,
+                time_policy: EventTimePolicy | None = None) -> ReplayResult:
     with path.open("rb") as handle:
-        return replay(handle, rules, topic)
+        return replay(handle, rules, topic, time_policy=time_policy)
