@@ -97,7 +97,7 @@ def render(ex: Explanation) -> str:
 
 
 def _unused(ex: Explanation) -> str:
-    """``3 late, 2 skipped (not_finite=2)``: what the rule could not use, and why."""
+    """``3 late, 2 skipped (unusable_value=2)``: what the rule could not use, and why."""
     skipped = {cause: n for cause, n in ex.unused.items() if cause != "late"}
     why = f" ({_text(skipped)})" if skipped else ""
     return f"{ex.unused.get('late', 0)} late, {sum(skipped.values())} skipped{why}"

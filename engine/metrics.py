@@ -28,8 +28,8 @@ EVENTS_LATE = Counter(
     ["model"])
 READINGS_SKIPPED = Counter(
     "yujing_readings_skipped_total",
-    "Events a model did not use for another reason (not_finite: a value that is not a finite "
-    "number)", ["model", "reason"])
+    "Events a model did not use for another reason (unusable_value: NaN, an infinity or a "
+    "number beyond ±1e15, which a learned model must not learn)", ["model", "reason"])
 RULE_FAILURES = Counter(
     "yujing_rule_failures_total",
     "Times a rule raised: on an event (score, learn: the event was dead-lettered, the other rules "

@@ -31,7 +31,7 @@ outages alerts). ``QuantileFilter`` itself is not used: it has no warm-up and ju
 
 Readings must come in event-time order (Holt counts steps, the features read the time): one
 older than the newest is ``late()`` and not used. An event without the field: HOLD; one whose
-value is not a finite number is skipped (``NOT_FINITE``) and never learned.
+value is not a finite number within ±1e15 is skipped (``UNUSABLE``) and never learned.
 
 Per reading (``score_one`` + ``learn_one``, which scores again): gaussian 12 µs (23 µs with a
 window), half_space_trees 50-60 µs, predictive 12.5 µs. State per key,
@@ -55,13 +55,13 @@ from river import anomaly, preprocessing, proba, stats, time_series
 
 from models.base import (
     HOLD,
-    NOT_FINITE,
+    UNUSABLE,
     KindParams,
     Reading,
     Verdict,
     WarningModel,
-    finite,
     late,
+    learnable,
     pickled_by_position,
 )
 from models.refdata import ModelEnv
@@ -164,6 +164,8 @@ class Anomaly(WarningModel[AnomalyState]):
 
     kind = "anomaly"
     Params = AnomalyParams
+    evidence_fields = ("value", "score", "threshold", "quantile", "baseline", "baseline_mean",
+                       "baseline_std", "detector", "seen", "held_out", "expected", "min_score")
     event_fields = ("field",)
 
     def __init__(self, params: AnomalyParams, env: ModelEnv | None = None) -> None:
@@ -197,12 +199,12 @@ class Anomaly(WarningModel[AnomalyState]):
         return state
 
     def _value(self, event: Event) -> float | None:
-        return finite(event.data.get(self.params.field))
+        return learnable(event.data.get(self.params.field))
 
     def score_one(self, state: AnomalyState, event: Event) -> Reading:
         value = self._value(event)
         if value is None:
-            return HOLD if event.data.get(self.params.field) is None else NOT_FINITE
+            return HOLD if event.data.get(self.params.field) is None else UNUSABLE
         if state.last_ts is not None and event.ts < state.last_ts:
             return late(state.last_ts - event.ts)
         if state.seen < self.warmup:

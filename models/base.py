@@ -110,21 +110,26 @@ def skipped(reason: str) -> Reading:
     return Reading(Verdict.SKIPPED, {"skipped": reason})
 
 
-NOT_FINITE = skipped("not_finite")
+LEARNABLE_MAX = 1e15
+"""The largest magnitude a learned model takes: beyond any sensor's reading, and small enough
+that sums of squares over years of readings stay finite (1e308 squared is infinite, after
+which a detector's mean and spread are NaN and it never alerts again)."""
+UNUSABLE = skipped("unusable_value")
 
 
-def finite(value: Any) -> float | None:
-    """``value`` as a float if it is a finite number, else None (learned models skip NaN and
-    infinities: decode rejects them, and a model must not depend on that).
+def learnable(value: Any) -> float | None:
+    """``value`` as a float if a learned model may use it — a finite number within
+    ±``LEARNABLE_MAX`` — else None (decode rejects NaN and infinities; a model must not depend
+    on that).
 
-    >>> finite(3), finite("2.5"), finite(float("nan")), finite(None)
-    (3.0, 2.5, None, None)
+    >>> learnable(3), learnable("2.5"), learnable(float("nan")), learnable(1e308), learnable(None)
+    (3.0, 2.5, None, None, None)
     """
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return number if math.isfinite(number) else None
+    return number if math.isfinite(number) and abs(number) <= LEARNABLE_MAX else None
 
 
 S = TypeVar("S")
@@ -145,6 +150,9 @@ class WarningModel(ABC, Generic[S]):
     """Parameters holding CEL over the event's fields (checked against the topic's schema)."""
     event_fields: ClassVar[tuple[str, ...]] = ()
     """Parameters naming one event field."""
+    evidence_fields: ClassVar[tuple[str, ...]] = ()
+    """What the kind may put in a reading's evidence, beside event fields: the names a rule's
+    summary may use (``{score}``, ``{size}``) besides the source's fields."""
     uses_deadlines: ClassVar[bool] = False
     """True for kinds that implement ``next_deadline`` / ``on_deadline``."""
     deadlines_when_idle: ClassVar[bool] = True
@@ -157,6 +165,21 @@ class WarningModel(ABC, Generic[S]):
         """Problems with field names in parameters beyond ``event_fields`` and
         ``event_expressions`` (which the loader checks itself), as (path, message) pairs."""
         return []
+
+    @classmethod
+    def reference_problems(cls, params: KindParams, env: ModelEnv
+                           ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Names of reference data (zones, lists) in the parameters that the reference data at
+        hand does not have, as (path, message) pairs. Checked by ``yujing validate``, against
+        the reference files beside the rules; not by a worker, whose reference data may come
+        from the reference topics after it starts."""
+        return []
+
+    @classmethod
+    def summary_names(cls, params: KindParams) -> frozenset[str]:
+        """The evidence names a summary may use with these parameters; a name ending in ``*``
+        stands for any name it begins (a joined record's fields, whatever the record holds)."""
+        return frozenset(cls.evidence_fields)
 
     def __init__(self, params: KindParams, env: ModelEnv | None = None) -> None:
         self.params = params

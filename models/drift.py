@@ -40,13 +40,13 @@ from river import drift
 
 from models.base import (
     HOLD,
-    NOT_FINITE,
+    UNUSABLE,
     KindParams,
     Reading,
     Verdict,
     WarningModel,
-    finite,
     late,
+    learnable,
     pickled_by_position,
 )
 from topics.codec import Event
@@ -112,6 +112,8 @@ class Drift(WarningModel[DriftState]):
 
     kind = "drift"
     Params = DriftParams
+    evidence_fields = ("value", "field", "detector", "direction", "mean", "shift", "mean_before",
+                       "mean_after", "readings_before", "readings_after")
     event_fields = ("field",)
     event_expressions = ()
 
@@ -128,13 +130,14 @@ class Drift(WarningModel[DriftState]):
         value = event.data.get(self.params.field)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
-        return finite(value)
+        return learnable(value)
 
     def score_one(self, state: DriftState, event: Event) -> Reading:
         value = self._value(event)
         if value is None:
             raw = event.data.get(self.params.field)
-            return NOT_FINITE if isinstance(raw, float) else HOLD
+            return UNUSABLE if isinstance(raw, int | float) and not isinstance(raw, bool) \
+                else HOLD
         if state.newest is not None and event.ts < state.newest:
             return late(float(state.newest - event.ts))
         trial = pickle.loads(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))

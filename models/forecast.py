@@ -33,15 +33,15 @@ from river import time_series
 
 from models.base import (
     HOLD,
-    NOT_FINITE,
+    UNUSABLE,
     Duration,
     KindParams,
     Reading,
     Verdict,
     WarningModel,
-    finite,
     format_duration,
     late,
+    learnable,
     pickled_by_position,
 )
 from models.refdata import ModelEnv
@@ -104,6 +104,8 @@ class Forecast(WarningModel[ForecastState]):
 
     kind = "forecast"
     Params = ForecastParams
+    evidence_fields = ("value", "limit", "forecast_peak", "horizon", "trend_per_step", "every",
+                       "crossing_in", "crossing_in_s")
     event_fields = ("field", "limit_field")
 
     def __init__(self, params: ForecastParams, env: ModelEnv | None = None) -> None:
@@ -120,9 +122,9 @@ class Forecast(WarningModel[ForecastState]):
         limit = p.limit if p.limit_field is None else event.data.get(p.limit_field)
         if raw is None or limit is None:
             return HOLD
-        value = finite(raw)
-        if value is None or finite(limit) is None:
-            return NOT_FINITE
+        value = learnable(raw)
+        if value is None or learnable(limit) is None:
+            return UNUSABLE
         if state.last_ts is not None and event.ts < state.last_ts:
             return late(state.last_ts - event.ts)
         if state.seen < p.warmup:
@@ -141,7 +143,7 @@ class Forecast(WarningModel[ForecastState]):
         return Reading(Verdict.BREACH, evidence)
 
     def learn_one(self, state: ForecastState, event: Event) -> None:
-        value = finite(event.data.get(self.params.field))
+        value = learnable(event.data.get(self.params.field))
         if value is None or (state.last_ts is not None and event.ts < state.last_ts):
             return
         state.model.learn_one(value)

@@ -150,7 +150,7 @@ def test_a_non_finite_value_is_skipped_by_a_learned_model_and_counted():
         model.score_one(state, ev)
         model.learn_one(state, ev)
     bad = Event(FACILITY, "T1", 60.0 * 31, {"pressure_kpa": math.nan})
-    assert model.score_one(state, bad).evidence == {"skipped": "not_finite"}
+    assert model.score_one(state, bad).evidence == {"skipped": "unusable_value"}
     model.learn_one(state, bad)  # no panic, nothing learned
     assert state.seen == 30
     compiled = rule(id="test.tank.pressure", source=FACILITY, kind="anomaly",
@@ -161,5 +161,25 @@ def test_a_non_finite_value_is_skipped_by_a_learned_model_and_counted():
     bad_event = tank(60.0 * 26, pressure_kpa=1.0)
     bad_event.data["pressure_kpa"] = math.inf  # past decode, which rejects it
     core.process([bad_event])
-    assert core.unused == {("test.tank.pressure", "not_finite"): 1}
+    assert core.unused == {("test.tank.pressure", "unusable_value"): 1}
     assert core.take_failures() == []
+
+
+@pytest.mark.parametrize("detector", ["gaussian", "predictive"])
+def test_a_huge_value_does_not_blind_a_learned_model(detector):
+    # 1e308 squared is infinite: learned, it left the Gaussian's mean and spread NaN (never to
+    # alert again) and made Holt's forecaster overflow.
+    from models.anomaly import Anomaly, AnomalyParams
+    from topics.codec import Event
+
+    model = Anomaly(AnomalyParams(field="pressure_kpa", warmup=20, detector=detector))
+    state = model.new_state()
+    for i in range(40):
+        value = 500.0 + i % 3 if i < 30 else (-1) ** i * 1e308
+        ev = Event(FACILITY, "T1", 60.0 * i, {"pressure_kpa": value})
+        reading = model.score_one(state, ev)
+        model.learn_one(state, ev)
+        if i >= 30:
+            assert reading.evidence == {"skipped": "unusable_value"}
+    spike = Event(FACILITY, "T1", 60.0 * 41, {"pressure_kpa": 900.0})
+    assert model.score_one(state, spike).verdict.value == "breach"
