@@ -42,7 +42,7 @@ def validate(paths: RulePaths = None) -> None:
     """Check rule files; print each problem as file:line: message. Exit 1 on any."""
     from engine.loader import load_rules
 
-    result = load_rules(paths or DEFAULT_RULES)
+    result = load_rules(paths or DEFAULT_RULES, strict_reference=True)
     for error in result.errors:
         _say(str(error), err=True)
     _say(f"{len(result.rules)} rule files valid, {len(result.errors)} problems")
@@ -198,6 +198,8 @@ def worker(
 def _duration(option: str, text: str) -> float:
     from models.base import parse_duration
 
+    if text.strip() == "0":
+        return 0.0
     try:
         return parse_duration(text)
     except ValueError as exc:

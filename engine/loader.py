@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from engine.failures import describe, is_fatal
 from engine.rulefile import RuleCommon, rule_adapter
-from engine.summary import summary_fields
+from engine.summary import summary_fields, summary_problems
+from engine.yaml_source import Path_, RuleError, line_of, parse_document, read_document
 from models import KINDS
 from models.base import WarningModel
 from models.expr import CelExpr, Expression, ExpressionError
@@ -32,18 +33,7 @@ from topics.registry import EVENT_TOPICS
 # Fields the codec adds to every event for conditions (local hour and weekday).
 DERIVED_FIELDS = ("hour", "weekday")
 
-Path_ = tuple[str | int, ...]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$")]
-
-
-@dataclass(frozen=True, slots=True)
-class RuleError:
-    file: Path
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
 
 
 @dataclass(slots=True)
@@ -81,6 +71,8 @@ class LoadResult:
     errors: list[RuleError] = field(default_factory=list)
     env: ModelEnv = field(default_factory=ModelEnv)
     """The lists, macros and reference data the rules were built with."""
+    reference_updates: list[tuple[str, str, Any]] = field(default_factory=list)
+    """With ``defer_reference``: the reference files' records, for the caller to put."""
 
 
 ROUTING_FOLDER = "routing"
@@ -132,25 +124,33 @@ class VocabularyFile(BaseModel):
     macros: dict[Identifier, CelExpr] = Field(default_factory=dict)
 
 
-def load_rules(paths: Iterable[Path], reference: ReferenceData | None = None) -> LoadResult:
+def load_rules(paths: Iterable[Path], reference: ReferenceData | None = None,
+               strict_reference: bool = False, defer_reference: bool = False) -> LoadResult:
     """Load every rule and vocabulary file under ``paths``.
 
     Vocabulary files (``lists:`` / ``macros:``, no ``id``) are read first and shared by all rules;
-    a duplicate rule id is an error on the later file.
+    a duplicate rule id is an error on the later file. ``strict_reference`` (``yujing
+    validate``): zones and lists a rule names must be in the reference files at hand.
+    ``defer_reference``: the reference files' records are returned (``reference_updates``)
+    rather than put into ``reference``, which the caller's other threads may be reading.
     """
     result = LoadResult()
     documents: list[tuple[Path, Any, dict[Path_, int]]] = []
     paths = list(paths)
     unique = {p.resolve(): p for p in reversed([*rule_files(paths), *shared_files(paths)])}
     for path in sorted(unique.values(), key=lambda p: str(p.resolve())):
-        parsed, errors = _read(path)
+        parsed, errors = read_document(path)
         result.errors.extend(errors)
         if parsed is not None:
             documents.append((path, *parsed))
     reference = reference or ReferenceData()
+    target = ReferenceData() if defer_reference else reference
     for path, raw, lines in documents:
         if _is_reference(raw):
-            result.errors.extend(load_reference_document(raw, lines, path, reference))
+            result.errors.extend(load_reference_document(raw, lines, path, target))
+    if defer_reference:
+        result.reference_updates = [(table, key, record) for table in target.tables()
+                                    for key, record in target.items(table)]
     vocab_docs = [d for d in documents if _is_vocabulary(d[1])]
     env, errors = build_env(vocab_docs, reference)
     result.errors.extend(errors)
@@ -159,7 +159,7 @@ def load_rules(paths: Iterable[Path], reference: ReferenceData | None = None) ->
     for path, raw, lines in documents:
         if _is_vocabulary(raw) or _is_reference(raw):
             continue
-        rule, errors = compile_rule(raw, lines, path, env)
+        rule, errors = compile_rule(raw, lines, path, env, strict_reference)
         result.errors.extend(errors)
         if rule is None:
             continue
@@ -251,37 +251,31 @@ def _is_vocabulary(raw: Any) -> bool:
     return isinstance(raw, dict) and "id" not in raw and bool({"lists", "macros"} & set(raw))
 
 
-def _read(path: Path) -> tuple[tuple[Any, dict[Path_, int]] | None, list[RuleError]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [RuleError(path, 1, f"cannot read: {exc}")]
-    return _parse(text, path)
-
-
-def _parse(text: str, path: Path) -> tuple[tuple[Any, dict[Path_, int]] | None, list[RuleError]]:
-    try:
-        raw, lines = parse_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        return None, [RuleError(path, line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
-    if not isinstance(raw, dict):
-        return None, [RuleError(path, 1, "a rule file is a mapping of fields (id, name, kind …)")]
-    return (raw, lines), []
-
-
 def compile_rule_text(text: str, path: Path, env: ModelEnv | None = None
                       ) -> tuple[CompiledRule | None, list[RuleError]]:
     """Compile one rule file's text (used by tests and tools that hold a single rule)."""
-    parsed, errors = _parse(text, path)
+    parsed, errors = parse_document(text, path)
     if parsed is None:
         return None, errors
     return compile_rule(*parsed, path, env or ModelEnv())
 
 
-def compile_rule(raw: dict[str, Any], lines: dict[Path_, int], path: Path, env: ModelEnv
-                 ) -> tuple[CompiledRule | None, list[RuleError]]:
+def compile_rule(raw: dict[str, Any], lines: dict[Path_, int], path: Path, env: ModelEnv,
+                 strict_reference: bool = False) -> tuple[CompiledRule | None, list[RuleError]]:
+    """A rule file's document compiled, or every problem with it. Whatever the document holds,
+    the answer is one of the two: a defect met while compiling is the file's error too."""
+    try:
+        return _compile_rule(raw, lines, path, env, strict_reference)
+    except RecursionError:
+        return None, [RuleError(path, 1, "nested too deeply to compile")]
+    except BaseException as exc:
+        if is_fatal(exc):
+            raise
+        return None, [RuleError(path, 1, f"could not be compiled: {describe(exc)}")]
+
+
+def _compile_rule(raw: dict[str, Any], lines: dict[Path_, int], path: Path, env: ModelEnv,
+                  strict_reference: bool) -> tuple[CompiledRule | None, list[RuleError]]:
     def err(loc: Path_, message: str) -> RuleError:
         return RuleError(path, line_of(lines, loc), message)
 
@@ -295,6 +289,8 @@ def compile_rule(raw: dict[str, Any], lines: dict[Path_, int], path: Path, env: 
     params = kind.Params.model_validate(
         {name: getattr(spec, name) for name in kind.Params.model_fields})
     errors = _check_fields(spec, kind, params, env, err)
+    if strict_reference:
+        errors += [err(loc, msg) for loc, msg in kind.reference_problems(params, env)]
     if errors:
         return None, sorted(errors, key=lambda e: e.line)
     try:
@@ -358,6 +354,11 @@ def _check_fields(spec: RuleCommon, kind: type[WarningModel[Any]], params: Any, 
                                        f"{name}; {hint}"))
     problems = kind.field_problems(params, sources, schema_fields, env)
     errors += [err(loc, msg) for loc, msg in problems]
+    names = kind.summary_names(params)
+    exact = known | {"key"} | {n for n in names if not n.endswith("*")}
+    for problem in summary_problems(spec.summary, exact, names):
+        errors.append(err(("summary",), f"summary: {problem} ({', '.join(sources)} and kind "
+                                        f"{spec.kind} give: {', '.join(sorted(exact))})"))
     return errors
 
 
@@ -406,33 +407,3 @@ def _allowed_fields(kind: Any, loc: Path_) -> str:
     return f"kind {kind} takes {', '.join(params)}" if params else ""
 
 
-def parse_yaml(text: str) -> tuple[Any, dict[Path_, int]]:
-    """The document and the 1-based line of every key and list item in it."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    data = yaml.load(text, Loader=yaml.SafeLoader)
-    lines: dict[Path_, int] = {}
-
-    def walk(n: yaml.Node, path: Path_) -> None:
-        lines[path] = n.start_mark.line + 1
-        if isinstance(n, yaml.MappingNode):
-            for key_node, value_node in n.value:
-                key = key_node.value
-                lines[(*path, key)] = key_node.start_mark.line + 1
-                walk(value_node, (*path, key))
-                lines[(*path, key)] = key_node.start_mark.line + 1
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                walk(item, (*path, i))
-
-    if node is not None:
-        walk(node, ())
-    return data, lines
-
-
-def line_of(lines: dict[Path_, int], loc: Path_) -> int:
-    """The line of the deepest part of ``loc`` present in the file."""
-    for end in range(len(loc), -1, -1):
-        prefix = tuple(loc[:end])
-        if prefix in lines:
-            return lines[prefix]
-    return 1

@@ -123,7 +123,7 @@ class RuleCommon(Strict):
     inhibited, and not dispatched, while this rule's alert for the key is firing at red."""
     state_ttl: Duration = 7 * 86400.0
     """A key's state is dropped after this long without events (unless its alert is firing)."""
-    summary: str = Field(min_length=1)
+    summary: str = Field(min_length=1, max_length=1000)
     """One line for the duty officer; ``{field}`` or ``{field:.1f}`` insert event fields."""
     description: str = Field(min_length=1)
     tags: list[str] = Field(default_factory=list)

@@ -59,6 +59,7 @@ class Absence(WarningModel[AbsenceState]):
 
     kind = "absence"
     Params = AbsenceParams
+    evidence_fields = ("last_seen", "timeout")
     event_expressions = ("arm_when",)
     uses_deadlines = True
 

@@ -88,6 +88,7 @@ class Correlation(WarningModel[CorrelationState]):
 
     kind = "correlation"
     Params = CorrelationParams
+    evidence_fields = ("signals", "met", "require", "within")
     uses_deadlines = True
     deadlines_when_idle = False
 

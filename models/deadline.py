@@ -71,6 +71,7 @@ class Deadline(WarningModel[DeadlineState]):
 
     kind = "deadline"
     Params = DeadlineParams
+    evidence_fields = ("due", "lead", "overdue_h", "closed")
     event_expressions = ("open_when",)
     event_fields = ("field",)
     uses_deadlines = True

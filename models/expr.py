@@ -3,6 +3,12 @@
 CEL is side-effect free and cannot reach Python objects, so a rule file can never run code.
 Only the variables an expression names are handed to the evaluator: converting a whole event
 into CEL values costs far more than evaluating a comparison.
+
+Rule files are untrusted input, and CEL's compiler is not built for hostile text (100,000 nested
+parentheses make it panic; a 2 MB condition takes a minute and a gigabyte). So a condition is at
+most ``CONDITION_MAX_CHARS`` as written and ``EXPANDED_MAX_CHARS`` with its macros expanded, and
+nests at most ``NESTING_MAX`` brackets deep; a panic or a recursion limit while compiling is an
+``ExpressionError`` like any other.
 """
 
 from __future__ import annotations
@@ -22,8 +28,63 @@ CEL_ERRORS = (RuntimeError, TypeError, ValueError, KeyError, IndexError, Arithme
 key comes back as KeyError): the condition is undecided."""
 
 
+CONDITION_MAX_CHARS = 2000
+"""A condition as written (the catalogue's longest is 135)."""
+EXPANDED_MAX_CHARS = 10_000
+"""A condition with its macros expanded."""
+NESTING_MAX = 32
+"""Brackets (``(``, ``[``, ``{``) open at once."""
+
+
 class ExpressionError(ValueError):
     """A condition that does not compile, with the evaluator's message."""
+
+
+def shape_problem(source: str, limit: int = CONDITION_MAX_CHARS) -> str | None:
+    """Why a condition is too large to compile safely, if it is.
+
+    >>> shape_problem("(" * 40 + "x" + ")" * 40)
+    'brackets nest 40 deep (at most 32)'
+    >>> shape_problem('name == "((((((((((((((((((((((((((((((((((((("') is None
+    True
+    """
+    if len(source) > limit:
+        return f"{len(source)} characters long (at most {limit})"
+    depth = deepest = 0
+    quote = None
+    escaped = False
+    for char in source:
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    if deepest > NESTING_MAX:
+        return f"brackets nest {deepest} deep (at most {NESTING_MAX})"
+    return None
+
+
+def _compile(source: str) -> Any:
+    """``cel.compile``, with whatever it does on hostile text turned into ``ExpressionError``."""
+    try:
+        return cel.compile(source)
+    except ValueError as exc:
+        raise ExpressionError(_first_line(str(exc))) from None
+    except RecursionError:
+        raise ExpressionError("nested too deeply to compile") from None
+    except BaseException as exc:
+        if not _is_panic(exc):
+            raise
+        raise ExpressionError(f"the CEL compiler failed on it ({exc})") from None
 
 
 class Expression:
@@ -51,19 +112,25 @@ class Expression:
                  macros: Mapping[str, str] | None = None) -> None:
         self.source = source
         """As written in the rule file (macro names and all): what alerts show."""
-        self.expanded = expand_macros(source, macros or {})
-        try:
-            self._program = cel.compile(self.expanded)
-        except ValueError as exc:
-            raise ExpressionError(_first_line(str(exc))) from None
+        problem = shape_problem(source)
+        if problem is not None:
+            raise ExpressionError(f"the condition is {problem}")
+        self.expanded = expand_macros(source, macros or {}, limit=EXPANDED_MAX_CHARS)
+        problem = shape_problem(self.expanded, EXPANDED_MAX_CHARS)
+        if problem is not None:
+            raise ExpressionError(f"with its macros expanded, the condition is {problem}")
+        self._program = _compile(self.expanded)
         constants = constants or {}
         # Comprehension variables (the x in list.exists(x, ...)) show up as names too; CEL binds
         # them itself, so they are not fields of the event.
         names = set(self._program.variables()) - set(_BOUND.findall(self.expanded))
         self._constants = {n: constants[n] for n in names if n in constants}
         self.variables = tuple(sorted(names - set(self._constants)))
-        self._fast = compile_fast(self.expanded, self._constants)
-        self.guard = guard_of(self.expanded, self._constants)
+        try:
+            self._fast = compile_fast(self.expanded, self._constants)
+            self.guard = guard_of(self.expanded, self._constants)
+        except RecursionError:
+            raise ExpressionError("nested too deeply to compile") from None
         """(field, strings) the expression needs the field to be one of, if it says so."""
         self.identity = (self.expanded, repr(sorted(self._constants.items())))
         """Equal for expressions that always give the same value (the core evaluates a
@@ -107,11 +174,35 @@ def _is_panic(exc: BaseException) -> bool:
 
 def check_cel(source: str) -> str:
     """Pydantic validator for rule-file fields that hold CEL: reject what does not compile."""
+    problem = shape_problem(source)
+    if problem is not None:
+        raise ValueError(f"the condition is {problem}")
     try:
-        cel.compile(source)
-    except ValueError as exc:
-        raise ValueError(f"not a valid CEL expression: {_first_line(str(exc))}") from None
+        _compile(source)
+    except ExpressionError as exc:
+        raise ValueError(f"not a valid CEL expression: {exc}") from None
+    for literal in _REGEX_LITERAL.findall(source):
+        problem = _regex_problem(literal)
+        if problem:
+            raise ValueError(f"matches({literal}): {problem}")
     return source
+
+
+_REGEX_LITERAL = re.compile(r"""\.\s*matches\s*\(\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*\)""")
+
+
+def _regex_problem(literal: str) -> str | None:
+    """What CEL's regex engine says of a pattern (too large, not valid), tried once here
+    rather than failing on every event."""
+    try:
+        _compile(f'"".matches({literal})').execute({})
+    except CEL_ERRORS as exc:
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        return text.removeprefix("Function 'matches' error: ").removesuffix(
+            " Check function arguments and their types.")[:300]
+    except ExpressionError as exc:
+        return str(exc)
+    return None
 
 
 CelExpr = Annotated[str, AfterValidator(check_cel)]

@@ -89,6 +89,8 @@ class Flatline(WarningModel[FlatlineState]):
 
     kind = "flatline"
     Params = FlatlineParams
+    evidence_fields = ("value", "field", "readings", "since", "stuck_s", "stuck_min", "low",
+                       "high", "tolerance")
     event_fields = ("field",)
     event_expressions = ()
 

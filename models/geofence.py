@@ -47,6 +47,16 @@ EARTH_M_PER_DEG = 111_320.0
 Point = tuple[float, float]  # (lat, lon)
 
 
+def unknown_zones(names: list[str], env: ModelEnv, param: str
+                  ) -> list[tuple[tuple[str | int, ...], str]]:
+    """Zone kinds or ids among ``names`` that no zone of the reference data has."""
+    zones = list(env.reference.items(ZONES_TABLE))
+    known = {zid for zid, _ in zones} | {str(z.get("kind")) for _, z in zones}
+    return [((param, i), f"{param}: {name!r} is no zone kind or id of {ZONES_TABLE} (known "
+                         f"kinds: {', '.join(sorted({str(z.get('kind')) for _, z in zones}))})")
+            for i, name in enumerate(names) if name not in known]
+
+
 class GeofenceParams(KindParams):
     mode: Literal["inside", "outside", "near", "dwell", "off_route"]
     zones: list[str] = Field(default_factory=list)
@@ -123,6 +133,8 @@ class Geofence(WarningModel[DwellState | None]):
 
     kind = "geofence"
     Params = GeofenceParams
+    evidence_fields = ("zone_id", "zone", "zones", "distance_m", "limit_m", "entered_at",
+                       "stayed_s", "waybill_id", "when")
     event_expressions = ("when",)
     event_fields = ("lat_field", "lon_field")
 
@@ -138,6 +150,11 @@ class Geofence(WarningModel[DwellState | None]):
                                                   for t in sources):
             return [(("route_field",), f"unknown field {params.route_field!r}")]
         return []
+
+    @classmethod
+    def reference_problems(cls, params: GeofenceParams, env: ModelEnv  # type: ignore[override]
+                           ) -> list[tuple[tuple[str | int, ...], str]]:
+        return unknown_zones(params.zones, env, "zones")
 
     def _zones(self) -> list[_Shape]:
         reference = self.env.reference

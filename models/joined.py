@@ -40,10 +40,11 @@ from pydantic import Field, model_validator
 
 from models.base import HOLD, KindParams, Reading, Verdict, WarningModel
 from models.expr import CelExpr, Expression, ExpressionError
-from models.geofence import ZONES_TABLE, _pt, _Shape, _shape, _xy
+from models.geofence import ZONES_TABLE, _pt, _Shape, _shape, _xy, unknown_zones
 from models.refdata import ModelEnv, Record
 from models.vocabulary import MacroError
 from topics.codec import Event
+from topics.reference import LOOKUP_EVENT_TOPICS, REFERENCE_SCHEMAS
 from topics.schemas import CITY_TZ
 
 SAMPLE_M = 25.0
@@ -54,6 +55,11 @@ RECORD_CACHE_SIZE = 1_024
 its record alive, and a superseded waybill with its route is some kilobytes."""
 _UNSEEN = object()
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+JOINABLE_TABLES = (*REFERENCE_SCHEMAS, *LOOKUP_EVENT_TOPICS)
+"""Tables a record can be joined from: the reference topics, and department topics whose
+latest event per key is kept as reference (waybills)."""
 
 
 class JoinedParams(KindParams):
@@ -85,6 +91,9 @@ class JoinedParams(KindParams):
                              "'route_zones', or both")
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.record):
             raise ValueError(f"'record' must be a lower-case name, not {self.record!r}")
+        if self.table is not None and self.table not in JOINABLE_TABLES:
+            raise ValueError(f"table: unknown table {self.table!r}; known: "
+                             f"{', '.join(JOINABLE_TABLES)}")
         return self
 
 
@@ -106,6 +115,20 @@ class Joined(WarningModel[None]):
 
     kind = "joined"
     Params = JoinedParams
+    evidence_fields = ("siblings", "route_zone", "route_zone_id")
+
+    @classmethod
+    def reference_problems(cls, params: KindParams, env: ModelEnv
+                           ) -> list[tuple[tuple[str | int, ...], str]]:
+        assert isinstance(params, JoinedParams)
+        return unknown_zones(params.route_zones, env, "route_zones")
+
+    @classmethod
+    def summary_names(cls, params: KindParams) -> frozenset[str]:
+        # The joined record's fields come as ``<record>_<field>``, whatever the record holds.
+        assert isinstance(params, JoinedParams)
+        names = frozenset(cls.evidence_fields)
+        return names | {f"{params.record}_*"} if params.table else names
     event_fields = ("via",)
 
     def __init__(self, params: JoinedParams, env: ModelEnv | None = None) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from models.base import HOLD, KindParams, Reading, Verdict, WarningModel
+from models.refdata import ModelEnv
 from topics.codec import Event
 from topics.schemas import CITY_TZ
 
@@ -48,6 +49,17 @@ class Lookup(WarningModel[None]):
 
     kind = "lookup"
     Params = LookupParams
+    evidence_fields = ("list", "entity", "entry", "valid_from", "valid_until", "note")
+
+    @classmethod
+    def reference_problems(cls, params: KindParams, env: ModelEnv
+                           ) -> list[tuple[tuple[str | int, ...], str]]:
+        assert isinstance(params, LookupParams)
+        lists = {str(e.get("list")) for _, e in env.reference.items(LISTS_TABLE)}
+        if params.list in lists:
+            return []
+        return [(("list",), f"list: {params.list!r} is no list of {LISTS_TABLE} (known: "
+                            f"{', '.join(sorted(lists)) or 'none'})")]
     event_fields = ("field",)
 
     def new_state(self) -> None:

@@ -87,6 +87,7 @@ class Novelty(WarningModel[NoveltyState]):
 
     kind = "novelty"
     Params = NoveltyParams
+    evidence_fields = ("value", "group", "first_seen", "unseen_for", "within")
     event_fields = ("field",)
     uses_deadlines = True
     deadlines_when_idle = False

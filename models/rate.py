@@ -91,6 +91,8 @@ class Rate(WarningModel[RateState]):
 
     kind = "rate"
     Params = RateParams
+    evidence_fields = ("value", "field", "within", "previous", "earlier", "delta", "elapsed_s",
+                       "rise", "fall", "pct_change", "rate_per_min", "rate_per_s")
     event_fields = ("field",)
     event_expressions = ()  # the conditions are over derived values, checked in field_problems
 

@@ -110,6 +110,7 @@ class Sequence(WarningModel[SequenceState]):
 
     kind = "sequence"
     Params = SequenceParams
+    evidence_fields = ("first_at", "then_at", "gap_s", "waited_s", "within")
     event_expressions = ("first", "then")
     uses_deadlines = True
     deadlines_when_idle = True  # not_followed fires from the clock alone; followed has none

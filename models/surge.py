@@ -171,6 +171,7 @@ class Surge(WarningModel[SurgeState]):
 
     kind = "surge"
     Params = SurgeParams
+    evidence_fields = ("value", "group", "baseline", "limit", "p", "bucket", "share")
     event_fields = ("group_by",)
     uses_deadlines = True
     deadlines_when_idle = False

@@ -99,6 +99,7 @@ class Text(WarningModel[None]):
 
     kind = "text"
     Params = TextParams
+    evidence_fields = ("matched", "excerpt", "found", "excluded")
     event_fields = ("field",)
 
     def __init__(self, params: TextParams, env: ModelEnv | None = None) -> None:

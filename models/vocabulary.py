@@ -21,10 +21,13 @@ class MacroError(ValueError):
     """A macro that refers to itself, directly or through others."""
 
 
-def expand_macros(source: str, macros: Mapping[str, str], _stack: tuple[str, ...] = ()) -> str:
+def expand_macros(source: str, macros: Mapping[str, str], _stack: tuple[str, ...] = (),
+                  limit: int | None = None) -> str:
     """``source`` with every macro name replaced by its (expanded) definition in parentheses.
 
     A name after a dot is a member (``e.moving``), not a macro, and text in quotes is left alone.
+    With ``limit``, an expansion longer than that many characters raises ``MacroError`` (macros
+    using macros can grow exponentially) before it is built.
 
     >>> macros = {"moving": "speed_kmh > 5", "night": "hour < 6",
     ...           "night_run": "moving && night"}
@@ -34,6 +37,7 @@ def expand_macros(source: str, macros: Mapping[str, str], _stack: tuple[str, ...
     if not macros:
         return source
     out: list[str] = []
+    size = 0
     last = 0
     for match in _TOKEN.finditer(source):
         name = match.group("ident")
@@ -42,7 +46,10 @@ def expand_macros(source: str, macros: Mapping[str, str], _stack: tuple[str, ...
         if name in _stack:
             raise MacroError(f"macro {name!r} refers to itself: {' -> '.join((*_stack, name))}")
         out.append(source[last:match.start()])
-        out.append("(" + expand_macros(macros[name], macros, (*_stack, name)) + ")")
+        out.append("(" + expand_macros(macros[name], macros, (*_stack, name), limit) + ")")
+        size += len(out[-2]) + len(out[-1])
+        if limit is not None and size > limit:
+            raise MacroError(f"with its macros expanded it is more than {limit} characters")
         last = match.end()
     out.append(source[last:])
     return "".join(out)

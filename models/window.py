@@ -86,6 +86,7 @@ class Window(WarningModel[WindowState]):
 
     kind = "window"
     Params = WindowParams
+    evidence_fields = ("value", "count", "window", "aggregate", "field", "size")
     event_fields = ("field",)
     uses_deadlines = True
     deadlines_when_idle = False

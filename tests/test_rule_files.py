@@ -29,3 +29,34 @@ def test_rule_file_case(rule, test):
 def test_the_published_json_schema_is_current():
     published = json.loads((RULES_DIR / "rule.schema.json").read_text(encoding="utf-8"))
     assert published == json_schema(), "run: yujing schema --out rules/rule.schema.json"
+
+
+def test_every_evidence_name_the_catalogue_produces_is_one_its_kind_declares(monkeypatch):
+    # What a summary may name is checked against the source's fields and the kind's declared
+    # evidence (``WarningModel.evidence_fields``): the declaration must cover what kinds emit.
+    import engine.core
+    from engine.loader import schema_fields
+    from models import KINDS
+
+    seen: dict[str, set[str]] = {}
+    real = engine.core.build_alert
+
+    def spy(rule, decision, state, key, data):
+        seen.setdefault(rule.id, set()).update(decision.evidence or {})
+        return real(rule, decision, state, key, data)
+
+    monkeypatch.setattr(engine.core, "build_alert", spy)
+    for rule in LOADED.rules:
+        for test in rule.spec.tests:
+            run_rule_test(rule, test)
+    undeclared = {}
+    for rule in LOADED.rules:
+        names = KINDS[rule.spec.kind].summary_names(rule.model.params)
+        prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
+        known = set().union(*(schema_fields(t) for t in rule.spec.sources)) | names
+        missing = {n for n in seen.get(rule.id, ()) if n not in known
+                   and not (prefixes and n.startswith(prefixes))}
+        if missing:
+            undeclared[rule.id] = sorted(missing)
+    assert undeclared == {}
+    assert len(seen) > 120  # nearly every rule fired in its tests

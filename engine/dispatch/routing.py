@@ -47,7 +47,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 # The rule loader's YAML line map and error type: routing files live beside the rules and report
 # problems the same way (file:line: message).
-from engine.loader import Path_, RuleError, line_of, parse_yaml, rule_files
+from engine.loader import rule_files
+from engine.yaml_source import Path_, RuleError, line_of, parse_document, read_document
 from models.base import Duration, format_duration
 from topics.departments import DEPARTMENTS
 from topics.records import Alert, Severity
@@ -242,24 +243,22 @@ def _describe_match(spec: RouteSpec, index: int | None) -> str:
 # -- loading --------------------------------------------------------------------------------
 
 
+ROUTING_MAPPING = "a routing file is a mapping: defaults, route, tests"
+
+
 def load_routing(path: Path) -> tuple[Routing | None, list[RuleError]]:
     """Read and check a routing file; ``None`` and every problem as ``file:line: message``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [RuleError(path, 1, f"cannot read: {exc}")]
-    return parse_routing(text, path)
+    parsed, errors = read_document(path, ROUTING_MAPPING)
+    return (None, errors) if parsed is None else _routing(*parsed, path)
 
 
 def parse_routing(text: str, path: Path) -> tuple[Routing | None, list[RuleError]]:
-    try:
-        raw, lines = parse_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return None, [RuleError(path, mark.line + 1 if mark else 1,
-                                f"not valid YAML: {getattr(exc, 'problem', exc)}")]
-    if not isinstance(raw, dict):
-        return None, [RuleError(path, 1, "a routing file is a mapping: defaults, route, tests")]
+    parsed, errors = parse_document(text, path, ROUTING_MAPPING)
+    return (None, errors) if parsed is None else _routing(*parsed, path)
+
+
+def _routing(raw: Any, lines: dict[Path_, int], path: Path
+             ) -> tuple[Routing | None, list[RuleError]]:
     try:
         spec = RoutingFile.model_validate(raw)
     except ValidationError as exc:
