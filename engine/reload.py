@@ -1,8 +1,14 @@
 """Hot reload: pick up added, changed and removed rule files without a restart.
 
-``RuleWatcher.poll`` looks at the files' sizes and modification times; when anything changed it
-loads everything again. A file that now fails is rejected with its ``file:line: reason`` and its
-previous good version stays in force; a removed file's rule is dropped.
+``RuleWatcher.changes`` looks at the files' sizes and modification times; when anything changed,
+``reload`` loads everything again. A file that now fails is rejected with its ``file:line:
+reason`` and its previous good version stays in force; a removed file's rule is dropped. A
+reload that would leave no rule in force is refused whole: a worker with no rules would commit
+every event unscored.
+
+The worker calls ``reload`` off its event loop (a thread), after a child process has loaded the
+same files without crashing or running out of time (``engine.rule_sandbox``); when the child
+did not, ``reject`` keeps the previous version of every changed file.
 """
 
 from __future__ import annotations
@@ -10,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from engine.loader import CompiledRule, RuleError, load_rules, rule_files
+from engine.loader import CompiledRule, load_rules, rule_files
+from engine.yaml_source import RuleError
 from models.refdata import ReferenceData
 
 
@@ -25,6 +33,10 @@ class ReloadReport:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    refused: str | None = None
+    """Why the whole reload was refused (the previous rules all stay in force)."""
+    reference_updates: list[tuple[str, str, Any]] = field(default_factory=list)
+    """Records of the reference files, for the caller to put into its reference data."""
 
 
 class RuleWatcher:
@@ -52,17 +64,32 @@ class RuleWatcher:
         return ReloadReport(rules=list(self._by_file.values()), errors=result.errors,
                             added=sorted(r.id for r in result.rules))
 
-    def poll(self) -> ReloadReport | None:
-        """None when no file changed; else the new rule set and what happened."""
+    def changes(self) -> set[Path]:
+        """The files added, changed or removed since the last (re)load."""
         stamp = self._snapshot()
-        if stamp == self._stamp:
+        return {p for p in stamp.keys() | self._stamp.keys()
+                if stamp.get(p) != self._stamp.get(p)}
+
+    def poll(self) -> ReloadReport | None:
+        """None when no file changed; else the new rule set and what happened (in this thread,
+        reference records put at once: for callers with no other thread reading them)."""
+        if not self.changes():
             return None
+        report = self.reload()
+        if self.reference is not None:
+            for table, key, record in report.reference_updates:
+                self.reference.put(table, key, record)
+        return report
+
+    def reload(self) -> ReloadReport:
+        """Load everything again and merge it with what is in force."""
+        stamp = self._snapshot()
         touched = {p for p, st in stamp.items() if self._stamp.get(p) != st}
-        self._stamp = stamp
-        result = load_rules(self.paths, self.reference)
+        result = load_rules(self.paths, self.reference, defer_reference=True)
         failed = {error.file for error in result.errors}
         fresh = {rule.file: rule for rule in result.rules}
-        report = ReloadReport(rules=[], errors=result.errors)
+        report = ReloadReport(rules=[], errors=result.errors,
+                              reference_updates=result.reference_updates)
         merged: dict[Path, CompiledRule] = {}
         for path in stamp:
             if path in fresh:
@@ -70,13 +97,33 @@ class RuleWatcher:
             elif path in failed and path in self._by_file:
                 merged[path] = self._by_file[path]
                 report.kept.append(path)
+        if not merged and self._by_file:
+            return self._refuse(stamp, report, "it would leave no rule in force")
         before = {r.id: r.state_key for r in self._by_file.values()}
         after = {r.id: r.state_key for r in merged.values()}
         report.added = sorted(set(after) - set(before))
         report.removed = sorted(set(before) - set(after))
         report.changed = sorted(r.id for p, r in merged.items()
                                 if p in touched and p in fresh and r.id in before)
+        self._stamp = stamp
         self._by_file = merged
         report.rules = list(merged.values())
         return report
 
+    def reject(self, why: str) -> ReloadReport:
+        """Keep every rule in force: the changed files could not be loaded safely (``why``)."""
+        stamp = self._snapshot()
+        touched = sorted(p for p in stamp.keys() | self._stamp.keys()
+                         if stamp.get(p) != self._stamp.get(p))
+        report = ReloadReport(rules=[], errors=[RuleError(p, 1, why) for p in touched])
+        return self._refuse(stamp, report, why)
+
+    def _refuse(self, stamp: dict[Path, tuple[int, int]], report: ReloadReport,
+                why: str) -> ReloadReport:
+        # The new stamps are taken, so the same files are not tried again until they change.
+        self._stamp = stamp
+        report.rules = list(self._by_file.values())
+        report.kept = sorted(self._by_file)
+        report.refused = why
+        report.added = report.changed = report.removed = []
+        return report

@@ -42,7 +42,8 @@ from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
 from engine.partition_watch import PartitionWatch, Progress
 from engine.reference import ReferenceReader
-from engine.reload import RuleWatcher
+from engine.reload import ReloadReport, RuleWatcher
+from engine.rule_sandbox import check_in_child, start_server
 from models.base import Reading, Verdict
 from models.refdata import ReferenceData
 from topics.bounds import MAX_RECORD_BYTES, fits
@@ -95,6 +96,8 @@ class WorkerSettings(BaseModel):
     tick_interval_s: float = 1.0
     reload_interval_s: float = 5.0
     """How often rule files are checked for changes (0: never)."""
+    reload_timeout_s: float = 60.0
+    """How long loading changed rule files may take (in a child process, then here)."""
     sweep_interval_s: float = 300.0
     """How often idle state is dropped."""
     deadline_lateness_s: float = 2.0
@@ -480,6 +483,7 @@ class Worker:
                 f"({len(loaded.errors)} problems): refusing to consume events it would not score")
         self.time_policy = EventTimePolicy(settings.max_future_s, settings.max_event_age_s)
         self._oversize_logged: set[str] = set()
+        self._reloading = False
         self._failure_logged: dict[str, float] = {}
         metrics.RULES_LOADED.set(len(loaded.rules))
         metrics.RULE_FILE_ERRORS.set(len(loaded.errors))
@@ -634,7 +638,7 @@ class Worker:
         if settings.reload_interval_s:
             @self.app.timer(interval=settings.reload_interval_s)
             async def reload_rules() -> None:
-                self.handle_reload()
+                await self.reload_rules()
 
         @self.app.timer(interval=settings.sweep_interval_s)
         async def sweep() -> None:
@@ -944,16 +948,47 @@ class Worker:
                 f"committed {consumer._committed_offset.get(tp)}, "
                 f"flow active {consumer.flow_active}")
 
-    def handle_reload(self) -> None:
-        report = self.watcher.poll()
-        if report is None:
+    async def reload_rules(self) -> None:
+        """Take changed rule files into force, off the event loop: a child process loads them
+        first (a file that crashes the compiler, loops or exhausts memory costs the child),
+        then a thread compiles them here, within ``reload_timeout_s``."""
+        if self._reloading or not self.watcher.changes():
             return
+        self._reloading = True
+        try:
+            timeout = self.settings.reload_timeout_s
+            checked = await check_in_child(self.settings.rules, timeout)
+            if checked.outcome != "ok":
+                why = (f"compiling the changed rule files {checked.detail.rstrip('.')}: their "
+                       "previous versions stay in force")
+                self.apply_reload(self.watcher.reject(why))
+                return
+            try:
+                report = await asyncio.wait_for(asyncio.to_thread(self.watcher.reload),
+                                                timeout)
+            except TimeoutError:
+                # The thread cannot be stopped; its result is dropped when it ends.
+                self.apply_reload(self.watcher.reject(
+                    f"compiling the changed rule files took longer than {timeout:.0f} s"))
+                return
+            self.apply_reload(report)
+        finally:
+            self._reloading = False
+
+    def apply_reload(self, report: ReloadReport) -> None:
+        for table, key, record in report.reference_updates:
+            self.reference.put(table, key, record)
         for error in report.errors:
             log.error("rule file rejected: %s", error)
         for path in report.kept:
             log.warning("keeping the previous version of %s", path)
         metrics.RULE_FILE_ERRORS.set(len(report.errors))
-        metrics.RULE_RELOADS.labels("rejected" if report.errors else "ok").inc()
+        metrics.RULE_RELOADS.labels("rejected" if report.errors or report.refused
+                                    else "ok").inc()
+        if report.refused:
+            log.error("rule reload refused: %s; the %d rules in force stay", report.refused,
+                      len(report.rules))
+            return
         self.core.set_rules(report.rules)
         self._local_streams = self.core.topic_keyed_streams
         self._local_only = self.core.topics_keyed_by_topic_only
@@ -1075,6 +1110,8 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
         f"{settings.app_id}-{REPARTITION_SUFFIX}", "key", DeadLetter, "event",
         partitions=settings.partitions, description="re-keyed events"), SILENCES]))
     worker = Worker(settings)
+    if settings.reload_interval_s:
+        start_server()  # the child processes that load changed rule files fork from it
     tune_gc()
     metrics.serve(settings.metrics_port)
     QuietLibrariesWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
