@@ -17,6 +17,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
+from engine.failures import describe
 from engine.lifecycle import SilenceBook
 from models.refdata import ReferenceData
 from topics.codec import Event, decode
@@ -88,7 +89,12 @@ class ReferenceReader:
                 batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
                 for messages in batches.values():
                     for message in messages:
-                        self._apply(message.topic, message.key, message.value)
+                        try:
+                            self._apply(message.topic, message.key, message.value)
+                        except Exception as exc:  # one bad record, not the whole topic again
+                            log.error("reference record %s[%d]@%d not applied: %s",
+                                      message.topic, message.partition, message.offset,
+                                      describe(exc))
                 if not caught_up and not [tp for tp, end in ends.items()
                                           if await consumer.position(tp) < end]:
                     caught_up = True

@@ -42,7 +42,7 @@ from engine.dispatch.core import Dispatcher, FeedbackRefused, Outputs
 from engine.dispatch.routing import Routing
 from engine.kafka_admin import ensure_topics
 from topics.codec import dead_letter
-from topics.records import Alert, DeadLetter, Feedback, Incident, WorkOrder
+from topics.records import Alert, DeadLetter, DeadLetterClass, Feedback, Incident, WorkOrder
 from topics.registry import ALERTS, DEADLETTER, FEEDBACK, INCIDENTS, ORDERS, TopicSpec
 
 log = logging.getLogger("yujing.dispatch")
@@ -104,18 +104,19 @@ def decode_record(spec: TopicSpec, schema: type[Record], message: ConsumerRecord
                   ) -> Record | DeadLetter:
     """One Kafka record as ``schema``, or a dead letter saying why it is not one."""
 
-    def dead(reason: str) -> DeadLetter:
+    def dead(reason: str, reason_class: DeadLetterClass = "schema") -> DeadLetter:
         return dead_letter(spec.name, message.value or b"", reason, key=message.key,
-                           partition=message.partition, offset=message.offset)
+                           partition=message.partition, offset=message.offset,
+                           reason_class=reason_class)
 
     if message.value is None:
-        return dead("no value (a tombstone)")
+        return dead("no value (a tombstone)", "not_object")
     try:
         raw = orjson.loads(message.value)
     except orjson.JSONDecodeError as exc:
-        return dead(f"not JSON: {exc}")
+        return dead(f"not JSON: {exc}", "not_json")
     if not isinstance(raw, dict):
-        return dead(f"not a JSON object but {type(raw).__name__}")
+        return dead(f"not a JSON object but {type(raw).__name__}", "not_object")
     try:
         return schema.model_validate(raw)
     except ValidationError as exc:
@@ -208,7 +209,7 @@ async def _publish(producer: AIOKafkaProducer, batch: _Batch) -> None:
         sent.append(await producer.send(ORDERS.name, order.model_dump_json().encode(),
                                         key=order.order_id.encode()))
     for letter in batch.dead_letters:
-        metrics.EVENTS_DEADLETTERED.labels(letter.source_topic).inc()
+        metrics.EVENTS_DEADLETTERED.labels(letter.source_topic, letter.reason_class).inc()
         log.warning("dead letter from %s offset %s: %s", letter.source_topic, letter.offset,
                     letter.reason)
         sent.append(await producer.send(DEADLETTER.name, letter.model_dump_json().encode(),

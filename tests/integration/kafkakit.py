@@ -64,13 +64,14 @@ async def read_until(bootstrap: str, topic: str, done: Callable[[list[dict[str, 
 
 
 @contextmanager
-def yujing_process(log: Path, *args: str, stdout: Path | None = None
-                   ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``yujing ARGS`` as a real process (output to ``log``, or stdout to ``stdout``);
+def yujing_process(log: Path, *args: str, stdout: Path | None = None,
+                   module: str = "engine.cli") -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``yujing ARGS`` as a real process (output to ``log``, or stdout to ``stdout``;
+    ``module``: the command line to run, ``engine.cli`` or a test's own launcher of it);
     SIGTERM it on exit, SIGKILL if it does not stop within 30 s."""
     out = (stdout or log).open("ab")
     err = log.open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=REPO, stdout=out,
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, stdout=out,
                             stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                             start_new_session=True)
     try:
@@ -81,11 +82,12 @@ def yujing_process(log: Path, *args: str, stdout: Path | None = None
         err.close()
 
 
-def worker_process(bootstrap: str, rules: Path, app_id: str, log: Path, *extra: str
+def worker_process(bootstrap: str, rules: Path, app_id: str, log: Path, *extra: str,
+                   module: str = "engine.cli"
                    ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """Run ``yujing worker`` as a real process; stop it with SIGTERM on exit."""
     return yujing_process(log, "worker", "--rules", str(rules), "--bootstrap", bootstrap,
-                          "--app-id", app_id, "--metrics-port", "0", *extra)
+                          "--app-id", app_id, "--metrics-port", "0", *extra, module=module)
 
 
 def run(coro: Any) -> Any:
