@@ -34,6 +34,10 @@ RULE_FAILURES = Counter(
     "yujing_rule_failures_total",
     "Times a rule raised: on an event (score, learn: the event was dead-lettered, the other rules "
     "scored it), at a deadline, or while its state was kept (housekeeping)", ["model", "phase"])
+STATE_UNREADABLE = Counter(
+    "yujing_state_unreadable_total",
+    "Per-key state records that could not be read back (corrupted, or of an incompatible "
+    "version): that key's state started afresh")
 RECORDS_OVERSIZED = Counter(
     "yujing_records_oversized_total",
     "Records yujing was to write that Kafka would refuse (too large): dead-lettered instead, "

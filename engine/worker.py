@@ -267,7 +267,16 @@ class TableStore:
             raw = self.table.get(key.encode())
             if raw is None:
                 return None
-            streams = self._cache[key] = pickle.loads(raw)
+            try:
+                streams = pickle.loads(raw)
+            except Exception as exc:  # a corrupted record, or one of an incompatible version
+                # Read again at every event and rebalance, it would stop this key (or the
+                # worker) for good: the key's state starts afresh instead, and says so.
+                metrics.STATE_UNREADABLE.inc()
+                log.error("the state of key %r could not be read (%s): it starts afresh",
+                          key, describe(exc))
+                streams = {}
+            self._cache[key] = streams
         return streams
 
     def load(self, stream: str, key: str) -> Entity | None:
@@ -610,12 +619,12 @@ class Worker:
         @self.app.agent(self.event_topics, name="yujing.intake")
         async def intake(stream: Any) -> None:
             async for batch in take_ready(stream, settings.batch_max, settings.batch_within_s):
-                self.handle_intake(batch)
+                self.guarded(self.handle_intake, batch)
 
         @self.app.agent(self.repartition, name="yujing.rekeyed")
         async def rekeyed(stream: Any) -> None:
             async for batch in take_ready(stream, settings.batch_max, settings.batch_within_s):
-                self.handle_rekeyed(batch)
+                self.guarded(self.handle_rekeyed, batch)
 
         reader = ReferenceReader(settings.bootstrap, self.reference, self.silences)
 
@@ -649,6 +658,27 @@ class Worker:
                 self._report_failure(failure)
 
     # -- what the agents do (synchronous: nothing else runs while a batch is scored) ---------
+
+    def guarded(self, handle: Any, batch: Sequence[Any]) -> None:
+        """Score a batch; should anything escape the core's own guards (a defect in the worker
+        itself), dead-letter every record of the batch with the reason rather than let Faust
+        restart the agent, which loses the batch (its events count as acknowledged). Some of
+        them may have been scored before the failure: accounted for twice, never lost."""
+        try:
+            handle(batch)
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
+            metrics.RULE_FAILURES.labels("(batch)", "score").inc()
+            log.exception("a batch of %d records could not be scored: each is dead-lettered",
+                          len(batch))
+            for item in batch:
+                message = item.message
+                self.publish_dead_letter(dead_letter(
+                    message.topic, message.value or b"",
+                    f"its batch could not be scored: {describe(exc)}", key=message.key,
+                    partition=message.partition, offset=message.offset,
+                    reason_class="scoring"))
 
     def handle_intake(self, batch: Sequence[Any]) -> None:
         started = time.perf_counter()

@@ -157,3 +157,16 @@ async def test_a_record_the_broker_refuses_is_handed_back_and_a_lost_broker_rais
     in_flight.add(lost, record)
     with pytest.raises(KafkaTimeoutError):
         await in_flight.delivered(1.0)
+
+
+def test_a_defect_outside_the_rules_dead_letters_the_batch_instead_of_losing_it(worker):
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a defect in the worker")
+
+    worker.core.process = broken  # type: ignore[method-assign]
+    worker.guarded(worker.handle_intake, [reading(1, 70), reading(2, 80, tank="T2")])
+    letters = records(worker, "events.deadletter")
+    assert [(x["offset"], x["reason_class"]) for x in letters] == [(1, "scoring"),
+                                                                    (2, "scoring")]
+    assert "its batch could not be scored: RuntimeError: a defect in the worker" in \
+        letters[0]["reason"]
