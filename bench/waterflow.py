@@ -28,10 +28,14 @@ OUTAGES = [("03-24 09:00", "2022-03-24T09:00", "2022-03-25T09:00"),
            ("04-27 16:00", "2022-04-27T16:00", "2022-04-28T16:00")]
 
 CONFIGS: list[tuple[str, WarningModel]] = [
-    ("anomaly gaussian, warm-up 100 (default)", Anomaly(AnomalyParams(field="flow"))),
-    ("anomaly gaussian, warm-up 48", Anomaly(AnomalyParams(field="flow", warmup=48))),
+    ("anomaly seasonal likelihood (default)", Anomaly(AnomalyParams(field="flow"))),
+    ("anomaly seasonal likelihood, learns 2 days",
+     Anomaly(AnomalyParams(field="flow", learn_for="2d"))),
+    ("anomaly gaussian, warm-up 100", Anomaly(AnomalyParams(field="flow", detector="gaussian"))),
+    ("anomaly gaussian, warm-up 48",
+     Anomaly(AnomalyParams(field="flow", detector="gaussian", warmup=48))),
     ("anomaly gaussian, warm-up 48, q 0.99",
-     Anomaly(AnomalyParams(field="flow", warmup=48, quantile=0.99))),
+     Anomaly(AnomalyParams(field="flow", detector="gaussian", warmup=48, quantile=0.99))),
     ("anomaly predictive (Holt), warm-up 48",
      Anomaly(AnomalyParams(field="flow", detector="predictive", warmup=48))),
     ("anomaly half-space trees + hour features",

@@ -1,9 +1,26 @@
-"""anomaly: an online detector scores each reading of a numeric field; the alert threshold is the
-running quantile of those scores, so ``quantile: 0.995`` alerts on the top 0.5% of readings.
+"""anomaly: an online detector scores each reading of a numeric field against what is usual for
+its key, and alerts when the key's recent scores are unlikely under its own history of scores.
+
+The default (``detector: seasonal``, ``models.likelihood``): the expected value is the key's
+level plus the usual offset of the reading's hour of the week (blended with its hour of the day
+while the week's is young); five streams of scores — the reading alone (a spike), the last hour
+and the last half day of readings (a level shift, a broken daily rhythm), the spread of the last
+changes (a burst of variance, a stuck sensor) and a fast level parting from a slow one (a slow
+drift) — are each judged by their *anomaly likelihood* (Ahmad et al. 2017): the tail
+probability of the recent scores under a Gaussian of the key's own history of them. A reading
+breaches when the smallest of the five, times five, is below ``epsilon`` (default 10⁻⁵): a key
+behaving as usual breaches with probability about 5·10⁻⁵ a reading or less — for a sensor
+reporting every five minutes, about one false alarm per key in two hundred days, before the
+hysteresis (``clear_at``) merges repeats into one alert. No verdict in the first ``learn_for``
+(default 7 days: a week's rhythm is learned before it is judged) and 150 readings.
+
+The detectors of river below judge instead by a running quantile of their scores — which fires
+on the top (1 − ``quantile``) of every key's readings for ever, whatever the data — and are kept
+for the rules that name them.
 
 Detectors and their scores (higher is more anomalous):
 
-- ``gaussian`` (default): river's ``GaussianScorer`` fits a normal to all readings or the last
+- ``gaussian``: river's ``GaussianScorer`` fits a normal to all readings or the last
   ``window``; the score is ``|z|``, the distance from the mean in standard deviations. (River's
   2Φ(|z|) − 1 ranks alike but rounds to 1.0 beyond |z| ≈ 8: tied top scores would pin the
   threshold at 1.0, which nothing exceeds. ``predictive`` avoids its clipped score likewise.)
@@ -56,19 +73,23 @@ from river import anomaly, preprocessing, proba, stats, time_series
 from models.base import (
     HOLD,
     UNUSABLE,
+    Duration,
     KindParams,
     Reading,
     Verdict,
     WarningModel,
+    format_duration,
     late,
     learnable,
     pickled_by_position,
 )
+from models.likelihood import SeasonalJudge, SeasonalState
 from models.refdata import ModelEnv
 from topics.codec import Event
 from topics.schemas import CITY_TZ
 
-Detector = Literal["gaussian", "half_space_trees", "predictive"]
+Detector = Literal["seasonal", "gaussian", "half_space_trees", "predictive"]
+RIVER_DETECTORS = ("gaussian", "half_space_trees", "predictive")
 Feature = Literal["hour_of_day", "hour_of_week", "weekday"]
 
 TREES, TREE_HEIGHT, HST_WINDOW = 10, 6, 100
@@ -83,14 +104,22 @@ RECENT_FADING = 0.05
 class AnomalyParams(KindParams):
     field: str
     """The numeric event field watched."""
-    detector: Detector = "gaussian"
+    detector: Detector = "seasonal"
+    epsilon: float = Field(default=1e-5, gt=0, lt=0.01)
+    """seasonal: breach when the chance that a usual key shows the recent scores is below
+    this (times the number of streams)."""
+    clear_at: float = Field(default=1e-3, gt=0, lt=1)
+    """seasonal: a firing alert resolves once that chance is back above this."""
+    learn_for: Duration = 7 * 86400.0
+    """seasonal: event time a key is learned before its first verdict."""
     features: list[Feature] = Field(default_factory=list)
     """Seasonal features beside the value (half_space_trees only)."""
     window: int | None = Field(default=None, ge=2)
     """Readings the detector fits over: gaussian's rolling window (default: all readings), the
     trees' reference window (default 100)."""
-    quantile: float = Field(default=0.995, gt=0.5, lt=1)
-    """Alert on scores above this quantile of recent scores: 0.995 is the top 0.5%."""
+    quantile: float | None = Field(default=None, gt=0.5, lt=1)
+    """River's detectors: alert on scores above this quantile of recent scores (default 0.995:
+    the top 0.5%)."""
     warmup: int | None = Field(default=None, ge=4)
     """Readings learned before any verdict (default 100; half_space_trees: twice ``window``)."""
     seed: int = 0
@@ -99,6 +128,19 @@ class AnomalyParams(KindParams):
     """A score must also reach this to alert (default 3 — standard deviations — for gaussian
     and predictive; none for half_space_trees): the top 0.5% of a quiet series, or of the few
     scores seen on a first day, is not yet unusual."""
+
+    @model_validator(mode="after")
+    def _for_the_detector(self) -> AnomalyParams:
+        if self.detector == "seasonal":
+            given = [name for name in ("quantile", "min_score", "window", "features")
+                     if getattr(self, name)]
+            if given:
+                raise ValueError(f"{', '.join(map(repr, given))}: used only by detectors "
+                                 f"{', '.join(RIVER_DETECTORS)}")
+        if self.clear_at <= self.epsilon:
+            raise ValueError("'clear_at' must be above 'epsilon' (a band between them keeps a "
+                             "firing alert from flapping)")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> AnomalyParams:
@@ -149,7 +191,7 @@ class Anomaly(WarningModel[AnomalyState]):
     """Breach when a reading's anomaly score is above the learned quantile of recent scores.
 
     >>> from topics.codec import Event
-    >>> m = Anomaly(AnomalyParams(field="pressure_kpa", warmup=20))
+    >>> m = Anomaly(AnomalyParams(field="pressure_kpa", detector="gaussian", warmup=20))
     >>> s = m.new_state()
     >>> out = []
     >>> for i, kpa in enumerate([500, 502, 498, 501, 499] * 5 + [500, 620, None]):
@@ -165,7 +207,8 @@ class Anomaly(WarningModel[AnomalyState]):
     kind = "anomaly"
     Params = AnomalyParams
     evidence_fields = ("value", "score", "threshold", "quantile", "baseline", "baseline_mean",
-                       "baseline_std", "detector", "seen", "held_out", "expected", "min_score")
+                       "baseline_std", "detector", "seen", "held_out", "expected", "min_score",
+                       "chance", "epsilon", "flagged_by")
     event_fields = ("field",)
 
     def __init__(self, params: AnomalyParams, env: ModelEnv | None = None) -> None:
@@ -176,12 +219,18 @@ class Anomaly(WarningModel[AnomalyState]):
         default_floor = 0.0 if params.detector == "half_space_trees" else 3.0
         self.min_score = default_floor if params.min_score is None else params.min_score
         self._threshold_from = self.warmup // 2
-        self._threshold_window = max(200, math.ceil(5 / (1 - params.quantile)))
+        self.quantile = params.quantile or 0.995
+        self._threshold_window = max(200, math.ceil(5 / (1 - self.quantile)))
+        self.judge = SeasonalJudge(params.epsilon, params.clear_at, params.learn_for) \
+            if params.detector == "seasonal" else None
 
-    def new_state(self) -> AnomalyState:
+    def new_state(self) -> AnomalyState | SeasonalState:  # type: ignore[override]
+        if self.judge is not None:
+            return SeasonalState()
         p = self.params
         state = AnomalyState(detector=None,
-                             threshold=stats.RollingQuantile(p.quantile, self._threshold_window))
+                             threshold=stats.RollingQuantile(self.quantile,
+                                                             self._threshold_window))
         if p.detector == "gaussian":
             state.detector = anomaly.GaussianScorer(window_size=p.window, grace_period=0)
             return state
@@ -201,10 +250,17 @@ class Anomaly(WarningModel[AnomalyState]):
     def _value(self, event: Event) -> float | None:
         return learnable(event.data.get(self.params.field))
 
-    def score_one(self, state: AnomalyState, event: Event) -> Reading:
+    def score_one(self, state: Any, event: Event) -> Reading:
         value = self._value(event)
         if value is None:
             return HOLD if event.data.get(self.params.field) is None else UNUSABLE
+        if self.judge is not None:
+            scorer = state.scorer
+            if scorer.last_ts is not None and event.ts < scorer.last_ts:
+                return late(scorer.last_ts - event.ts)
+            verdict, evidence = self.judge.score(state, event, value, event.ts,
+                                                 _hour_of_week(event))
+            return HOLD if verdict == "hold" else Reading(_VERDICTS[verdict], evidence)
         if state.last_ts is not None and event.ts < state.last_ts:
             return late(state.last_ts - event.ts)
         if state.seen < self.warmup:
@@ -215,7 +271,7 @@ class Anomaly(WarningModel[AnomalyState]):
         mean, std = self._baseline(state)
         evidence: dict[str, Any] = {
             "value": event.data[self.params.field], "score": _significant(score),
-            "threshold": _significant(threshold), "quantile": self.params.quantile,
+            "threshold": _significant(threshold), "quantile": self.quantile,
             "baseline": {"mean": mean, "std": std},
             "baseline_mean": mean, "baseline_std": std, "detector": self.params.detector,
             "seen": state.seen, "held_out": state.held_out}
@@ -229,8 +285,13 @@ class Anomaly(WarningModel[AnomalyState]):
     def _unusual(self, score: float, threshold: float) -> bool:
         return score > threshold and score >= self.min_score
 
-    def learn_one(self, state: AnomalyState, event: Event) -> None:
+    def learn_one(self, state: Any, event: Event) -> None:
         value = self._value(event)
+        if self.judge is not None:
+            scorer = state.scorer
+            if value is not None and (scorer.last_ts is None or event.ts >= scorer.last_ts):
+                self.judge.learn(state, event, value, event.ts, _hour_of_week(event))
+            return
         if value is None or (state.last_ts is not None and event.ts < state.last_ts):
             return
         state.last_ts = event.ts
@@ -301,15 +362,34 @@ class Anomaly(WarningModel[AnomalyState]):
 
     def describe(self) -> dict[str, Any]:
         p = self.params
+        if self.judge is not None:
+            return {"kind": self.kind, "field": p.field, "detector": p.detector,
+                    "alerts when": f"the chance of the recent scores, under the key's own "
+                                   f"history, is below {p.epsilon:g} (clears above "
+                                   f"{p.clear_at:g})",
+                    "learns first": format_duration(p.learn_for)}
         out: dict[str, Any] = {
             "kind": self.kind, "field": p.field, "detector": p.detector,
-            "quantile": p.quantile, "warmup": self.warmup,
-            "threshold": f"quantile {p.quantile} of the last {self._threshold_window} scores"}
+            "quantile": self.quantile, "warmup": self.warmup,
+            "threshold": f"quantile {self.quantile} of the last {self._threshold_window} scores"}
         if p.detector == "half_space_trees":
             out |= {"features": p.features, "window": self._hst_window, "seed": p.seed}
         elif p.detector == "gaussian":
             out["window"] = p.window
         return out
+
+
+_VERDICTS = {"breach": Verdict.BREACH, "band": Verdict.BAND, "clear": Verdict.CLEAR}
+
+
+def _hour_of_week(event: Event) -> int:
+    """0 (Monday 00:00-01:00, local) to 167, from the hour and weekday decode adds."""
+    data = event.data
+    hour, weekday = data.get("hour"), data.get("weekday")
+    if not isinstance(hour, int) or not isinstance(weekday, int):
+        local = datetime.fromtimestamp(event.ts, CITY_TZ)
+        hour, weekday = local.hour, local.isoweekday()
+    return (weekday - 1) * 24 + hour
 
 
 def _ratio(deviation: float, scale: float) -> float:

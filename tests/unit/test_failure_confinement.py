@@ -143,7 +143,7 @@ def test_a_non_finite_value_is_skipped_by_a_learned_model_and_counted():
     from models.anomaly import Anomaly, AnomalyParams
     from topics.codec import Event
 
-    model = Anomaly(AnomalyParams(field="pressure_kpa", warmup=20))
+    model = Anomaly(AnomalyParams(field="pressure_kpa", detector="gaussian", warmup=20))
     state = model.new_state()
     for i in range(30):
         ev = Event(FACILITY, "T1", 60.0 * i, {"pressure_kpa": 500.0 + i % 3})
@@ -154,7 +154,7 @@ def test_a_non_finite_value_is_skipped_by_a_learned_model_and_counted():
     model.learn_one(state, bad)  # no panic, nothing learned
     assert state.seen == 30
     compiled = rule(id="test.tank.pressure", source=FACILITY, kind="anomaly",
-                    field="pressure_kpa", warmup=20)
+                    detector="gaussian", field="pressure_kpa", warmup=20)
     core = ScoringCore([compiled], MemoryStore())
     for i in range(25):
         core.process([tank(60.0 * i, pressure_kpa=500.0 + i % 3)])

@@ -54,7 +54,7 @@ def breaches(readings):
 def implied_false_alarms(model, scored):
     """Readings expected above the threshold on normal data: after n scores, a reading
     exceeds their interpolated q-quantile with probability (n(1-q) + q) / (n + 1)."""
-    q, window = model.params.quantile, model._threshold_window
+    q, window = model.quantile, model._threshold_window
     first = model.warmup - model.warmup // 2  # scores in the threshold at the first verdict
     return sum((min(n, window) * (1 - q) + q) / (min(n, window) + 1)
                for n in range(first, first + scored))
@@ -89,7 +89,7 @@ def test_silent_in_warmup_and_at_most_the_implied_rate_on_normal_data_then_a_spi
 
 
 def test_the_gaussian_score_is_the_distance_from_the_mean_in_standard_deviations():
-    model = Anomaly(AnomalyParams(field="p", warmup=10))
+    model = Anomaly(AnomalyParams(field="p", detector="gaussian", warmup=10))
     state = model.new_state()
     feed(model, state, range(10), [10.0, 12.0] * 5)
     gaussian = state.detector.gaussian
@@ -131,7 +131,7 @@ def test_same_input_and_seed_give_the_same_readings_and_the_seed_matters():
 
 
 def test_a_missing_field_says_nothing_and_teaches_nothing_and_a_late_reading_is_late():
-    model = Anomaly(AnomalyParams(field="p", warmup=4))
+    model = Anomaly(AnomalyParams(field="p", detector="gaussian", warmup=4))
     state = model.new_state()
     feed(model, state, range(4), [10.0, 11.0, 10.0, 11.0])
     assert model.score_one(state, Event("t", "k", 5, {"q": 1.0})).verdict is Verdict.HOLD
@@ -145,7 +145,7 @@ def test_a_missing_field_says_nothing_and_teaches_nothing_and_a_late_reading_is_
 
 def test_parameters_that_do_not_fit_the_detector_are_errors():
     with pytest.raises(ValidationError, match="half_space_trees"):
-        AnomalyParams(field="p", features=["hour_of_day"])
+        AnomalyParams(field="p", detector="gaussian", features=["hour_of_day"])
     with pytest.raises(ValidationError, match="not used by detector predictive"):
         AnomalyParams(field="p", detector="predictive", window=10)
     with pytest.raises(ValidationError, match="twice 'window'"):
@@ -153,7 +153,7 @@ def test_parameters_that_do_not_fit_the_detector_are_errors():
     with pytest.raises(ValidationError):
         AnomalyParams(field="p", quantile=1.0)
     assert Anomaly(AnomalyParams(field="p", detector="half_space_trees")).warmup == 200
-    assert Anomaly(AnomalyParams(field="p")).warmup == 100
+    assert Anomaly(AnomalyParams(field="p", detector="gaussian")).warmup == 100
 
 
 @pytest.mark.parametrize(("options", "limit"), [
@@ -180,7 +180,8 @@ def test_state_size(options, limit):
 
 def test_through_the_scoring_core_a_spike_raises_one_alert_that_explains_itself():
     pressure = rule(id="test.tank.pressure_anomaly", source=FACILITY, kind="anomaly",
-                    field="pressure_kpa", warmup=20, summary="{pressure_kpa} {score:.1f}")
+                    detector="gaussian", field="pressure_kpa", warmup=20,
+                    summary="{pressure_kpa} {score:.1f}")
     core = ScoringCore([pressure], MemoryStore())
     readings = [820.0, 823.0, 817.0, 821.0, 819.0] * 4 + [820.0, 821.0, 819.0, 820.5, 819.5] * 2
     readings += [900.0, 820.0]
@@ -213,7 +214,7 @@ def test_on_river_waterflow_the_first_outage_is_flagged_as_it_starts():
     (from 2022-03-24 09:00, 03-29 09:00, 04-27 16:00). Two days of warm-up; the flow
     halving at 09:00 on 03-24 is far outside the four days before it, so it breaches; nothing
     before that morning does."""
-    flagged = [t.isoformat() for t in waterflow_flags(warmup=48)]
+    flagged = [t.isoformat() for t in waterflow_flags(detector="gaussian", warmup=48)]
     assert "2022-03-24T09:00:00+01:00" in flagged
     assert "2022-03-24T10:00:00+01:00" in flagged
     assert all(t >= "2022-03-24T07:00" for t in flagged)
@@ -222,7 +223,7 @@ def test_on_river_waterflow_the_first_outage_is_flagged_as_it_starts():
 
 def test_a_pickled_gaussian_state_leaves_out_the_random_generator_and_scores_the_same():
     times, values = daily_series(days=3)
-    model = Anomaly(AnomalyParams(field="p"))
+    model = Anomaly(AnomalyParams(field="p", detector="gaussian"))
     state = model.new_state()
     feed(model, state, times[:300], values[:300])
     copy = pickle.loads(pickle.dumps(state))
