@@ -73,12 +73,25 @@ def test_unknown_kind_and_bad_values():
         "r.yaml:7: severity: Input should be 'blue', 'yellow', 'orange' or 'red'"]
 
 
+NEEDS_BOTH = ("r.yaml:10: tests: a rule needs at least one test that expects an alert and one "
+              "that expects none (expect: []); ")
+
+
 def test_both_sides_must_be_tested():
     one_sided = GOOD.replace("events: [{at: 0s, level_pct: 89}]\n    expect: []",
                              "events: [{at: 0s, level_pct: 95}]\n    expect: [{at: 0s}]")
-    assert errors_of(one_sided) == [
-        "r.yaml:10: tests: needs at least one test that expects an alert and one that expects "
-        "none (expect: [])"]
+    assert errors_of(one_sided) == [NEEDS_BOTH + "every test here expects an alert"]
+    only_silent = GOOD.replace("expect: [{at: 0s}]", "expect: []")
+    assert errors_of(only_silent) == [NEEDS_BOTH + "every test here expects none"]
+
+
+def test_too_few_tests_are_explained_in_a_modellers_words_on_the_tests_line():
+    only_firing = GOOD.split("  - name: silent")[0]
+    assert errors_of(only_firing) == [NEEDS_BOTH + "every test here expects an alert"]
+    only_silent = GOOD.replace(GOOD[GOOD.index("  - name: fires"):GOOD.index("  - name: silent")],
+                               "")
+    assert errors_of(only_silent) == [NEEDS_BOTH + "every test here expects none"]
+    assert errors_of(GOOD.split("tests:")[0] + "tests: []\n") == [NEEDS_BOTH + "there are none"]
 
 
 def test_duplicate_ids_reject_the_later_file(tmp_path):
