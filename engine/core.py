@@ -139,6 +139,9 @@ class ScoringCore:
         self.failures: list[ScoringFailure] = []
         """Rules that raised since the caller last took them (``take_failures``)."""
         self._batch: dict[tuple[str, str], Entity] = {}
+        self._undecided: list[tuple[Alert, CompiledRule, str]] = []
+        """Alerts of inhibitable rules raised at this moment (an event, a deadline), whose
+        ``inhibited_by`` is decided once every rule has had its say (``_decide_inhibition``)."""
         self._deadlines: list[tuple[float, str, str, str]] = []
         self._scheduled: dict[tuple[str, str, str], float] = {}
         self.set_rules(rules)
@@ -210,6 +213,8 @@ class ScoringCore:
         dirty: dict[tuple[str, str], Entity] = {}
         self._batch = dirty
         on_reading = self.on_reading
+        undecided = self._undecided
+        undecided.clear()
         for i, event in enumerate(events):
             origin = None if origins is None else origins[i]
             ts, data = event.ts, event.data
@@ -279,6 +284,8 @@ class ScoringCore:
                         if is_fatal(exc):
                             raise
                         self._failed(step.rule, key, "score", exc, event, i)
+            if undecided:
+                self._decide_inhibition()
         for (stream, key), entity in dirty.items():
             self.store.save(stream, key, entity)
         self._batch = {}
@@ -354,9 +361,17 @@ class ScoringCore:
     def _alert(self, rule: CompiledRule, decision: DecisionState, state: str, key: str,
                data: dict[str, Any]) -> Alert:
         alert = build_alert(rule, decision, state, key, data)
-        if alert.severity is not Severity.RED:
-            alert.inhibited_by = self._inhibited_by(rule, key)
+        if alert.severity is not Severity.RED and rule.id in self._inhibitors:
+            # Decided after the moment's other rules: a red alert the same event raises (or
+            # resolves) counts whether its rule comes before this one or after.
+            self._undecided.append((alert, rule, key))
         return alert
+
+    def _decide_inhibition(self) -> None:
+        """Mark the alerts raised at this moment ``inhibited_by`` the red alerts firing now."""
+        for alert, rule, key in self._undecided:
+            alert.inhibited_by = self._inhibited_by(rule, key)
+        self._undecided.clear()
 
     def _inhibited_by(self, rule: CompiledRule, key: str) -> str | None:
         """The id of a red alert firing for ``key`` from a rule that inhibits this one."""
@@ -381,6 +396,7 @@ class ScoringCore:
         """Fire every deadline earlier than ``now`` (event time in replay, wall clock live)."""
         alerts: list[Alert] = []
         heap = self._deadlines
+        self._undecided.clear()
         while heap and heap[0][0] < now:
             deadline, stream, key, state_key = heapq.heappop(heap)
             ident = (stream, key, state_key)
@@ -397,6 +413,8 @@ class ScoringCore:
                 if is_fatal(exc):
                     raise
                 self._failed(rule, key, "deadline", exc)  # this key's timer is dropped
+            if self._undecided:
+                self._decide_inhibition()
         return alerts
 
     def _fire(self, rule: CompiledRule, stream: str, key: str, entity: Entity, now: float,

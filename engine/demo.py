@@ -388,6 +388,12 @@ def _share(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
+def _false_alarm_rate(card: dict[str, Any]) -> str:
+    """``100% of 1``: the rate with the orders closed with a verdict it is over."""
+    rate = card["false_alarm_rate"]
+    return "—" if rate is None else f"{rate:.0%} of {card['closed']}"
+
+
 def scorecard_lines(seen: Seen) -> list[str]:
     """The departments that had the scene's orders, and the models with false alarms."""
     departments = sorted({o["department"] for o in seen.orders.values()})
@@ -402,10 +408,10 @@ def scorecard_lines(seen: Seen) -> list[str]:
     noisy = sorted((c for c in seen.cards.values()
                     if c["scope"] == "model" and c["false_alarms"]), key=lambda c: c["name"])
     if noisy:
-        lines.append(f"  {'model with false alarms':40} {'orders':>6} {'false':>6} "
-                     f"{'false-alarm rate':>16}")
-        lines += [f"  {c['name']:40} {c['orders']:6} {c['false_alarms']:6} "
-                  f"{_share(c['false_alarm_rate']):>16}" for c in noisy]
+        lines.append(f"  {'model with false alarms':40} {'orders':>6} {'closed':>6} "
+                     f"{'false':>6} {'false-alarm rate':>16}")
+        lines += [f"  {c['name']:40} {c['orders']:6} {c['closed']:6} {c['false_alarms']:6} "
+                  f"{_false_alarm_rate(c):>16}" for c in noisy]
     return lines
 
 

@@ -127,7 +127,8 @@ class RuleCommon(Strict):
     """One line for the duty officer; ``{field}`` or ``{field:.1f}`` insert event fields."""
     description: str = Field(min_length=1)
     tags: list[str] = Field(default_factory=list)
-    tests: list[RuleTest] = Field(min_length=2)
+    # Two at least, for editors; ``_both_sides_tested`` says why in a modeller's words.
+    tests: list[RuleTest] = Field(json_schema_extra={"minItems": 2})
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -175,10 +176,14 @@ class RuleCommon(Strict):
     @field_validator("tests")
     @classmethod
     def _both_sides_tested(cls, tests: list[RuleTest]) -> list[RuleTest]:
-        if not any(t.expect for t in tests) or not any(not t.expect for t in tests):
-            raise ValueError("needs at least one test that expects an alert and one that "
-                             "expects none (expect: [])")
-        return tests
+        firing = sum(1 for t in tests if t.expect)
+        if firing and firing < len(tests):
+            return tests
+        found = ("there are none" if not tests else
+                 "every test here expects an alert" if firing else
+                 "every test here expects none")
+        raise ValueError("a rule needs at least one test that expects an alert and one that "
+                         f"expects none (expect: []); {found}")
 
 
 @cache

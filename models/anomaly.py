@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from river import anomaly, preprocessing, proba, stats, time_series
 
 from models.base import (
@@ -148,11 +148,22 @@ class AnomalyParams(KindParams):
             raise ValueError("'features' are used only by detector half_space_trees")
         if self.window is not None and self.detector == "predictive":
             raise ValueError("'window' is not used by detector predictive")
-        if self.detector == "half_space_trees" and self.warmup is not None \
-                and (self.window or HST_WINDOW) > self.warmup // 2:
-            raise ValueError("half_space_trees score nothing before their first window: "
-                             "make 'warmup' at least twice 'window'")
         return self
+
+    @field_validator("warmup")
+    @classmethod
+    def _warmup_spans_two_tree_windows(cls, warmup: int | None, info: ValidationInfo
+                                       ) -> int | None:
+        # A field validator, so the error names 'warmup' (and its line); a window that is
+        # itself invalid is absent from ``info.data`` and reported on its own.
+        if warmup is None or info.data.get("detector") != "half_space_trees" \
+                or "window" not in info.data:
+            return warmup
+        window = info.data["window"] or HST_WINDOW
+        if warmup < 2 * window:
+            raise ValueError(f"at least {2 * window} for window {window} (half_space_trees "
+                             "score nothing before their first window)")
+        return warmup
 
 
 def _gaussian_without_rng(gaussian: proba.Gaussian) -> tuple[Any, tuple[dict[str, Any]]]:

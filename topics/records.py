@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class Severity(StrEnum):
@@ -198,6 +198,9 @@ class Scorecard(BaseModel):
     acknowledged: int = 0
     resolved: int = 0
     false_alarms: int = 0
+    closed: int = 0
+    """Orders closed with a verdict (resolved or false alarm): what ``false_alarm_rate`` is
+    over, so a rate is always shown with it."""
     open_backlog: int = 0
     ack_p50_s: float | None = None
     ack_p90_s: float | None = None
@@ -208,7 +211,21 @@ class Scorecard(BaseModel):
     sla_total: int = 0
     sla_compliance: float | None = None
     false_alarm_rate: float | None = None
-    """False alarms over the orders given a verdict (resolved or false alarm)."""
+    """``false_alarms`` over ``closed`` (orders still open do not count); None while no order
+    is closed."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _closed_from_verdicts(cls, data: Any) -> Any:
+        """A card recorded before ``closed`` was counted: every verdict closed an order.
+
+        >>> Scorecard(scope="model", name="m", period_start=0, period_end=1, resolved=2,
+        ...           false_alarms=1).closed
+        3
+        """
+        if isinstance(data, dict) and "closed" not in data:
+            return {**data, "closed": data.get("resolved", 0) + data.get("false_alarms", 0)}
+        return data
 
 
 DeadLetterClass = Literal["unknown_topic", "not_json", "not_object", "schema", "event_time",

@@ -147,10 +147,15 @@ class HazchemWaybill(EventSchema):
 
 
 class UtilitiesSensor(EventSchema):
-    """Urban-lifeline sensors: water, gas, heat, drainage, power, bridges (key: sensor_id)."""
+    """Urban-lifeline sensors: water, gas, heat, drainage, power, bridges, streetlights, and
+    generic sensors of no listed network (``other``) (key: sensor_id)."""
 
     sensor_id: str
-    network: Literal["water", "gas", "heat", "drainage", "power", "bridge", "streetlight"]
+    network: Literal["water", "gas", "heat", "drainage", "power", "bridge", "streetlight",
+                     "other"]
+    """The lifeline network the sensor serves; ``other`` for a generic sensor of none of them
+    (a telecom manhole cover, noise, a utility tunnel's air), which rules tell apart by
+    ``metric``."""
     metric: str
     value: float
     unit: str | None = None

@@ -19,8 +19,8 @@ department  orders  ack p50  ack p90  resolve p50  resolve p90  SLA         back
 fire             1    2m10s    2m10s          25m          25m  100% (1/1)        0             0
 <BLANKLINE>
 Models, noisiest first
-model                    alerts  not dispatched  orders  false alarms  false-alarm rate
-hazchem.tank.level_high       0               0       1             0  0% (0/1)
+model                    alerts  not dispatched  orders  closed  false alarms  false-alarm rate
+hazchem.tank.level_high       0               0       1       1             0  0% (0/1)
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ def render_table(report: Report) -> str:
                     duration(c.resolve_p50_s), duration(c.resolve_p90_s),
                     share(c.sla_met, c.sla_total), str(c.open_backlog), str(c.false_alarms)]
                    for c in report.departments]
-    models = [[c.name, str(c.alerts), str(c.not_dispatched), str(c.orders), str(c.false_alarms),
-               share(c.false_alarms, c.false_alarms + c.resolved)] for c in report.models]
+    models = [[c.name, str(c.alerts), str(c.not_dispatched), str(c.orders), str(c.closed),
+               str(c.false_alarms), share(c.false_alarms, c.closed)] for c in report.models]
     return "\n".join([
         f"yujing report {local_time(report.period_start)} – {local_time(report.period_end)} "
         f"({CITY_TZ.key})",
@@ -127,8 +127,8 @@ def render_table(report: Report) -> str:
                      numeric={1, 2, 3, 4, 5, 7, 8}),
         "",
         "Models, noisiest first",
-        *table_lines(["model", "alerts", "not dispatched", "orders", "false alarms",
-                      "false-alarm rate"], models, numeric={1, 2, 3, 4}),
+        *table_lines(["model", "alerts", "not dispatched", "orders", "closed", "false alarms",
+                      "false-alarm rate"], models, numeric={1, 2, 3, 4, 5}),
     ])
 
 

@@ -24,9 +24,11 @@ What is counted, for the period ``(period_start, period_end]``:
   (``ack_within_s``), else its severity's (red 5 min, orange 15 min, yellow 1 h, blue 4 h by
   default); one never acknowledged whose limit had passed by
   ``period_end`` missed it; one still within its limit is not judged yet.
-- **false_alarm_rate**: false alarms over the orders given a verdict (resolved or false alarm).
-  For a model it is the share of its dispatched alerts that were crying wolf: one minus its
-  precision as the departments saw it.
+- **closed**: orders created in the period that have a verdict (resolved or false alarm).
+- **false_alarm_rate**: false alarms over ``closed``; orders still open do not count, so 2
+  orders with 1 false alarm and 1 open give 1 of 1 (shown as ``100% of 1``, never a bare 100%),
+  and None while none is closed. For a model it is the share of its dispatched alerts that
+  were crying wolf: one minus its precision as the departments saw it.
 - **open_backlog**: orders created up to ``period_end`` (in the period or before) without a
   verdict: the work still open.
 
@@ -183,19 +185,19 @@ class _Tally:
             self.sla_met += met
 
     def card(self, scope: Scope, name: str, start: float, end: float) -> Scorecard:
-        judged = self.resolved + self.false_alarms
+        closed = self.resolved + self.false_alarms
         return Scorecard(
             scope=scope, name=name, period_start=start, period_end=end,
             alerts=len(self.alerts), not_dispatched=len(self.not_dispatched),
             orders=self.orders, acknowledged=self.acknowledged, resolved=self.resolved,
-            false_alarms=self.false_alarms, open_backlog=self.open_backlog,
+            false_alarms=self.false_alarms, closed=closed, open_backlog=self.open_backlog,
             ack_p50_s=nearest_rank(self.ack_seconds, 50),
             ack_p90_s=nearest_rank(self.ack_seconds, 90),
             resolve_p50_s=nearest_rank(self.resolve_seconds, 50),
             resolve_p90_s=nearest_rank(self.resolve_seconds, 90),
             sla_met=self.sla_met, sla_total=self.sla_total,
             sla_compliance=self.sla_met / self.sla_total if self.sla_total else None,
-            false_alarm_rate=self.false_alarms / judged if judged else None)
+            false_alarm_rate=self.false_alarms / closed if closed else None)
 
 
 def latest_orders(orders: Iterable[WorkOrder]) -> dict[str, WorkOrder]:

@@ -54,9 +54,14 @@ RESOLVE_SECONDS = Gauge(
     "the tracking window", ["scope", "name", "quantile"])
 WINDOW_ORDERS = Gauge(
     "yujing_window_orders", "Work orders created in the tracking window", ["scope", "name"])
+WINDOW_ORDERS_CLOSED = Gauge(
+    "yujing_window_orders_closed", "Work orders created in the tracking window and closed with "
+    "a verdict (resolved or false alarm): what yujing_false_alarm_rate is over",
+    ["scope", "name"])
 FALSE_ALARM_RATE = Gauge(
-    "yujing_false_alarm_rate", "A model's false alarms over its work orders given a verdict, "
-    "over the tracking window", ["model"])
+    "yujing_false_alarm_rate", "A model's false alarms over its work orders closed with a "
+    "verdict (resolved or false alarm; their count is yujing_window_orders_closed), over the "
+    "tracking window", ["model"])
 NOT_DISPATCHED = Gauge(
     "yujing_alerts_not_dispatched", "A model's alerts silenced or inhibited and never dispatched, "
     "over the tracking window", ["model"])
@@ -68,8 +73,8 @@ RECORDS_SKIPPED = Counter(
     "yujing_tracking_records_skipped_total", "Records tracking could not use (malformed)",
     ["topic"])
 
-_ALL_GAUGES = (SLA_COMPLIANCE, ACK_SECONDS, RESOLVE_SECONDS, WINDOW_ORDERS, FALSE_ALARM_RATE,
-               NOT_DISPATCHED, OPEN_ORDERS)
+_ALL_GAUGES = (SLA_COMPLIANCE, ACK_SECONDS, RESOLVE_SECONDS, WINDOW_ORDERS,
+               WINDOW_ORDERS_CLOSED, FALSE_ALARM_RATE, NOT_DISPATCHED, OPEN_ORDERS)
 
 
 class TrackSettings(BaseModel):
@@ -97,6 +102,7 @@ class GaugeBoard:
         for card in cards:
             labels = (card.scope, card.name)
             values[WINDOW_ORDERS][labels] = card.orders
+            values[WINDOW_ORDERS_CLOSED][labels] = card.closed
             if card.sla_compliance is not None:
                 values[SLA_COMPLIANCE][labels] = card.sla_compliance
             for quantile, ack, resolve in (("0.5", card.ack_p50_s, card.resolve_p50_s),

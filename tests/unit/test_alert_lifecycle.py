@@ -1,7 +1,17 @@
 """The alert's own life in the core: escalation, clear_for, cooldown, inhibition."""
 
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
 from engine.core import MemoryStore, ScoringCore
+from engine.loader import load_rules
+from engine.replay import replay
 from tests.rulekit import FACILITY, drive, rule, tank
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
 
 LEVEL = {"id": "test.tank.level_high", "source": FACILITY, "kind": "threshold",
          "condition": "level_pct >= 90", "severity": "yellow",
@@ -91,3 +101,58 @@ def test_inhibition_sees_a_red_alert_raised_earlier_in_the_same_batch():
     alerts = core.process([tank(0, lel_pct=60), tank(10, lel_pct=60, level_pct=95)])
     assert [(a.model_id, a.inhibited_by) for a in alerts] == [
         ("test.tank.leak", None), ("test.tank.level_high", alerts[0].alert_id)]
+
+
+LEAK = {"id": "test.tank.leak", "source": FACILITY, "kind": "threshold", "severity": "red",
+        "condition": "lel_pct >= 50", "inhibits": ["test.tank.level_high"]}
+
+
+@pytest.mark.parametrize("red_first", [True, False], ids=["red rule first", "red rule last"])
+def test_a_red_alert_raised_by_the_same_event_inhibits_whatever_the_rule_order(red_first):
+    rules = [rule(**LEAK), rule(**LEVEL)]
+    core = ScoringCore(rules if red_first else rules[::-1], MemoryStore())
+    alerts = core.process([tank(0, lel_pct=60, level_pct=95)])
+    red = next(a for a in alerts if a.model_id == "test.tank.leak")
+    level = next(a for a in alerts if a.model_id == "test.tank.level_high")
+    assert (red.inhibited_by, level.inhibited_by) == (None, red.alert_id)
+
+
+@pytest.mark.parametrize("red_first", [True, False], ids=["red rule first", "red rule last"])
+def test_a_red_alert_resolved_by_the_same_event_no_longer_inhibits(red_first):
+    rules = [rule(**LEAK), rule(**LEVEL)]
+    core = ScoringCore(rules if red_first else rules[::-1], MemoryStore())
+    alerts = run(core, [tank(0, lel_pct=60), tank(10, lel_pct=0, level_pct=95)])
+    assert sorted((a.model_id, a.state, a.inhibited_by) for a in alerts) == [
+        ("test.tank.leak", "firing", None), ("test.tank.leak", "resolved", None),
+        ("test.tank.level_high", "firing", None)]
+
+
+@pytest.mark.parametrize("red_first", [True, False], ids=["red rule first", "red rule last"])
+def test_a_red_alert_raised_after_a_lower_one_leaves_the_lower_one_dispatched(red_first):
+    rules = [rule(**LEAK), rule(**LEVEL)]
+    core = ScoringCore(rules if red_first else rules[::-1], MemoryStore())
+    alerts = run(core, [tank(0, level_pct=95), tank(10, lel_pct=60, level_pct=95),
+                        tank(20, lel_pct=60, level_pct=50)])
+    red_id = alerts[1].alert_id
+    assert [(a.model_id, a.state, a.inhibited_by) for a in alerts] == [
+        ("test.tank.level_high", "firing", None), ("test.tank.leak", "firing", None),
+        ("test.tank.level_high", "resolved", red_id)]
+
+
+def test_a_first_reading_over_both_catalogue_tank_levels_dispatches_only_the_red_alert():
+    loaded = load_rules([RULES / "hazchem" / "tank_level_high.yaml",
+                         RULES / "hazchem" / "tank_level_high_high.yaml"])
+    assert not loaded.errors
+    # the catalogue's order: the yellow high-level rule is scored before the red high-high one
+    assert [r.id for r in loaded.rules] == ["hazchem.tank.level_high",
+                                            "hazchem.tank.level_high_high"]
+    line = orjson.dumps({"topic": FACILITY, "key": "T1", "value": {
+        "event_id": "e1", "ts": time.time(), "tank_id": "T1", "facility_id": "F1",
+        "level_pct": 96.0}})
+    alerts = replay([line], loaded.rules).alerts
+    by_model = {a.model_id: a for a in alerts}
+    assert [(a.model_id, a.severity.value) for a in alerts] == [
+        ("hazchem.tank.level_high", "yellow"), ("hazchem.tank.level_high_high", "red")]
+    red = by_model["hazchem.tank.level_high_high"]
+    assert by_model["hazchem.tank.level_high"].inhibited_by == red.alert_id
+    assert [a.model_id for a in alerts if not a.suppressed] == ["hazchem.tank.level_high_high"]

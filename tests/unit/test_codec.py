@@ -46,6 +46,18 @@ def test_schema_violations_name_each_field():
     assert "speed_kmh: Input should be a valid number" in dl.reason
 
 
+def test_a_generic_sensor_of_no_listed_network_decodes_as_other():
+    sensor = {"event_id": "e", "ts": 1714501800, "sensor_id": "S1", "metric": "noise_db",
+              "value": 71.5, "unit": "dB"}
+    ev = decode("events.utilities.sensor", {**sensor, "network": "other"})
+    assert isinstance(ev, Event)
+    assert (ev.key, ev.data["network"], ev.data["metric"]) == ("S1", "other", "noise_db")
+    unknown = decode("events.utilities.sensor", {**sensor, "network": "noise"})
+    assert isinstance(unknown, DeadLetter)
+    assert "network: Input should be 'water', " in unknown.reason
+    assert "'streetlight' or 'other'" in unknown.reason
+
+
 def test_json_that_is_not_an_object_is_rejected():
     dl = decode(VEHICLE, b"[1, 2]")
     assert isinstance(dl, DeadLetter)

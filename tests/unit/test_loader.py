@@ -73,12 +73,25 @@ def test_unknown_kind_and_bad_values():
         "r.yaml:7: severity: Input should be 'blue', 'yellow', 'orange' or 'red'"]
 
 
+NEEDS_BOTH = ("r.yaml:10: tests: a rule needs at least one test that expects an alert and one "
+              "that expects none (expect: []); ")
+
+
 def test_both_sides_must_be_tested():
     one_sided = GOOD.replace("events: [{at: 0s, level_pct: 89}]\n    expect: []",
                              "events: [{at: 0s, level_pct: 95}]\n    expect: [{at: 0s}]")
-    assert errors_of(one_sided) == [
-        "r.yaml:10: tests: needs at least one test that expects an alert and one that expects "
-        "none (expect: [])"]
+    assert errors_of(one_sided) == [NEEDS_BOTH + "every test here expects an alert"]
+    only_silent = GOOD.replace("expect: [{at: 0s}]", "expect: []")
+    assert errors_of(only_silent) == [NEEDS_BOTH + "every test here expects none"]
+
+
+def test_too_few_tests_are_explained_in_a_modellers_words_on_the_tests_line():
+    only_firing = GOOD.split("  - name: silent")[0]
+    assert errors_of(only_firing) == [NEEDS_BOTH + "every test here expects an alert"]
+    only_silent = GOOD.replace(GOOD[GOOD.index("  - name: fires"):GOOD.index("  - name: silent")],
+                               "")
+    assert errors_of(only_silent) == [NEEDS_BOTH + "every test here expects none"]
+    assert errors_of(GOOD.split("tests:")[0] + "tests: []\n") == [NEEDS_BOTH + "there are none"]
 
 
 def test_duplicate_ids_reject_the_later_file(tmp_path):
@@ -148,3 +161,37 @@ def test_macro_cycles_and_field_names_are_rejected(tmp_path):
         "v.yaml:3: macros.ping: macro 'ping' refers to itself: ping -> pong -> ping",
         "v.yaml:4: macros.pong: macro 'pong' refers to itself: pong -> ping -> pong",
     ]
+
+
+TREES = """\
+id: test.tank.pressure_unusual
+name: {zh: 储罐压力异常, en: Tank pressure unusual}
+departments: [emergency_management]
+source: events.hazchem.facility
+kind: anomaly
+field: pressure_kpa
+detector: half_space_trees
+window: 60
+warmup: 100
+severity: yellow
+summary: "tank {tank_id} at {pressure_kpa} kPa"
+description: Pressure unlike the tank's own recent readings.
+tests:
+  - name: fires
+    events: [{at: 0s, pressure_kpa: 91}]
+    expect: [{at: 0s}]
+  - name: silent
+    events: [{at: 0s, pressure_kpa: 89}]
+    expect: []
+"""
+
+
+def test_a_tree_warmup_shorter_than_two_windows_names_its_minimum_on_the_warmup_line():
+    reason = "(half_space_trees score nothing before their first window)"
+    assert errors_of(TREES) == [f"r.yaml:9: warmup: at least 120 for window 60 {reason}"]
+    default_window = TREES.replace("window: 60\n", "")
+    assert errors_of(default_window) == [f"r.yaml:8: warmup: at least 200 for window 100 {reason}"]
+    # exactly twice the window is enough; a window that is itself wrong is the only error
+    assert errors_of(TREES.replace("warmup: 100", "warmup: 120")) == []
+    assert errors_of(TREES.replace("window: 60", "window: 1")) == [
+        "r.yaml:8: window: Input should be greater than or equal to 2"]

@@ -148,7 +148,7 @@ def test_parameters_that_do_not_fit_the_detector_are_errors():
         AnomalyParams(field="p", detector="gaussian", features=["hour_of_day"])
     with pytest.raises(ValidationError, match="not used by detector predictive"):
         AnomalyParams(field="p", detector="predictive", window=10)
-    with pytest.raises(ValidationError, match="twice 'window'"):
+    with pytest.raises(ValidationError, match="at least 120 for window 60"):
         AnomalyParams(field="p", detector="half_space_trees", window=60, warmup=100)
     with pytest.raises(ValidationError):
         AnomalyParams(field="p", quantile=1.0)

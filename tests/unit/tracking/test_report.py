@@ -61,10 +61,10 @@ def test_table_puts_the_worst_sla_and_the_noisiest_model_first(tmp_path):
         "             0",
         "",
         "Models, noisiest first",
-        "model    alerts  not dispatched  orders  false alarms  false-alarm rate",
-        "m.noisy       2               0       3             2  66.7% (2/3)",
-        "m.quiet       1               0       1             0  0% (0/1)",
-        "m.fresh       1               1       0             0  –",
+        "model    alerts  not dispatched  orders  closed  false alarms  false-alarm rate",
+        "m.noisy       2               0       3       3             2  66.7% (2/3)",
+        "m.quiet       1               0       1       1             0  0% (0/1)",
+        "m.fresh       1               1       0       0             0  –",
         "",
     ])
     assert result.stderr == ""
@@ -79,6 +79,9 @@ def test_csv_has_every_scorecard_field_in_report_order(tmp_path):
         ("model", "m.noisy"), ("model", "m.quiet"), ("model", "m.fresh")]
     fire = rows[0]
     assert (fire["sla_met"], fire["sla_total"], fire["sla_compliance"]) == ("1", "2", "0.5")
+    noisy = rows[3]
+    assert (noisy["closed"], noisy["false_alarms"], noisy["false_alarm_rate"][:6]) == (
+        "3", "2", "0.6666")
     assert rows[2]["sla_compliance"] == ""  # nothing judged: empty, not zero
 
 
@@ -86,7 +89,8 @@ def test_json_gives_the_period_and_the_scorecards(tmp_path):
     got = json.loads(report(write_files(tmp_path), "--format", "json", "--since", "2h").stdout)
     assert (got["period_start"], got["period_end"]) == (T0 - 3600, T0 + 3600)
     noisy = Scorecard.model_validate(got["models"][0])
-    assert (noisy.name, noisy.false_alarms, noisy.resolved, noisy.orders) == ("m.noisy", 2, 1, 3)
+    assert (noisy.name, noisy.false_alarms, noisy.resolved, noisy.orders, noisy.closed) == (
+        "m.noisy", 2, 1, 3, 3)
     assert noisy.false_alarm_rate is not None and round(noisy.false_alarm_rate, 4) == 0.6667
     assert [d["name"] for d in got["departments"]] == ["fire", "water", "police"]
 

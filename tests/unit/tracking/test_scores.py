@@ -82,6 +82,33 @@ def test_the_orders_own_false_alarm_state_counts_and_open_orders_have_no_rate():
     assert untouched.false_alarm_rate is None
 
 
+def test_the_false_alarm_rate_is_over_the_orders_closed_with_a_verdict_which_the_card_counts():
+    # 2 orders, 1 false alarm, 1 still open: 1 false alarm of 1 closed, not of 2 orders
+    one_open = cards(orders=[order("N1", state="false_alarm", ack=60), order("N2", ack=60)])
+    noisy = one_open["model:m.noisy"]
+    assert (noisy.orders, noisy.closed, noisy.false_alarms, noisy.false_alarm_rate) == (
+        2, 1, 1, 1.0)
+    # 3 orders, 1 false alarm, 2 resolved: 1 of 3
+    all_closed = cards(orders=[order("N1", state="false_alarm", ack=60),
+                               order("N2", ack=60, resolved=600),
+                               order("N3", ack=60, resolved=900)])
+    noisy = all_closed["model:m.noisy"]
+    assert (noisy.orders, noisy.closed, noisy.false_alarms, noisy.resolved) == (3, 3, 1, 2)
+    assert noisy.false_alarm_rate == 1 / 3
+    # the department's card counts the same orders closed
+    assert all_closed["department:fire"].closed == 3
+    # none closed yet: no rate, over none
+    waiting = cards(orders=[order("N1", ack=60)])["model:m.noisy"]
+    assert (waiting.closed, waiting.false_alarm_rate) == (0, None)
+
+
+def test_a_scorecard_recorded_before_closed_was_counted_reads_it_from_its_verdicts():
+    old = {"scope": "model", "name": "m.noisy", "period_start": 0, "period_end": 1,
+           "orders": 4, "resolved": 2, "false_alarms": 1, "false_alarm_rate": 1 / 3}
+    assert Scorecard.model_validate(old).closed == 3
+    assert Scorecard.model_validate({**old, "closed": 5}).closed == 5
+
+
 def test_the_orders_own_verdict_stands_and_feedback_decides_until_it_has_one():
     resolved = order("O1", ack=60.0, resolved=600.0)
     # dispatch refuses a verdict after the first: tracking counts as dispatch does

@@ -67,12 +67,13 @@ def test_malformed_records_are_skipped_and_counted():
 def test_gauges_show_the_latest_cards_and_drop_names_that_are_gone():
     board = GaugeBoard()
     noisy = Scorecard(scope="model", name="gauge.noisy", period_start=0, period_end=1,
-                      orders=3, false_alarms=1, resolved=1, false_alarm_rate=0.5,
+                      orders=3, false_alarms=1, resolved=1, closed=2, false_alarm_rate=0.5,
                       ack_p90_s=600.0)
     fire = Scorecard(scope="department", name="gauge-fire", period_start=0, period_end=1,
                      open_backlog=2, sla_compliance=0.75)
     board.show([noisy, fire])
     assert sample("yujing_false_alarm_rate", model="gauge.noisy") == 0.5
+    assert sample("yujing_window_orders_closed", scope="model", name="gauge.noisy") == 2.0
     assert sample("yujing_ack_seconds", scope="model", name="gauge.noisy",
                   quantile="0.9") == 600.0
     assert sample("yujing_ack_seconds", scope="model", name="gauge.noisy",
@@ -83,4 +84,13 @@ def test_gauges_show_the_latest_cards_and_drop_names_that_are_gone():
     board.show([fire.model_copy(update={"open_backlog": 0})])
     assert sample("yujing_false_alarm_rate", model="gauge.noisy") is None
     assert sample("yujing_window_orders", scope="model", name="gauge.noisy") is None
+    assert sample("yujing_window_orders_closed", scope="model", name="gauge.noisy") is None
     assert sample("yujing_open_orders", department="gauge-fire") == 0.0
+
+
+def test_the_false_alarm_rate_gauge_names_its_denominator():
+    from engine.tracking.service import FALSE_ALARM_RATE
+
+    (rate,) = FALSE_ALARM_RATE.describe()
+    assert "closed with a verdict" in rate.documentation
+    assert "yujing_window_orders_closed" in rate.documentation
