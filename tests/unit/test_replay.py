@@ -102,7 +102,7 @@ def test_a_rule_failing_on_an_event_is_reported_with_the_line_and_the_rest_score
 
 def test_nan_is_a_bad_line_and_learned_models_go_on():
     pressure = rule(id="test.tank.pressure", source=FACILITY, kind="anomaly",
-                    field="pressure_kpa", warmup=20)
+                    detector="gaussian", field="pressure_kpa", warmup=20)
     values = [500.0 + (i % 5) for i in range(40)]
     lines = [reading(i, T0 + 60 * i, pressure_kpa=v) for i, v in enumerate(values)]
     lines.insert(30, b'{"event_id":"x","ts":%d,"tank_id":"T1","facility_id":"F",'
