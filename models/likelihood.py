@@ -219,7 +219,10 @@ class SeasonalScorer:
         residual = value - self.expected(hour_of_week)
         weight = _weight(elapsed, SCALE_HALFLIFE_S, self.n)
         if usual:
-            self.scale += weight * (abs(residual) - self.scale)
+            # Winsorised: an outage learned before anything can be judged widens the scale by
+            # at most a few spreads a reading, not by its whole depth.
+            size = abs(residual) if self.scale <= 0 else min(abs(residual), CLIP * self.scale)
+            self.scale += weight * (size - self.scale)
         self.burst.learn(residual - self.last_residual, weight, usual)
         self.stuck.learn(value - self.last_value, weight, usual)
         offset = value - self.level
@@ -275,9 +278,10 @@ class SeasonalJudge:
                hour_of_week: int) -> tuple[tuple[float, ...], float, list[float]]:
         scorer = state.scorer
         scores = scorer.scores(value, ts, hour_of_week)
-        ready = (scorer.first_ts is not None and ts - scorer.first_ts >= self.learn_for
-                 and scorer.n >= BASELINE_READINGS + HISTORY_MIN)
-        tails = scorer.tails(scores) if ready else [1.0] * len(scores)
+        # Tails as soon as the streams have a history (before ``learn_for`` they keep what they
+        # flag out of it, though they give no verdict yet).
+        tails = scorer.tails(scores) if scorer.n >= BASELINE_READINGS + HISTORY_MIN \
+            else [1.0] * len(scores)
         chance = min(1.0, min(tails) * len(tails))
         self._last = (event, scores, chance)
         return scores, chance, tails
@@ -312,7 +316,7 @@ class SeasonalJudge:
             scores, chance = last[1], last[2]
         else:
             scores, chance, _ = self._judge(state, event, value, ts, hour_of_week)
-        usual = not self.ready(state, ts) or chance >= self.clear_at
+        usual = chance >= self.clear_at
         state.scorer.learn(value, ts, hour_of_week, scores, usual)
         self._last = None
 
