@@ -41,14 +41,40 @@ class Name(Strict):
     en: str = Field(min_length=1)
 
 
+SERIES_MAX = 20_000
+"""Events one series line of a rule test may stand for."""
+
+
 class TestEvent(BaseModel):
-    """One input event of a rule test: ``at`` (offset from the test's start) plus its fields."""
+    """One input event of a rule test: ``at`` (offset from the test's start) plus its fields;
+    or, with ``repeat``, a series: that many events ``every`` apart from ``at``, their fields
+    taking the values of ``cycle`` in turn (``cycle: {value: [500, 502, 498]}``) — what a
+    learned model needs hundreds of, written in one line."""
 
     model_config = ConfigDict(extra="allow")
 
     at: Duration
     topic: str | None = None
     """Defaults to the rule's source topic."""
+    repeat: int = Field(default=1, ge=1, le=SERIES_MAX)
+    every: Duration | None = None
+    cycle: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _a_series_says_how_often(self) -> TestEvent:
+        if self.repeat > 1 and not self.every:
+            raise ValueError("a series ('repeat') needs 'every' (e.g. every: 1m)")
+        if any(not values for values in self.cycle.values()):
+            raise ValueError("'cycle' lists the values a field takes in turn: give at least one")
+        return self
+
+    def expanded(self) -> list[tuple[float, dict[str, Any]]]:
+        """(offset, fields) of each event this line stands for."""
+        fields = dict(self.model_extra or {})
+        return [(self.at + i * (self.every or 0.0),
+                 {**fields, **{name: values[i % len(values)]
+                               for name, values in self.cycle.items()}})
+                for i in range(self.repeat)]
 
 
 class ExpectedAlert(Strict):

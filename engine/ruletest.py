@@ -38,14 +38,15 @@ def run_rule_test(rule: CompiledRule, test: RuleTest) -> TestOutcome:
     outcome = TestOutcome(rule.id, str(rule.file), test.name)
     start = test.start.timestamp()
     events: list[Event] = []
-    for i, item in enumerate(sorted(test.events, key=lambda e: e.at)):
-        fields = {**test.given, **(item.model_extra or {})}
+    lines = [(at, fields, item.topic) for item in test.events for at, fields in item.expanded()]
+    for i, (at, own, topic) in enumerate(sorted(lines, key=lambda line: line[0])):
+        fields = {**test.given, **own}
         fields.setdefault("event_id", f"test-{i}")
         fields.setdefault("source", "rule-test")
-        fields["ts"] = test.start + timedelta(seconds=item.at)
-        decoded = decode(item.topic or rule.spec.sources[0], fields)
+        fields["ts"] = test.start + timedelta(seconds=at)
+        decoded = decode(topic or rule.spec.sources[0], fields)
         if isinstance(decoded, DeadLetter):
-            outcome.problems.append(f"event at {format_duration(item.at)} is not a valid "
+            outcome.problems.append(f"event at {format_duration(at)} is not a valid "
                                     f"event: {decoded.reason}")
             continue
         events.append(decoded)

@@ -146,15 +146,17 @@ def test_rule_file_tests_hold_through_the_broker(kafka, tmp_path):
         assert wanted is None or len(tests) == len(wanted)
         for test in tests:
             tag = f"{run_id}-{len(expected)}"
-            for i, item in enumerate(sorted(test.events, key=lambda e: e.at)):
-                topic = item.topic or rule.spec.sources[0]
-                fields = {**test.given, **(item.model_extra or {})}
+            lines = sorted(((at, own, item.topic) for item in test.events
+                            for at, own in item.expanded()), key=lambda line: line[0])
+            for i, (at, own, item_topic) in enumerate(lines):
+                topic = item_topic or rule.spec.sources[0]
+                fields = {**test.given, **own}
                 # Keys unique to this run and test: the broker keeps earlier runs' events.
                 for name in {rule.key_field, EVENT_TOPICS[topic].key_field}:
                     if name in fields:
                         fields[name] = f"{tag}-{fields[name]}"
                 fields |= {"event_id": f"{tag}-{i}", "source": "e2e",
-                           "ts": (test.start + timedelta(seconds=item.at)).isoformat()}
+                           "ts": (test.start + timedelta(seconds=at)).isoformat()}
                 key = str(fields[EVENT_TOPICS[topic].key_field])
                 records.append((topic, key.encode(), dumps(fields)))
             start = test.start.timestamp()

@@ -195,3 +195,32 @@ def test_a_tree_warmup_shorter_than_two_windows_names_its_minimum_on_the_warmup_
     assert errors_of(TREES.replace("warmup: 100", "warmup: 120")) == []
     assert errors_of(TREES.replace("window: 60", "window: 1")) == [
         "r.yaml:8: window: Input should be greater than or equal to 2"]
+
+
+def test_a_series_in_a_rule_test_stands_for_its_events(tmp_path):
+    # What a learned model needs hundreds of readings for, written in one line.
+    from engine.ruletest import run_rule_test
+    from tests.rulekit import FACILITY, rule_text
+
+    text = rule_text(id="test.tank.window", source=FACILITY, kind="window", aggregate="count",
+                     size="1h", condition="value >= 30", tests=[
+                         {"name": "thirty readings within the hour fire at the thirtieth",
+                          "given": {"tank_id": "T1", "facility_id": "F1"},
+                          "events": [{"at": "0s", "every": "1m", "repeat": 30,
+                                      "cycle": {"level_pct": [50, 51, 52]}}],
+                          "expect": [{"at": "29m", "state": "firing"}]},
+                         {"name": "twenty-nine stay silent",
+                          "given": {"tank_id": "T1", "facility_id": "F1"},
+                          "events": [{"at": "0s", "every": "1m", "repeat": 29}],
+                          "expect": []}])
+    rule, errors = compile_rule_text(text, tmp_path / "r.yaml")
+    assert errors == [] and rule is not None
+    assert [run_rule_test(rule, t).passed for t in rule.spec.tests] == [True, True]
+    (line,) = rule.spec.tests[0].events
+    assert [f["level_pct"] for _, f in line.expanded()][:4] == [50, 51, 52, 50]
+    import yaml
+
+    doc = yaml.safe_load(text)
+    del doc["tests"][1]["events"][0]["every"]
+    _, errors = compile_rule_text(yaml.safe_dump(doc), tmp_path / "r.yaml")
+    assert any("a series ('repeat') needs 'every'" in e.message for e in errors), errors
