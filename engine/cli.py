@@ -136,6 +136,9 @@ def replay(
     for (rule_id, cause), count in sorted(result.unused.items()):
         _say(f"{rule_id}: {count} {'late' if cause == 'late' else f'skipped ({cause})'} "
              "readings not used", err=True)
+    for rule_id, count in sorted(result.undecided.items()):
+        _say(f"{rule_id}: {count} events undecided (a field its condition needs was missing)",
+             err=True)
     lines = [alert.model_dump_json() for alert in result.alerts]
     if out:
         out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

@@ -77,7 +77,8 @@ class Verdict(Enum):
     CLEAR = "clear"
     """The clear condition holds: a firing alert resolves."""
     HOLD = "hold"
-    """Nothing to say (the event does not bear on the condition, or lacks its fields)."""
+    """Nothing to say (the event does not bear on the condition, or lacks its fields: then
+    the reading is ``UNDECIDED``)."""
     LATE = "late"
     """The event came later than the kind's allowed lateness and was not used; evidence says
     by how much (``late_by_s``). The engine counts it; it never changes an alert."""
@@ -98,6 +99,10 @@ class Reading:
 
 
 HOLD = Reading(Verdict.HOLD)
+UNDECIDED = Reading(Verdict.HOLD)
+"""A HOLD that says the event lacked a field the model needs (its condition was null): the
+decision layer takes it as any HOLD, and the engine counts it for the rule
+(``yujing_events_undecided_total``), which it finds by identity, so it must be this object."""
 
 
 def late(by_seconds: float) -> Reading:
