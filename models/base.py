@@ -155,6 +155,9 @@ class WarningModel(ABC, Generic[S]):
     """Parameters holding CEL over the event's fields (checked against the topic's schema)."""
     event_fields: ClassVar[tuple[str, ...]] = ()
     """Parameters naming one event field."""
+    breach_expressions: ClassVar[tuple[str, ...]] = ()
+    """Those of ``event_expressions`` that must hold for the model to breach (not a ``clear``):
+    what ``yujing validate`` checks for a missing field that silences them."""
     evidence_fields: ClassVar[tuple[str, ...]] = ()
     """What the kind may put in a reading's evidence, beside event fields: the names a rule's
     summary may use (``{score}``, ``{size}``) besides the source's fields."""
@@ -170,6 +173,14 @@ class WarningModel(ABC, Generic[S]):
         """Problems with field names in parameters beyond ``event_fields`` and
         ``event_expressions`` (which the loader checks itself), as (path, message) pairs."""
         return []
+
+    @classmethod
+    def breach_conditions(cls, params: KindParams
+                          ) -> list[tuple[tuple[str | int, ...], str, list[str] | None]]:
+        """(path, CEL, the topics whose events it reads or None for all the rule's sources) of
+        each expression over an event that must hold for a breach."""
+        return [((name,), getattr(params, name), None) for name in cls.breach_expressions
+                if getattr(params, name) is not None]
 
     @classmethod
     def reference_problems(cls, params: KindParams, env: ModelEnv

@@ -139,6 +139,7 @@ class Geofence(WarningModel[DwellState | None]):
     evidence_fields = ("zone_id", "zone", "zones", "distance_m", "limit_m", "entered_at",
                        "stayed_s", "waybill_id", "when")
     event_expressions = ("when",)
+    breach_expressions = ("when",)
     event_fields = ("lat_field", "lon_field")
 
     def __init__(self, params: GeofenceParams, env: ModelEnv | None = None) -> None:

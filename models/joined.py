@@ -131,6 +131,7 @@ class Joined(WarningModel[None]):
         names = frozenset(cls.evidence_fields)
         return names | {f"{params.record}_*"} if params.table else names
     event_fields = ("via",)
+    breach_expressions = ("condition",)
 
     def __init__(self, params: JoinedParams, env: ModelEnv | None = None) -> None:
         super().__init__(params, env)

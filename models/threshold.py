@@ -37,6 +37,7 @@ class Threshold(WarningModel[None]):
     kind = "threshold"
     Params = ThresholdParams
     event_expressions = ("condition", "clear")
+    breach_expressions = ("condition",)
 
     def __init__(self, params: ThresholdParams, env: ModelEnv | None = None) -> None:
         super().__init__(params, env)
