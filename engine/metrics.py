@@ -29,7 +29,7 @@ EVENTS_LATE = Counter(
 EVENTS_UNDECIDED = Counter(
     "yujing_events_undecided_total",
     "Events a model saw but could not judge because a field its condition needs was missing "
-    "(they count as no verdict: an alert neither starts, nor goes on, nor clears on them)",
+    "(no verdict: they neither start, restart nor clear an alert)",
     ["model"])
 READINGS_SKIPPED = Counter(
     "yujing_readings_skipped_total",
