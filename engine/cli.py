@@ -39,13 +39,18 @@ def _say(text: str = "", err: bool = False) -> None:
 
 @app.command()
 def validate(paths: RulePaths = None) -> None:
-    """Check rule files; print each problem as file:line: message. Exit 1 on any."""
+    """Check rule files; print each problem as file:line: message. Exit 1 on any.
+
+    Also warns (file:line: warning: message; the exit code is not affected) of conditions a
+    missing optional field silences without a fallback."""
     from engine.loader import load_rules
 
-    result = load_rules(paths or DEFAULT_RULES, strict_reference=True)
-    for error in result.errors:
-        _say(str(error), err=True)
-    _say(f"{len(result.rules)} rule files valid, {len(result.errors)} problems")
+    result = load_rules(paths or DEFAULT_RULES, strict_reference=True, warn_absent_fields=True)
+    for problem in sorted([*result.errors, *result.warnings],
+                          key=lambda p: (str(p.file), p.line)):
+        _say(str(problem), err=True)
+    _say(f"{len(result.rules)} rule files valid, {len(result.errors)} problems, "
+         f"{len(result.warnings)} warnings")
     raise typer.Exit(1 if result.errors else 0)
 
 
@@ -136,6 +141,9 @@ def replay(
     for (rule_id, cause), count in sorted(result.unused.items()):
         _say(f"{rule_id}: {count} {'late' if cause == 'late' else f'skipped ({cause})'} "
              "readings not used", err=True)
+    for rule_id, count in sorted(result.undecided.items()):
+        _say(f"{rule_id}: {count} events undecided (a field its condition needs was missing)",
+             err=True)
     lines = [alert.model_dump_json() for alert in result.alerts]
     if out:
         out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

@@ -20,7 +20,7 @@ from engine.decision import DecisionState, applied_quietly, clear_deadline, deci
 from engine.failures import Phase, ScoringFailure, describe, is_fatal
 from engine.loader import CompiledRule
 from engine.plans import Route, route_key, stream_of
-from models.base import Reading, Verdict, pickled_by_position
+from models.base import UNDECIDED, Reading, Verdict, pickled_by_position
 from topics.codec import Event
 from topics.records import Alert, Severity
 
@@ -117,6 +117,7 @@ def _idle(rule: CompiledRule, state: RuleState, now: float) -> bool:
 
 _LATE = Verdict.LATE
 _SKIPPED = Verdict.SKIPPED
+_UNDECIDED = UNDECIDED
 
 
 class ScoringCore:
@@ -136,6 +137,10 @@ class ScoringCore:
         """(event, entity) pairs skipped so far because the entity had applied the event."""
         self.unused: dict[tuple[str, str], int] = {}
         """Events each rule could not use so far, by (rule id, ``late`` or the skip reason)."""
+        self.undecided: dict[str, int] = {}
+        """Events each rule saw but could not judge so far, by rule id: its reading was
+        ``UNDECIDED`` (a field its condition needs was missing), which still counts as a HOLD.
+        A dict, not a callback: the worker reports it once a batch, not once an event."""
         self.failures: list[ScoringFailure] = []
         """Rules that raised since the caller last took them (``take_failures``)."""
         self._batch: dict[tuple[str, str], Entity] = {}
@@ -253,6 +258,9 @@ class ScoringCore:
                         if verdict is _LATE or verdict is _SKIPPED:
                             self._unused(step.rule, reading)
                             continue
+                        if reading is _UNDECIDED:  # counted, then taken as the HOLD it is
+                            rule_id = step.rule.spec.id
+                            self.undecided[rule_id] = self.undecided.get(rule_id, 0) + 1
                         if step.learn_one is not None:
                             try:
                                 step.learn_one(state.model, event)

@@ -31,6 +31,8 @@ class Explanation:
     alerts: int = 0
     unused: dict[str, int] = field(default_factory=dict)
     """Events the rule could not use: ``late``, or the reason it skipped them."""
+    undecided: int = 0
+    """Events the rule saw but could not judge: a field its condition needs was missing."""
     bad_lines: int = 0
 
 
@@ -52,6 +54,7 @@ def explain(rule: CompiledRule, events: Path | None = None) -> Explanation:
     result.alerts = len(replayed.alerts)
     result.unused = {cause: n for (rule_id, cause), n in replayed.unused.items()
                      if rule_id == rule.id}
+    result.undecided = replayed.undecided.get(rule.id, 0)
     result.bad_lines = len(replayed.bad_lines)
     for _, _, entity in store.entities():
         state = entity.get(rule.state_key)
@@ -88,6 +91,7 @@ def render(ex: Explanation) -> str:
             f"({per_key:.0f} per key)",
             f"  verdicts:    {_text(ex.verdicts)}; {ex.alerts} alert records",
             f"  not used:    {_unused(ex)}; {ex.bad_lines} bad lines",
+            f"  undecided:   {ex.undecided} events (a field its condition needs was missing)",
             "  last verdicts:",
         ]
         for key, ts, reading in ex.readings:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from engine.absent_fields import absent_field_warnings
 from engine.failures import describe, is_fatal
 from engine.rulefile import RuleCommon, rule_adapter
 from engine.summary import summary_fields, summary_problems
@@ -73,6 +74,9 @@ class LoadResult:
     """The lists, macros and reference data the rules were built with."""
     reference_updates: list[tuple[str, str, Any]] = field(default_factory=list)
     """With ``defer_reference``: the reference files' records, for the caller to put."""
+    warnings: list[RuleError] = field(default_factory=list)
+    """With ``warn_absent_fields``: loaded rules whose condition a missing field silences
+    (``engine.absent_fields``); the rules are loaded all the same."""
 
 
 ROUTING_FOLDER = "routing"
@@ -125,7 +129,8 @@ class VocabularyFile(BaseModel):
 
 
 def load_rules(paths: Iterable[Path], reference: ReferenceData | None = None,
-               strict_reference: bool = False, defer_reference: bool = False) -> LoadResult:
+               strict_reference: bool = False, defer_reference: bool = False,
+               warn_absent_fields: bool = False) -> LoadResult:
     """Load every rule and vocabulary file under ``paths``.
 
     Vocabulary files (``lists:`` / ``macros:``, no ``id``) are read first and shared by all rules;
@@ -133,6 +138,8 @@ def load_rules(paths: Iterable[Path], reference: ReferenceData | None = None,
     validate``): zones and lists a rule names must be in the reference files at hand.
     ``defer_reference``: the reference files' records are returned (``reference_updates``)
     rather than put into ``reference``, which the caller's other threads may be reading.
+    ``warn_absent_fields`` (``yujing validate``): ``warnings`` lists the rules a missing
+    optional field silences (sampling each condition takes a few milliseconds a rule).
     """
     result = LoadResult()
     documents: list[tuple[Path, Any, dict[Path_, int]]] = []
@@ -169,6 +176,12 @@ def load_rules(paths: Iterable[Path], reference: ReferenceData | None = None,
             continue
         seen[rule.id] = path
         result.rules.append(rule)
+        if warn_absent_fields:
+            result.warnings += [
+                RuleError(path, line_of(lines, loc), f"warning: {message}")
+                for loc, message in absent_field_warnings(
+                    type(rule.model), rule.model.params, rule.spec.sources, rule.spec.where,
+                    env, set(rule.spec.silent_without))]
     return result
 
 
@@ -339,6 +352,10 @@ def _check_fields(spec: RuleCommon, kind: type[WarningModel[Any]], params: Any, 
         value = getattr(spec, name)
         if value is not None and value not in known:
             errors.append(err((name,), f"unknown field {value!r}; {hint}"))
+    for i, name in enumerate(spec.silent_without):
+        if name not in known:
+            errors.append(err(("silent_without", i), f"silent_without: unknown field "
+                                                     f"{name!r}; {hint}"))
     for name in ("where", *kind.event_expressions):
         source = getattr(spec, name)
         if source is None:

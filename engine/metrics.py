@@ -26,6 +26,11 @@ BATCH_SIZE = Histogram(
 EVENTS_LATE = Counter(
     "yujing_events_late_total", "Events a model did not use because they came too late",
     ["model"])
+EVENTS_UNDECIDED = Counter(
+    "yujing_events_undecided_total",
+    "Events a model saw but could not judge because a field its condition needs was missing "
+    "(no verdict: they neither start, restart nor clear an alert)",
+    ["model"])
 READINGS_SKIPPED = Counter(
     "yujing_readings_skipped_total",
     "Events a model did not use for another reason (unusable_value: NaN, an infinity or a "

@@ -6,7 +6,8 @@ clock follows the newest event time seen, so deadlines fire as they would have l
 reported with its number and skipped: one the worker would dead-letter (not an event of its topic,
 or an event time outside the bounds: ahead of the wall clock, or older than the horizon before the
 newest event seen), and one a rule failed on (the other rules scored it). Events a rule could
-not use (late, or a value it skips) are counted by rule.
+not use (late, or a value it skips) are counted by rule, and so are those it saw but could not
+judge (a field its condition needs was missing).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class ReplayResult:
     """Events a rule failed on (the other rules scored them)."""
     unused: dict[tuple[str, str], int] = field(default_factory=dict)
     """Events each rule could not use, by (rule id, ``late`` or the reason it skipped them)."""
+    undecided: dict[str, int] = field(default_factory=dict)
+    """Events each rule saw but could not judge (a field its condition needs was missing), by
+    rule id: no verdict, so they neither started, kept nor cleared an alert."""
 
     @property
     def late(self) -> int:
@@ -59,7 +63,8 @@ class ReplayResult:
     def summary(self, rules: int) -> str:
         return (f"{self.events} events, {len(self.alerts)} alerts, {len(self.bad_lines)} bad "
                 f"lines, {self.late} late and {self.skipped} skipped readings, "
-                f"{len(self.failures)} rule failures, {rules} rules")
+                f"{sum(self.undecided.values())} undecided, {len(self.failures)} rule "
+                f"failures, {rules} rules")
 
 
 @dataclass(slots=True)
@@ -142,6 +147,7 @@ def replay(lines: Iterable[bytes], rules: list[CompiledRule], topic: str | None 
         result.alerts += core.advance(until)
     result.failures += [BadLine(0, str(f)) for f in core.take_failures()]
     result.unused = dict(core.unused)
+    result.undecided = dict(core.undecided)
     return result
 
 

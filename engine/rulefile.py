@@ -133,6 +133,10 @@ class RuleCommon(Strict):
     """The field whose value identifies what is watched; default: the topic's key."""
     where: CelExpr | None = None
     """CEL; the model only sees events for which it is true."""
+    silent_without: list[str] = Field(default_factory=list)
+    """Optional fields without which the rule deliberately cannot judge (no fallback), said
+    with a reason in a comment: ``yujing validate`` does not warn that their absence silences
+    its condition."""
     hold_for: Duration = Field(default=0.0, alias="for")
     """How long the condition must be seen holding before the alert fires."""
     severity: Severity

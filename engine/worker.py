@@ -527,6 +527,8 @@ class Worker:
         self.app.monitor = WorkerMonitor(self.store)
         _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight)
         self.core = ScoringCore(loaded.rules, self.store, on_unused=_count_unused)
+        self._undecided_reported: dict[str, int] = {}
+        """``core.undecided`` as last added to ``yujing_events_undecided_total``."""
         self._local_streams = self.core.topic_keyed_streams
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
@@ -809,6 +811,7 @@ class Worker:
         repeated = self.core.repeated
         self.publish(self.core.process(events, streams=streams, origins=origins))
         metrics.EVENTS_REPEATED.inc(self.core.repeated - repeated)
+        self._report_undecided()
         for failure in self.core.take_failures():
             self._report_failure(failure)
             if failure.index is None or failure.event is None:
@@ -820,6 +823,17 @@ class Worker:
                 topic, compact_value(failure.event), str(failure), key=failure.event.key,
                 partition=partition, offset=offset, reason_class="scoring",
                 rule_id=failure.rule_id))
+
+    def _report_undecided(self) -> None:
+        """Add what the core counted since the last batch to ``yujing_events_undecided_total``:
+        once a batch, because events lacking an optional field can be most of a model's input
+        and each increment of a Prometheus counter takes a lock."""
+        reported = self._undecided_reported
+        for rule_id, count in self.core.undecided.items():
+            done = reported.get(rule_id, 0)
+            if count != done:
+                metrics.EVENTS_UNDECIDED.labels(rule_id).inc(count - done)
+                reported[rule_id] = count
 
     def _report_failure(self, failure: ScoringFailure) -> None:
         """Count a rule's failure; log it at most once a minute per rule (a rule that fails on

@@ -61,6 +61,7 @@ class Absence(WarningModel[AbsenceState]):
     Params = AbsenceParams
     evidence_fields = ("last_seen", "timeout")
     event_expressions = ("arm_when",)
+    breach_expressions = ("arm_when",)
     uses_deadlines = True
 
     def __init__(self, params: AbsenceParams, env: ModelEnv | None = None) -> None:

@@ -47,8 +47,9 @@ outages alerts). ``QuantileFilter`` itself is not used: it has no warm-up and ju
 ``score >= threshold``, so a flat series (all scores 0) would be anomalous and never learned.
 
 Readings must come in event-time order (Holt counts steps, the features read the time): one
-older than the newest is ``late()`` and not used. An event without the field: HOLD; one whose
-value is not a finite number within ±1e15 is skipped (``UNUSABLE``) and never learned.
+older than the newest is ``late()`` and not used. An event without the field: ``UNDECIDED``
+(a HOLD the engine counts); one whose value is not a finite number within ±1e15 is skipped
+(``UNUSABLE``) and never learned.
 
 Per reading (``score_one`` + ``learn_one``, which scores again): gaussian 12 µs (23 µs with a
 window), half_space_trees 50-60 µs, predictive 12.5 µs. State per key,
@@ -72,6 +73,7 @@ from river import anomaly, preprocessing, proba, stats, time_series
 
 from models.base import (
     HOLD,
+    UNDECIDED,
     UNUSABLE,
     Duration,
     KindParams,
@@ -264,7 +266,7 @@ class Anomaly(WarningModel[AnomalyState]):
     def score_one(self, state: Any, event: Event) -> Reading:
         value = self._value(event)
         if value is None:
-            return HOLD if event.data.get(self.params.field) is None else UNUSABLE
+            return UNDECIDED if event.data.get(self.params.field) is None else UNUSABLE
         if self.judge is not None:
             scorer = state.scorer
             if scorer.last_ts is not None and event.ts < scorer.last_ts:

@@ -77,7 +77,8 @@ class Verdict(Enum):
     CLEAR = "clear"
     """The clear condition holds: a firing alert resolves."""
     HOLD = "hold"
-    """Nothing to say (the event does not bear on the condition, or lacks its fields)."""
+    """Nothing to say (the event does not bear on the condition, or lacks its fields: then
+    the reading is ``UNDECIDED``)."""
     LATE = "late"
     """The event came later than the kind's allowed lateness and was not used; evidence says
     by how much (``late_by_s``). The engine counts it; it never changes an alert."""
@@ -98,6 +99,10 @@ class Reading:
 
 
 HOLD = Reading(Verdict.HOLD)
+UNDECIDED = Reading(Verdict.HOLD)
+"""A HOLD that says the event lacked a field the model needs (its condition was null): the
+decision layer takes it as any HOLD, and the engine counts it for the rule
+(``yujing_events_undecided_total``), which it finds by identity, so it must be this object."""
 
 
 def late(by_seconds: float) -> Reading:
@@ -150,6 +155,9 @@ class WarningModel(ABC, Generic[S]):
     """Parameters holding CEL over the event's fields (checked against the topic's schema)."""
     event_fields: ClassVar[tuple[str, ...]] = ()
     """Parameters naming one event field."""
+    breach_expressions: ClassVar[tuple[str, ...]] = ()
+    """Those of ``event_expressions`` that must hold for the model to breach (not a ``clear``):
+    what ``yujing validate`` checks for a missing field that silences them."""
     evidence_fields: ClassVar[tuple[str, ...]] = ()
     """What the kind may put in a reading's evidence, beside event fields: the names a rule's
     summary may use (``{score}``, ``{size}``) besides the source's fields."""
@@ -165,6 +173,14 @@ class WarningModel(ABC, Generic[S]):
         """Problems with field names in parameters beyond ``event_fields`` and
         ``event_expressions`` (which the loader checks itself), as (path, message) pairs."""
         return []
+
+    @classmethod
+    def breach_conditions(cls, params: KindParams
+                          ) -> list[tuple[tuple[str | int, ...], str, list[str] | None]]:
+        """(path, CEL, the topics whose events it reads or None for all the rule's sources) of
+        each expression over an event that must hold for a breach."""
+        return [((name,), getattr(params, name), None) for name in cls.breach_expressions
+                if getattr(params, name) is not None]
 
     @classmethod
     def reference_problems(cls, params: KindParams, env: ModelEnv

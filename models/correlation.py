@@ -106,6 +106,12 @@ class Correlation(WarningModel[CorrelationState]):
         same event, and matching is most of this kind's cost."""
 
     @classmethod
+    def breach_conditions(cls, params: CorrelationParams  # type: ignore[override]
+                          ) -> list[tuple[tuple[str | int, ...], str, list[str] | None]]:
+        return [(("signals", name, "when"), signal.when, [signal.topic])
+                for name, signal in params.signals.items() if signal.when is not None]
+
+    @classmethod
     def field_problems(cls, params: CorrelationParams, sources: list[str],  # type: ignore[override]
                        fields_of: Callable[[str], set[str]], env: ModelEnv
                        ) -> list[tuple[tuple[str | int, ...], str]]:

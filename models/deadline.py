@@ -73,6 +73,7 @@ class Deadline(WarningModel[DeadlineState]):
     Params = DeadlineParams
     evidence_fields = ("due", "lead", "overdue_h", "closed")
     event_expressions = ("open_when",)
+    breach_expressions = ("open_when",)
     event_fields = ("field",)
     uses_deadlines = True
 

@@ -21,8 +21,9 @@ the readings since the last shift only. Clear readings repeat the latest shift's
 a resolved alert says which shift it ends) beside ``mean``, the running mean since that shift.
 
 Readings must come in event-time order: one older than the newest is ``late()`` and not used.
-Events without the field say nothing (HOLD). ``score_one`` updates a copy of the state (a
-detector cannot be asked what it would do without changing it): 30-40 µs per reading in all.
+Events without the field say nothing (``UNDECIDED``, a HOLD the engine counts). ``score_one``
+updates a copy of the state (a detector cannot be asked what it would do without changing it):
+30-40 µs per reading in all.
 
 State per key: the detector and thirteen numbers. With Page-Hinkley that stays about 0.6 kB
 pickled; ADWIN keeps buckets that grow with the log of the readings since the last shift
@@ -40,6 +41,7 @@ from river import drift
 
 from models.base import (
     HOLD,
+    UNDECIDED,
     UNUSABLE,
     KindParams,
     Reading,
@@ -136,6 +138,8 @@ class Drift(WarningModel[DriftState]):
         value = self._value(event)
         if value is None:
             raw = event.data.get(self.params.field)
+            if raw is None:
+                return UNDECIDED
             return UNUSABLE if isinstance(raw, int | float) and not isinstance(raw, bool) \
                 else HOLD
         if state.newest is not None and event.ts < state.newest:

@@ -10,8 +10,8 @@ Time alone never changes the verdict: a silent sensor is the absence kind's busi
 
 Readings must come in event-time order: one older than the newest reading is ``late()`` and not
 used (a run cannot be told apart from its order). Readings with the same time count in the
-order they arrive. Events without the field (or with a non-number in it) say nothing (HOLD)
-and neither break nor extend the run.
+order they arrive. Events without the field (``UNDECIDED``, counted) or with a non-number in it
+(HOLD) say nothing and neither break nor extend the run.
 
 State per key: five numbers (run start, length, lowest and highest value, newest time).
 """
@@ -25,6 +25,7 @@ from pydantic import Field, model_validator
 
 from models.base import (
     HOLD,
+    UNDECIDED,
     Duration,
     KindParams,
     Reading,
@@ -116,7 +117,7 @@ class Flatline(WarningModel[FlatlineState]):
     def score_one(self, state: FlatlineState, event: Event) -> Reading:
         value = self._value(event)
         if value is None:
-            return HOLD
+            return UNDECIDED if event.data.get(self.params.field) is None else HOLD
         if state.newest is not None and event.ts < state.newest:
             return late(float(state.newest - event.ts))
         since, length, low, high = self._run_after(state, event.ts, value)

@@ -16,8 +16,9 @@ model's current level and trend by hand (``_holt_after``; a test checks it again
 costs about 22 µs. A whole reading (``score_one`` + ``learn_one``) takes about 8 µs.
 
 Readings must come in event-time order: Holt counts steps, so one older than the newest is
-``late()`` and not used. An event without the field says nothing (HOLD) and is not learned;
-one without the limit field says nothing but its value is learned.
+``late()`` and not used. An event without the field says nothing (``UNDECIDED``, a HOLD the
+engine counts) and is not learned; one without the limit field says nothing (``UNDECIDED``)
+but its value is learned.
 
 State per key: the HoltWinters (its last two levels and trends), a count and the newest time;
 407 bytes pickled after 1,000 readings, and it does not grow.
@@ -33,6 +34,7 @@ from river import time_series
 
 from models.base import (
     HOLD,
+    UNDECIDED,
     UNUSABLE,
     Duration,
     KindParams,
@@ -121,7 +123,7 @@ class Forecast(WarningModel[ForecastState]):
         raw = event.data.get(p.field)
         limit = p.limit if p.limit_field is None else event.data.get(p.limit_field)
         if raw is None or limit is None:
-            return HOLD
+            return UNDECIDED
         value = learnable(raw)
         if value is None or learnable(limit) is None:
             return UNUSABLE

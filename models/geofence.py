@@ -11,8 +11,10 @@ latest ``events.hazchem.waybill`` record named by the event's waybill field). Mo
 - ``off_route``: it is farther than ``distance_m`` from the waybill's planned route.
 
 ``when`` (CEL) adds a condition on the event itself (``speed_kmh < 1`` for parked). The
-opposite position clears. Distances use a local flat projection (metres per degree at the
-point's latitude): at city scale the error is far below GPS noise.
+opposite position clears. An event without a position, or whose ``when`` cannot be decided (a
+field it needs is missing), says nothing (``UNDECIDED``, a HOLD the engine counts). Distances
+use a local flat projection (metres per degree at the point's latitude): at city scale the
+error is far below GPS noise.
 
 State per key: for ``dwell`` the zone entered and when; otherwise nothing.
 """
@@ -29,6 +31,7 @@ from pydantic import Field, model_validator
 
 from models.base import (
     HOLD,
+    UNDECIDED,
     Duration,
     KindParams,
     Reading,
@@ -136,6 +139,7 @@ class Geofence(WarningModel[DwellState | None]):
     evidence_fields = ("zone_id", "zone", "zones", "distance_m", "limit_m", "entered_at",
                        "stayed_s", "waybill_id", "when")
     event_expressions = ("when",)
+    breach_expressions = ("when",)
     event_fields = ("lat_field", "lon_field")
 
     def __init__(self, params: GeofenceParams, env: ModelEnv | None = None) -> None:
@@ -175,11 +179,11 @@ class Geofence(WarningModel[DwellState | None]):
     def score_one(self, state: DwellState | None, event: Event) -> Reading:
         point = self._point(event)
         if point is None:
-            return HOLD
+            return UNDECIDED
         if self.when is not None:
             held = self.when.evaluate(event.data)
             if held is None:
-                return HOLD
+                return UNDECIDED
             if held is False:
                 return Reading(Verdict.CLEAR, {"when": self.when.source})
         mode = self.params.mode

@@ -24,8 +24,9 @@ the first selected zone the route passes through (the polyline sampled every 25 
 — ``route_zone != null`` breaches when a waybill's route crosses a school's circle.
 
 ``clear`` (default: not ``condition``) clears; in between is the hysteresis band. An undecidable
-condition (a needed field is null) says nothing. Stateless: the record is read when the event is
-scored, so what counts is the record as it stands then.
+condition (a needed field is null) says nothing (``UNDECIDED``, a HOLD the engine counts).
+Stateless: the record is read when the event is scored, so what counts is the record as it
+stands then.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from models.base import HOLD, KindParams, Reading, Verdict, WarningModel
+from models.base import UNDECIDED, KindParams, Reading, Verdict, WarningModel
 from models.expr import CelExpr, Expression, ExpressionError
 from models.geofence import ZONES_TABLE, _pt, _Shape, _shape, _xy, unknown_zones
 from models.refdata import ModelEnv, Record
@@ -130,6 +131,7 @@ class Joined(WarningModel[None]):
         names = frozenset(cls.evidence_fields)
         return names | {f"{params.record}_*"} if params.table else names
     event_fields = ("via",)
+    breach_expressions = ("condition",)
 
     def __init__(self, params: JoinedParams, env: ModelEnv | None = None) -> None:
         super().__init__(params, env)
@@ -250,11 +252,12 @@ class Joined(WarningModel[None]):
         if held is True:
             return Reading(Verdict.BREACH, evidence)
         if self.clear is None:
-            return HOLD if held is None else Reading(Verdict.CLEAR, evidence)
+            return UNDECIDED if held is None else Reading(Verdict.CLEAR, evidence)
         cleared = self.clear.evaluate(data)
         if cleared is True:
             return Reading(Verdict.CLEAR, evidence)
-        return HOLD if held is None and cleared is None else Reading(Verdict.BAND, evidence)
+        return UNDECIDED if held is None and cleared is None \
+            else Reading(Verdict.BAND, evidence)
 
     def describe(self) -> dict[str, Any]:
         p = self.params

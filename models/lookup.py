@@ -9,7 +9,8 @@ hazardous-goods qualification, vehicles with a valid inspection. ``match`` says 
 - ``not_in_force``: no entry in force — missing or expired (a driver without a valid
   qualification).
 
-The opposite clears. Stateless: nothing is kept per key.
+The opposite clears; an event that names no entity says nothing (``UNDECIDED``, a HOLD the
+engine counts). Stateless: nothing is kept per key.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from models.base import HOLD, KindParams, Reading, Verdict, WarningModel
+from models.base import UNDECIDED, KindParams, Reading, Verdict, WarningModel
 from models.refdata import ModelEnv
 from topics.codec import Event
 from topics.schemas import CITY_TZ
@@ -68,7 +69,7 @@ class Lookup(WarningModel[None]):
     def score_one(self, state: None, event: Event) -> Reading:
         entity = event.data.get(self.params.field)
         if entity is None:
-            return HOLD
+            return UNDECIDED
         entry = self.env.reference.get(LISTS_TABLE, f"{self.params.list}:{entity}")
         status = _status(entry, event.ts)
         evidence: dict[str, Any] = {"list": self.params.list, "entity": entity,

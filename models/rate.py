@@ -13,6 +13,7 @@ Each reading of ``field`` is compared with the key's earlier readings of the las
 
 With no earlier reading within ``within`` all but ``value`` are null, so the condition is
 undecided and the reading says nothing (HOLD) unless the CEL tests for it (``previous == null``).
+An event without ``field`` says nothing either (``UNDECIDED``, a HOLD the engine counts).
 
 Readings may arrive out of order by up to ``lateness``: such a reading is judged against the
 readings before it in event time and is then inserted in order, so later readings see it
@@ -33,6 +34,7 @@ from typing import Any
 
 from models.base import (
     HOLD,
+    UNDECIDED,
     KindParams,
     Lateness,
     PositiveDuration,
@@ -135,7 +137,7 @@ class Rate(WarningModel[RateState]):
     def score_one(self, state: RateState, event: Event) -> Reading:
         value = self._value(event)
         if value is None:
-            return HOLD
+            return UNDECIDED if event.data.get(self.params.field) is None else HOLD
         if self._too_late(state, event.ts):
             return late(float(state.readings[-1][0] - event.ts))
         values = self._variables(state, event.ts, value)

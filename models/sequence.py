@@ -112,6 +112,7 @@ class Sequence(WarningModel[SequenceState]):
     Params = SequenceParams
     evidence_fields = ("first_at", "then_at", "gap_s", "waited_s", "within")
     event_expressions = ("first", "then")
+    breach_expressions = ("first", "then")
     uses_deadlines = True
     deadlines_when_idle = True  # not_followed fires from the clock alone; followed has none
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from models.base import HOLD, KindParams, Reading, Verdict, WarningModel
+from models.base import UNDECIDED, KindParams, Reading, Verdict, WarningModel
 from models.expr import CelExpr, Expression
 from models.refdata import ModelEnv
 from topics.codec import Event
@@ -30,11 +30,14 @@ class Threshold(WarningModel[None]):
     >>> [m.score_one(None, Event("t", "k", 0, {"temp_c": t})).verdict.value
     ...  for t in (61, 58, 54, None)]
     ['breach', 'band', 'clear', 'hold']
+    >>> m.score_one(None, Event("t", "k", 0, {})) is UNDECIDED  # a HOLD the engine counts
+    True
     """
 
     kind = "threshold"
     Params = ThresholdParams
     event_expressions = ("condition", "clear")
+    breach_expressions = ("condition",)
 
     def __init__(self, params: ThresholdParams, env: ModelEnv | None = None) -> None:
         super().__init__(params, env)
@@ -50,13 +53,14 @@ class Threshold(WarningModel[None]):
         if held is True:
             return Reading(Verdict.BREACH, _values(self.condition, data))
         if self.clear is None:
-            return Reading(Verdict.CLEAR, _values(self.condition, data)) if held is False else HOLD
+            return Reading(Verdict.CLEAR, _values(self.condition, data)) if held is False \
+                else UNDECIDED
         cleared = self.clear.evaluate(data)
         if cleared is True:
             return Reading(Verdict.CLEAR, _values(self.clear, data))
         if held is False or cleared is False:
             return Reading(Verdict.BAND, _values(self.condition, data))
-        return HOLD
+        return UNDECIDED  # neither condition could be decided: a field they need is missing
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "condition": self.condition.source,

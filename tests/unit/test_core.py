@@ -278,3 +278,26 @@ def test_an_event_no_rule_sees_leaves_no_state_behind():
     core.process([tank(0, "T1", sensor_status="fault", level_pct=95),
                   tank(0, "T2", sensor_status="ok", level_pct=10)])
     assert sorted(k for (_, k) in store.data) == ["T2"]
+
+
+def test_an_event_lacking_the_conditions_field_is_counted_undecided_and_taken_as_a_hold():
+    # Without level_pct the condition is null: the rule says nothing. The pending breach
+    # neither restarts (as a reading under 90 would) nor clears; the event is counted.
+    core = ScoringCore([rule(**LEVEL_HIGH)], MemoryStore())
+    alerts = run(core, [tank(0, level_pct=91), tank(30, temp_c=20.0), tank(60, level_pct=92),
+                        tank(70, temp_c=21.0), tank(80, level_pct=84)])
+    assert [(a.state, a.first_ts, a.last_ts) for a in alerts] == [
+        ("firing", 0.0, 60.0), ("resolved", 0.0, 80.0)]
+    assert core.undecided == {"test.tank.level_high": 2}
+    assert core.unused == {}
+
+
+def test_only_a_condition_the_fields_at_hand_cannot_decide_is_undecided():
+    # ``lel_pct >= 25 || level_pct >= 95``: 30% LEL decides it without a level; 1% LEL does
+    # not (the level might be 95%), so that reading says nothing and is counted.
+    core = ScoringCore([rule(id="test.tank.alarm", source=FACILITY, kind="threshold",
+                             condition="lel_pct >= 25 || level_pct >= 95")], MemoryStore())
+    alerts = run(core, [tank(0, lel_pct=30.0), tank(10, lel_pct=1.0),
+                        tank(20, lel_pct=1.0, level_pct=50.0)])
+    assert [(a.state, a.last_ts) for a in alerts] == [("firing", 0.0), ("resolved", 20.0)]
+    assert core.undecided == {"test.tank.alarm": 1}

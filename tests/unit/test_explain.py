@@ -43,3 +43,17 @@ def test_explain_counts_what_the_rule_could_not_use(tmp_path):
     ex = explain(stuck, events)
     assert ex.unused == {"late": 2}
     assert "not used:    2 late, 0 skipped; 0 bad lines" in render(ex)
+
+
+def test_explain_counts_the_events_the_rule_could_not_judge(tmp_path):
+    high = rule(id="test.tank.high", source=FACILITY, kind="threshold",
+                condition="level_pct >= 90")
+    events = tmp_path / "events.jsonl"
+    values = [{"level_pct": 95}, {"temp_c": 20}, {"temp_c": 21}, {"level_pct": 10}]
+    events.write_bytes(b"".join(orjson.dumps(
+        {"topic": FACILITY, "key": "T1", "value": {"event_id": str(i), "ts": 1717380000 + i,
+                                                   "tank_id": "T1", "facility_id": "F", **v}})
+        + b"\n" for i, v in enumerate(values)))
+    ex = explain(high, events)
+    assert (ex.undecided, ex.verdicts) == (2, {"breach": 1, "clear": 1})
+    assert "undecided:   2 events (a field its condition needs was missing)" in render(ex)

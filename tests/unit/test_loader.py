@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from engine.cli import app
 from engine.loader import compile_rule_text, load_rules
 
 GOOD = """\
@@ -224,3 +227,68 @@ def test_a_series_in_a_rule_test_stands_for_its_events(tmp_path):
     del doc["tests"][1]["events"][0]["every"]
     _, errors = compile_rule_text(yaml.safe_dump(doc), tmp_path / "r.yaml")
     assert any("a series ('repeat') needs 'every'" in e.message for e in errors), errors
+
+
+SPEEDING = """\
+id: test.vehicle.overspeed
+name: {zh: 超速, en: Overspeed}
+departments: [transport]
+source: events.hazchem.vehicle
+kind: threshold
+condition: road_class == "highway" && speed_kmh > 80
+severity: orange
+summary: "{vehicle_id} at {speed_kmh}"
+description: Over 80 km/h on a highway.
+tests:
+  - name: fires
+    given: {vehicle_id: V1, lat: 30.2, lon: 120.1, road_class: highway}
+    events: [{at: 0s, speed_kmh: 81}]
+    expect: [{at: 0s}]
+  - name: silent
+    given: {vehicle_id: V1, lat: 30.2, lon: 120.1, road_class: highway}
+    events: [{at: 0s, speed_kmh: 80}]
+    expect: []
+"""
+
+
+def warnings_of(tmp_path: Path, text: str) -> list[str]:
+    (tmp_path / "r.yaml").write_text(text, encoding="utf-8")
+    result = load_rules([tmp_path], warn_absent_fields=True)
+    assert result.errors == [] and len(result.rules) == 1  # a warning loads the rule all the same
+    return [str(w).replace(str(tmp_path) + "/", "") for w in result.warnings]
+
+
+def test_a_condition_a_missing_field_silences_is_warned_of_on_its_line(tmp_path):
+    assert warnings_of(tmp_path, SPEEDING) == [
+        'r.yaml:6: warning: condition never holds without road_class, and an event without it '
+        'reads as not breaching: speed_kmh=81.0 breaches with road_class="highway" but not '
+        'without it. Give the absence a fallback (road_class == null) or list road_class '
+        'under silent_without']
+    assert load_rules([tmp_path]).warnings == []  # only when asked (yujing validate)
+
+
+def test_a_fallback_an_opt_out_or_an_undecided_condition_is_not_warned_of(tmp_path):
+    fallback = SPEEDING.replace('road_class == "highway" &&',
+                                '(road_class == "highway" || road_class == null) &&')
+    opted_out = SPEEDING.replace("kind: threshold", "kind: threshold\nsilent_without: [road_class]")
+    left_out = SPEEDING.replace("kind: threshold", "kind: threshold\nwhere: road_class != null")
+    # Without tank_temp_c the comparison is null, not false: undecided, and counted as such.
+    undecided = SPEEDING.replace('road_class == "highway" && speed_kmh > 80', "tank_temp_c > 50")
+    for text in (fallback, opted_out, left_out, undecided):
+        assert warnings_of(tmp_path, text) == []
+
+
+def test_silent_without_must_name_fields_of_the_source():
+    (error,) = errors_of(SPEEDING.replace("kind: threshold",
+                                          "kind: threshold\nsilent_without: [road_klass]"))
+    assert error.startswith("r.yaml:6: silent_without: unknown field 'road_klass'; "
+                            "events.hazchem.vehicle has: ")
+
+
+def test_validate_prints_warnings_and_still_exits_0(tmp_path):
+    (tmp_path / "r.yaml").write_text(SPEEDING, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"{tmp_path}/r.yaml:6: warning: condition never holds without road_class" \
+        in result.output
+    assert "1 rule files valid, 0 problems, 1 warnings" in result.output

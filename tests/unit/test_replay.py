@@ -70,6 +70,16 @@ def test_late_readings_are_counted_not_lost_silently():
     assert "11 late and 0 skipped readings" in result.summary(1)
 
 
+def test_events_a_rule_could_not_judge_are_counted_per_rule():
+    hot = rule(id="test.tank.hot", source=FACILITY, kind="threshold", condition="temp_c > 60")
+    lines = [reading(0, T0, temp_c=70), reading(1, T0 + 10, level_pct=50),
+             reading(2, T0 + 20, level_pct=51), reading(3, T0 + 30, temp_c=20)]
+    result = replay(lines, [hot], topic=FACILITY)
+    assert result.undecided == {"test.tank.hot": 2}
+    assert [a.state for a in result.alerts] == ["firing", "resolved"]
+    assert "0 late and 0 skipped readings, 2 undecided, 0 rule failures" in result.summary(1)
+
+
 @pytest.mark.parametrize(("ts", "why"), [
     ("2100-01-01T00:00:00Z", "ahead of the clock"),
     (0, "before 2000"),

@@ -58,6 +58,20 @@ def test_every_hazchem_model_has_planned_incidents():
     assert planned - models == set()
 
 
+def test_a_quarter_of_the_fleet_and_every_second_overspeed_report_no_road_class():
+    dept = _dept()
+    plan = dept.plan()
+    events = [e for e in dept.events(START, START + 86400, plan) if e.topic == VEHICLE]
+    without = {e.key for e in events if "road_class" not in e.value}
+    assert {k for k in without if k.startswith("HV-")} == {
+        "HV-004", "HV-008", "HV-012", "HV-016", "HV-020", "HV-024"}
+    speeding = {i.key: i.extra["n"] for i in plan if "companion" not in i.extra
+                and i.model_id in ("hazchem.vehicle.overspeed_highway",
+                                   "hazchem.vehicle.overspeed_sustained")}
+    assert sorted(speeding.values()) == [0, 0, 1, 1]
+    assert {k for k in without if k in speeding} == {k for k, n in speeding.items() if n == 1}
+
+
 @pytest.fixture(scope="module")
 def quality():
     scores, meta = run_quality(seed=3, start="2024-06-03T00:00:00", duration="6h",
@@ -70,6 +84,7 @@ def quality():
     "hazchem.tank.level_falling_no_transfer", "hazchem.grid.alarm_storm",
     "hazchem.vehicle.off_route", "hazchem.vehicle.harsh_braking",
     "hazchem.vehicle.no_active_waybill", "hazchem.vehicle.fatigue_driving",
+    "hazchem.vehicle.overspeed_highway", "hazchem.vehicle.overspeed_sustained",
     "hazchem.waybill.route_restricted", "hazchem.waybill.outside_window",
 ])
 def test_planned_incidents_are_detected(quality, model):

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from faust.types import TP
+from prometheus_client import REGISTRY
 
 from engine.in_flight import InFlight, Record
 from engine.worker import NoRulesError, Worker, WorkerSettings
@@ -90,6 +91,22 @@ def test_a_rule_failing_on_an_event_dead_letters_it_with_the_rule_and_scores_the
 def _raise_on_13(event: Any) -> None:
     if event.data.get("temp_c") == 13:
         raise ZeroDivisionError("a defect in the model")
+
+
+def test_events_lacking_the_conditions_field_count_in_the_undecided_metric(worker):
+    def undecided() -> float:
+        return REGISTRY.get_sample_value("yujing_events_undecided_total",
+                                         {"model": "test.tank.hot"}) or 0.0
+
+    before = undecided()
+    level_only = {"event_id": "L", "ts": time.time(), "tank_id": "T1", "facility_id": "F1",
+                  "level_pct": 50.0}
+    worker.handle_intake([message(FACILITY, "T1", level_only, 1), reading(2, 70)])
+    assert undecided() == before + 1
+    worker.handle_intake([message(FACILITY, "T1", level_only | {"event_id": "M"}, 3),
+                          message(FACILITY, "T1", level_only | {"event_id": "N"}, 4)])
+    assert undecided() == before + 3  # each batch adds what it counted, once
+    assert [a["state"] for a in records(worker, "alerts")] == ["firing"]  # still firing
 
 
 def test_a_huge_ticket_is_cut_scored_and_its_alert_fits(worker):

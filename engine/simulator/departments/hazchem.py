@@ -12,9 +12,10 @@ Background:
   departure and finished on arrival; the way back runs under its own waybill. Tankers report
   every 30 s with the ignition on (speed, road class, tank pressure and temperature, valve,
   cargo, load, the terminal's continuous driving time, the grid) and every 5 minutes when
-  parked with the ignition off. They unload inside the customer's facility zone with the valve
-  open and keep within the speed limits; weekends and holidays see fewer trips. Routes avoid
-  the city centre, schools and water-source areas.
+  parked with the ignition off. A quarter of them (every fourth) report through a platform
+  that does no map matching, so their reports carry no road class. They unload inside the
+  customer's facility zone with the valve open and keep within the speed limits; weekends and
+  holidays see fewer trips. Routes avoid the city centre, schools and water-source areas.
 - Now and then a violation record (events.market.record) against a transport company.
 
 Incidents (``engine.simulator.departments.hazchem_incidents``): every hazchem model, each
@@ -81,6 +82,8 @@ class Vehicle:
     cargo_un: str
     cargo_class: float
     rated_t: float
+    map_matched: bool = True
+    """False: its platform sends no road class (it comes from map matching)."""
 
 
 class Hazchem(Department):
@@ -108,7 +111,8 @@ class Hazchem(Department):
                                          f"HD-{(i - 1) % N_VEHICLES + 1:03d}",
                                          rng.choice(COMPANIES),
                                          LOADING[i % len(LOADING)], un, cls,
-                                         rng.choice((20.0, 25.0, 30.0))))
+                                         rng.choice((20.0, 25.0, 30.0)),
+                                         map_matched=i % 4 != 0))
         self._routes: dict[tuple[str, str], list[Point]] = {}
         self._days: dict[tuple[str, int], list[Envelope]] = {}
         self._plan: list[Incident] | None = None
@@ -164,6 +168,8 @@ class Hazchem(Department):
             "road_class": self.road_class(p), "driving_min": round(driving, 1),
             "grid_id": self.ctx.city.grid_of(*p)}
         value.update(extra)
+        if not v.map_matched:
+            del value["road_class"]
         return Envelope(ts, VEHICLE, v.vehicle_id, value)
 
     def waybill_event(self, ts: float, wid: str, v: Vehicle, status: str, route: list[Point],

@@ -318,6 +318,9 @@ def _vehicle_incident(dept: Hazchem, incident: Incident) -> list[Envelope]:
         changes = {"cargo_un": "1005", "cargo_class": 2.3}
     elif short == "night_ban":
         changes = {"cargo_un": "1203", "cargo_class": 3.0}
+    if short in ("overspeed_highway", "overspeed_sustained") and extra["n"] % 2:
+        # Every second one reports no road class: the models must then hold it to 80 km/h.
+        changes["map_matched"] = False
     v = _incident_vehicle(dept, extra["vehicle"], rng, **changes)
     start, pre, dur = incident.start, extra["pre"], extra["dur"]
     t0, t1 = start - pre, start + dur + 5 * M
