@@ -110,6 +110,12 @@ SLOW_HALFLIFE_S = 7 * 86400.0
 SEASON_HALFLIFE_S = 7 * 86400.0
 """How fast an hour's usual offset from the level follows (in event time of that hour)."""
 SCALE_HALFLIFE_S = 3 * 86400.0
+LASTING_S = HOUR_S
+"""How long readings must stay flagged before the level and the hourly offsets follow them in
+full. Before that each moves as if the reading were at most ``CLIP`` spreads from it: a brief
+excursion (a tank's pressure 900 kPa up for half an hour) then leaves no offset behind that
+would make the usual readings after it look unusual for days, while a rhythm still being
+learned (flagged at first) is learned as before."""
 SHORT, LONG = 12, 144
 """Readings averaged by the short and the long stream (an hour and half a day of 5-minute
 readings)."""
@@ -174,6 +180,9 @@ class SeasonalScorer:
         ScoreStream(1, "lower", 0.1), ScoreStream(1, "both", 0.05)))
     n: int = 0
     first_ts: float | None = None
+    flagged_since: float | None = None
+    """Event time of the first of the current run of flagged readings (None: the last was
+    usual)."""
 
     def expected(self, hour_of_week: int) -> float:
         assert self.level is not None
@@ -198,9 +207,11 @@ class SeasonalScorer:
         return [s.tail(s.average(x)) for s, x in zip(self.streams, scores, strict=True)]
 
     def learn(self, value: float, ts: float, hour_of_week: int, scores: tuple[float, ...],
-              usual: bool) -> None:
+              usual: bool, judging: bool = True) -> None:
         """Fold the reading in; ``usual``: it was not flagged, so its scores (and its residual,
-        for the scales) join the history of what is usual."""
+        for the scales) join the history of what is usual; ``judging``: the key's learning
+        time is over (before, a flagged reading is mostly a rhythm not yet learned, and the level
+        and offsets follow it in full)."""
         if self.first_ts is None:
             self.first_ts = ts
         self.n += 1
@@ -225,20 +236,33 @@ class SeasonalScorer:
             self.scale += weight * (size - self.scale)
         self.burst.learn(residual - self.last_residual, weight, usual)
         self.stuck.learn(value - self.last_value, weight, usual)
+        if usual:
+            self.flagged_since = None
+        elif self.flagged_since is None:
+            self.flagged_since = ts
+        brief = (judging and not usual and self.scale > 0
+                 and ts - self.flagged_since < LASTING_S)
+        limit = CLIP * self.scale if brief else math.inf
         offset = value - self.level
         day = hour_of_week % 24
         # A slot gets 1/24 (1/168) of the readings: its half-life counts its share of the time.
         for table, counts, slot, share in ((self.daily, self.daily_n, day, 24),
                                            (self.weekly, self.weekly_n, hour_of_week, 168)):
             counts[slot] += 1
-            table[slot] += _weight(elapsed * share, SEASON_HALFLIFE_S, counts[slot]) * (
-                offset - table[slot])
+            table[slot] += _weight(elapsed * share, SEASON_HALFLIFE_S, counts[slot]) * _clip(
+                offset - table[slot], limit)
         deseasoned = value - (self.expected(hour_of_week) - self.level)
-        self.level += _weight(elapsed, LEVEL_HALFLIFE_S, self.n) * (deseasoned - self.level)
+        self.level += _weight(elapsed, LEVEL_HALFLIFE_S, self.n) * _clip(
+            deseasoned - self.level, limit)
         assert self.slow is not None
-        self.slow += _weight(elapsed, SLOW_HALFLIFE_S, self.n) * (deseasoned - self.slow)
+        self.slow += _weight(elapsed, SLOW_HALFLIFE_S, self.n) * _clip(
+            deseasoned - self.slow, limit)
         self.last_ts, self.last_value = ts, value
         self.last_residual = value - self.expected(hour_of_week)
+
+
+def _clip(delta: float, limit: float) -> float:
+    return min(max(delta, -limit), limit)
 
 
 def _weight(elapsed: float, halflife: float, n: int) -> float:
@@ -265,8 +289,10 @@ class SeasonalJudge:
     their number (a Bonferroni bound), is below ``epsilon``; it is in the BAND (a firing alert
     stays, a new one does not start) below ``clear_at``; else it CLEARs. Flagged readings (below
     ``clear_at``) are kept out of every history of what is usual, so an anomaly does not become
-    usual while it lasts; the expected level still follows, so a lasting shift is accepted
-    within a day or two and its alert resolves. No verdict before ``learn_for`` of event time
+    usual while it lasts; the expected level still follows — in full once the readings have been
+    flagged for ``LASTING_S``, before that only as far as a reading ``CLIP`` spreads away would
+    move it — so a lasting shift is accepted within a day or two and its alert resolves, while
+    a brief excursion leaves the baseline as it was. No verdict before ``learn_for`` of event time
     and 150 readings (the baseline, then the streams' history, must exist)."""
 
     epsilon: float = 1e-5
@@ -317,7 +343,7 @@ class SeasonalJudge:
         else:
             scores, chance, _ = self._judge(state, event, value, ts, hour_of_week)
         usual = chance >= self.clear_at
-        state.scorer.learn(value, ts, hour_of_week, scores, usual)
+        state.scorer.learn(value, ts, hour_of_week, scores, usual, self.ready(state, ts))
         self._last = None
 
 
