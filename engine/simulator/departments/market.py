@@ -78,8 +78,14 @@ class Market(Department):
             item, climb, span = ESSENTIAL[n % len(ESSENTIAL)], rng.uniform(0.22, 0.35), \
                 rng.uniform(2, 4) * 3600
             # +20% is reached at 20/climb of the climb (the climb is linear)
-            add("market.price.essential_jump", n, item, start, start + span * 0.2 / climb + 900,
+            end = start + span * 0.2 / climb + 900
+            add("market.price.essential_jump", n, item, start, end,
                 "essential-goods price up 20% within a day", climb=climb, span=span)
+            # A climb of a fifth within hours is also out of line with the good's usual prices.
+            out.append(Incident(f"{self.incident_id('market.price.essential_jump', n)}-anomaly",
+                                "market.price.anomaly", item, start, end, self.name,
+                                "companion: the climb is out of line with recent prices",
+                                {"companion": True}))
         rng = ctx.rng("market/plan/anomaly")
         for n, start in enumerate(ctx.incident_times(rng, lead=13 * 3600)):
             start = self.ctx.start + math.ceil((start - self.ctx.start) / 900) * 900  # a report
@@ -133,7 +139,8 @@ class Market(Department):
                 up = min(1.0, (ts - i.start) / span)
                 ease = max(0.0, 1 - (ts - i.start - span) / (2 * 86400))  # slowly back
                 price *= 1 + climb * min(up, ease)
-            elif i.model_id == "market.price.anomaly" and abs(ts - i.start) < 1:
+            elif i.model_id == "market.price.anomaly" and "factor" in i.extra \
+                    and abs(ts - i.start) < 1:
                 price *= 1 + i.extra["factor"]
         return round(price, 2)
 
