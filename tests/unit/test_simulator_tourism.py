@@ -57,8 +57,9 @@ def test_holidays_fill_the_sites() -> None:
 
 
 def test_incidents_are_detected_by_their_models() -> None:
+    # Ten days of history: the visitor-surge model judges nothing in a site's first ten days.
     scores, meta = run_quality(seed=3, start="2024-06-03T08:00:00", duration="10h",
-                               departments=["tourism"], rules_dir=RULES)
+                               departments=["tourism"], rules_dir=RULES, history="10d")
     assert meta["bad"] == 0
     for model in ("tourism.site.capacity_80", "tourism.site.capacity_full",
                   "tourism.hotel.occupancy_high", "tourism.site.counter_offline",

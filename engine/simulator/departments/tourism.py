@@ -117,6 +117,11 @@ class Tourism(Department):
                     out.append(Incident(f"{iid}-forecast", FORECAST, site, start,
                                         start + ramp, self.name, "companion: the rise",
                                         {"companion": True}))
+                    # Entries during an hour's rise to capacity are far above the usual rate.
+                    out.append(Incident(f"{iid}-surge", "tourism.site.visitor_surge", site,
+                                        start, start + ramp, self.name,
+                                        "companion: entries surge during the rise",
+                                        {"companion": True}))
                     if short == "capacity_full":
                         at80 = start + ramp * _crossing(base, peak, 0.8)
                         out.append(Incident(f"{iid}-80", MODELS[0], site, start,

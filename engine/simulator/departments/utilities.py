@@ -143,6 +143,11 @@ class Utilities(Department):
             s = pick(meters)
             add("water.night_flow_rising", n, s.sid, t, t + 5700, "hidden leak in a DMA",
                 leak=s.base * rng.uniform(0.8, 1.2))
+            # A leak as large as the meter's base flow is also far out of line for the hour.
+            out.append(Incident(f"{out[-1].incident_id}-flow_anomaly",
+                                "utilities.water.flow_anomaly", s.sid, t, t + 5700, self.name,
+                                "companion: the leak's flow is unusual for the hour",
+                                {"companion": True}))
         for n, t in enumerate(ctx.incident_times(rng, lead=11 * 3600)):
             s = pick(meters)
             add("water.flow_anomaly", n, s.sid, t, t + 600, "flow surge (hydrant opened)",
@@ -300,7 +305,7 @@ class Utilities(Department):
                 v -= x["drop"] * min(1.0, dt / 600)
             elif m == "water.night_flow_rising" and dt < 8 * 3600:
                 v += x["leak"]
-            elif m == "water.flow_anomaly" and dt < 900:
+            elif m == "water.flow_anomaly" and "factor" in x and dt < 900:
                 v *= x["factor"]
             elif m in ("gas.pressure_out_of_band", "gas.manhole_lel", "manhole.cover_displaced",
                        "heating.supply_temp_low", "bridge.tilt_over_limit") and dt < 3600:
