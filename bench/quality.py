@@ -12,8 +12,8 @@ detected / incidents) and the median and worst delay.
 
 A city that has run for years has a past its learned models (``anomaly``, ``surge``, ``novelty``,
 ``drift``, ``forecast``) know; a cold start has none. So before the scored span, the same city's
-previous ``--history`` (default seven days: a week's rhythm; background only, no incidents) goes
-through the learned rules; their state carries into the scored span, and nothing raised in the
+previous ``--history`` (default ten days: the longest any learned rule learns before judging;
+background only, no incidents) goes through the learned rules; their state carries into the scored span, and nothing raised in the
 history is scored. The other rules start the scored span afresh, as they would after a restart.
 
 The rules are never tuned on this run: rule-file tests and the simulator's tests use other seeds.
@@ -85,8 +85,8 @@ def run_quality(seed: int, start: str, duration: str, departments: list[str] | N
     past_events = 0
     if parse_duration(history) > 0 and learned:
         past_events = _learn_history(learned, store, SimContext(
-            seed=seed, start=begin - parse_duration(history), end=begin, rate=rate, city=city),
-            reference)
+            seed=seed, start=begin - parse_duration(history), end=begin, rate=rate, city=city,
+            incidents_per_model=0), reference)
     core = ScoringCore(rules, store)
     alerts: list[Alert] = []
     events = bad = 0
@@ -114,9 +114,8 @@ def _learn_history(learned: list, store: MemoryStore, past: SimContext, referenc
     """Run the city's background over ``past`` through the learned rules only, into ``store``;
     return the number of events. Its alerts are dropped: the history is not scored."""
     topics = {t for r in learned for t in r.spec.sources}
-    sim = Simulation(past, only=None)
+    sim = Simulation(past, only=None)  # ``past`` plans no incidents: background only
     sim.departments = [d for d in sim.departments if set(d.topics) & topics]
-    sim.incidents = {d.name: [] for d in sim.departments}  # the past is background only
     core = ScoringCore(learned, store)
     clock = float("-inf")
     count = 0
@@ -214,7 +213,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--start", default="2024-06-03T00:00:00")
     parser.add_argument("--duration", default="2d")
-    parser.add_argument("--history", default="7d",
+    parser.add_argument("--history", default="10d",
                         help="background the learned rules see before the scored span (0s: none)")
     parser.add_argument("--rate", type=float, default=1.0)
     parser.add_argument("--department", action="append")
