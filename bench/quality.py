@@ -13,8 +13,9 @@ detected / incidents) and the median and worst delay.
 A city that has run for years has a past its learned models (``anomaly``, ``surge``, ``novelty``,
 ``drift``, ``forecast``) know; a cold start has none. So before the scored span, the same city's
 previous ``--history`` (default ten days: the longest any learned rule learns before judging;
-background only, no incidents) goes through the learned rules; their state carries into the scored span, and nothing raised in the
-history is scored. The other rules start the scored span afresh, as they would after a restart.
+background only, no incidents) goes through the learned rules; their state carries into the
+scored span, and nothing raised in the history is scored. The other rules start the scored span
+afresh, as they would after a restart.
 
 The rules are never tuned on this run: rule-file tests and the simulator's tests use other seeds.
 """

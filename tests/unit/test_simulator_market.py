@@ -31,9 +31,9 @@ def test_every_event_validates_against_its_topic_and_carries_its_key():
 
 @pytest.fixture(scope="module")
 def quality():
-    # A week of history: the price-anomaly model judges nothing in a good's first week.
+    # Ten days of history: the price-anomaly model judges nothing in a good's first ten days.
     scores, meta = run_quality(seed=3, start=START, duration="1d",
-                               departments=["market"], rules_dir=RULES, history="7d")
+                               departments=["market"], rules_dir=RULES, history="10d")
     return scores, meta
 
 
