@@ -89,12 +89,14 @@ async def check_in_child(paths: list[Path], timeout_s: float = CHECK_TIMEOUT_S,
                          ) -> ChildVerdict:
     """Load the rules under ``paths`` in a child process; what it found, or how it failed.
     (``target`` is what the child runs: tests give it one that crashes.)"""
-    started = time.monotonic()
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=target, args=(sender, [str(p) for p in paths],
                                                    memory_bytes), daemon=True)
+    # The budget is the child's: starting the fork server (once, a few seconds of imports, more
+    # on a busy machine) is not counted against it.
     await asyncio.to_thread(process.start)
+    started = time.monotonic()
     sender.close()
     try:
         while True:
