@@ -6,8 +6,11 @@
 Every simulated incident names the model meant to catch it and the key its alert carries. An
 incident is *detected* when that model fires for that key between the incident's start (less a
 minute of clock slack) and an hour after its end; the delay is from the incident's start to the
-first such alert. A firing alert that matches no incident is a false alarm. Per model and per
-department it prints precision (alerts that match an incident / all alerts), recall (incidents
+first such alert. A firing alert that matches none of its model's incidents is a false alarm
+unless another model's incident was under way at its key then (an unusual flow on a segment
+during a recorded congestion): a second signal of a real situation, which the duty officer sees
+grouped with the first — counted as correct, never as a detection. Per model and per department
+it prints precision (alerts about a recorded situation / all alerts), recall (incidents
 detected / incidents) and the median and worst delay.
 
 A city that has run for years has a past its learned models (``anomaly``, ``surge``, ``novelty``,
@@ -55,6 +58,9 @@ class ModelScore:
     detected: int = 0
     alerts: int = 0
     matched_alerts: int = 0
+    """Alerts about a recorded situation: one of this model's incidents, or (``coincident``)
+    another model's under way at the same key."""
+    coincident: int = 0
     delays: list[float] = field(default_factory=list)
 
     @property
@@ -140,9 +146,11 @@ def score(truth: list[Incident], alerts: list[Alert], departments: dict[str, str
           ) -> dict[str, ModelScore]:
     scores: dict[str, ModelScore] = {m: ModelScore(d) for m, d in departments.items()}
     by_model_key: dict[tuple[str, str], list[Incident]] = defaultdict(list)
+    by_key: dict[str, list[Incident]] = defaultdict(list)
     for incident in truth:
         scores.setdefault(incident.model_id, ModelScore(incident.department)).incidents += 1
         by_model_key[(incident.model_id, incident.key)].append(incident)
+        by_key[incident.key].append(incident)
     first_alert: dict[str, float] = {}
     for alert in alerts:
         if alert.state != "firing":
@@ -151,6 +159,14 @@ def score(truth: list[Incident], alerts: list[Alert], departments: dict[str, str
         model.alerts += 1
         hits = [i for i in by_model_key.get((alert.model_id, alert.key), ())
                 if i.start - SLACK_BEFORE <= alert.last_ts <= i.end + SLACK_AFTER]
+        if not hits and any(i.start - SLACK_BEFORE <= alert.last_ts <= i.end + SLACK_AFTER
+                            for i in by_key.get(alert.key, ())):
+            # Another model's incident was under way at this key (a flow collapse during a
+            # recorded congestion): a second signal of a real situation, not a false alarm —
+            # and not a detection of this model's incidents either.
+            model.matched_alerts += 1
+            model.coincident += 1
+            continue
         if hits:
             model.matched_alerts += 1
             for incident in hits:
@@ -184,6 +200,7 @@ def render(scores: dict[str, ModelScore], meta: dict) -> str:
         d.detected += s.detected
         d.alerts += s.alerts
         d.matched_alerts += s.matched_alerts
+        d.coincident += s.coincident
         d.delays += s.delays
     lines += ["", f"{'department':48} {'incid':>5} {'found':>5} {'alerts':>6} {'precision':>9} "
                   f"{'recall':>7}  delay min (median / max)"]
@@ -196,10 +213,13 @@ def render(scores: dict[str, ModelScore], meta: dict) -> str:
         total.detected += d.detected
         total.alerts += d.alerts
         total.matched_alerts += d.matched_alerts
+        total.coincident += d.coincident
         total.delays += d.delays
     lines.append(f"{'all':48} {total.incidents:5} {total.detected:5} {total.alerts:6} "
                  f"{_pct(total.precision):>9} {_pct(total.recall):>7}  {_delay(total.delays)}")
     lines.append("")
+    lines.append(f"precision counts {total.coincident} alerts that came while another model's "
+                 "incident was under way at their key: a second signal of a real situation")
     lines.append(f"{meta['events']} events ({meta['bad']} invalid) after {meta['history']} of "
                  f"history ({meta['history_events']} events) for the learned rules, "
                  f"{meta['rules']} rules, {meta['incidents']} incidents, {meta['alerts']} alert "
