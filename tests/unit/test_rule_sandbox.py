@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from engine.reload import RuleWatcher
 from engine.rule_sandbox import check_in_child
 from engine.worker import Worker, WorkerSettings
 from tests.rulekit import FACILITY, rule_text
+from tests.unit.sandbox_children import aborting_child, hoarding_child, looping_child
 from tests.unit.test_hostile_rules import HOSTILE
 
 
@@ -27,26 +27,6 @@ def hot(limit: int = 60) -> str:
                      condition=f"temp_c > {limit}")
 
 
-def aborting_child(connection, paths, memory_bytes):  # what a native crash looks like
-    os.abort()
-
-
-def looping_child(connection, paths, memory_bytes):
-    while True:
-        time.sleep(1)
-
-
-def hoarding_child(connection, paths, memory_bytes):
-    from engine import rule_sandbox
-
-    rule_sandbox._limit_memory(memory_bytes)
-    try:
-        hoard = bytearray(8 << 30)  # 8 GiB: beyond the limit
-        connection.send(("ok", [], len(hoard)))
-    except MemoryError as exc:
-        connection.send(("crashed", f"MemoryError: {exc}", 0))
-
-
 async def test_the_child_loads_the_rules_and_reports_their_problems(tmp_path):
     write(tmp_path / "hot.yaml", hot())
     write(tmp_path / "bomb.yaml", HOSTILE["billion_laughs"][0])
@@ -56,14 +36,14 @@ async def test_the_child_loads_the_rules_and_reports_their_problems(tmp_path):
         ("bomb.yaml", "its YAML aliases expand to more than 100000 values")]
 
 
-@pytest.mark.parametrize(("child", "outcome", "detail"), [
-    (aborting_child, "crashed", "died of signal 6"),
-    (looping_child, "timed_out", "took longer than 3 s"),
-    (hoarding_child, "crashed", "MemoryError"),
+@pytest.mark.parametrize(("child", "budget", "outcome", "detail"), [
+    (aborting_child, 60, "crashed", "died of signal 6"),
+    (looping_child, 3, "timed_out", "took longer than 3 s"),
+    (hoarding_child, 60, "crashed", "MemoryError"),
 ])
-async def test_a_child_that_crashes_loops_or_hoards_is_reported(tmp_path, child, outcome,
-                                                                 detail):
-    verdict = await check_in_child([tmp_path], timeout_s=3, target=child)
+async def test_a_child_that_crashes_loops_or_hoards_is_reported(tmp_path, child, budget,
+                                                                 outcome, detail):
+    verdict = await check_in_child([tmp_path], timeout_s=budget, target=child)
     assert verdict.outcome == outcome
     assert detail in verdict.detail
     assert verdict.seconds < 60
@@ -80,7 +60,8 @@ def test_a_reload_leaving_no_rule_is_refused_and_the_rules_stay(tmp_path):
     assert watcher.changes() == set()  # not tried again until a file changes
 
 
-async def test_a_worker_rejects_a_hostile_reload_and_keeps_its_rules(tmp_path, caplog):
+async def test_a_worker_rejects_a_hostile_reload_and_keeps_its_rules(tmp_path, caplog,
+                                                                      monkeypatch):
     rules = tmp_path / "rules"
     rules.mkdir()
     write(rules / "hot.yaml", hot())
@@ -94,18 +75,13 @@ async def test_a_worker_rejects_a_hostile_reload_and_keeps_its_rules(tmp_path, c
     assert "parens.yaml:1: condition: the condition is 200010 characters long" in caplog.text
 
     write(rules / "hot.yaml", hot(limit=80))
-    from engine import worker as worker_module
-
-    original = worker_module.check_in_child
+    from engine import rule_sandbox
 
     async def crashing(paths, timeout):
-        return await original(paths, timeout, target=aborting_child)
+        return await check_in_child(paths, timeout, target=aborting_child)
 
-    worker_module.check_in_child = crashing  # type: ignore[assignment]
-    try:
-        await worker.reload_rules()
-    finally:
-        worker_module.check_in_child = original  # type: ignore[assignment]
+    monkeypatch.setattr(rule_sandbox, "check_in_child", crashing)
+    await worker.reload_rules()
     (rule,) = worker.core.rules.values()
     assert rule.model.condition.source == "temp_c > 70"  # kept
     assert "hot.yaml:1: compiling the changed rule files the compiler process died of " \
