@@ -13,11 +13,13 @@ did not, ``reject`` keeps the previous version of every changed file.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import rule_sandbox
 from engine.loader import CompiledRule, load_rules, rule_files
 from engine.yaml_source import RuleError
 from models.refdata import ReferenceData
@@ -127,3 +129,20 @@ class RuleWatcher:
         report.refused = why
         report.added = report.changed = report.removed = []
         return report
+
+
+async def reload_off_the_loop(watcher: RuleWatcher, timeout: float) -> ReloadReport:
+    """``watcher.reload`` for a process that must keep its event loop free: a child process
+    loads the files first (one that crashes the compiler, loops or exhausts memory costs the
+    child), then a thread compiles them here, within ``timeout``; if either fails, every rule
+    in force stays (``RuleWatcher.reject``)."""
+    checked = await rule_sandbox.check_in_child(watcher.paths, timeout)
+    if checked.outcome != "ok":
+        return watcher.reject(f"compiling the changed rule files {checked.detail.rstrip('.')}: "
+                              "their previous versions stay in force")
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(watcher.reload), timeout)
+    except TimeoutError:
+        # The thread cannot be stopped; its result is dropped when it ends.
+        return watcher.reject(f"compiling the changed rule files took longer than "
+                              f"{timeout:.0f} s")

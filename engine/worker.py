@@ -15,38 +15,41 @@ keyed by the right value, and scored by the worker that owns that key; when that
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import pickle
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
 import orjson
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from faust.sensors import Monitor
 from pydantic import BaseModel
 
 from engine import metrics
 from engine.batching import take_ready
-from engine.core import Entity, Origin, ScoringCore
-from engine.failures import ScoringFailure, describe, is_fatal
+from engine.core import Origin, ScoringCore
+from engine.failures import describe, is_fatal
 from engine.fetch_drain import drain_inline
-from engine.fetch_order import FetchOrder, guard_fetches, seek_in_consumer_thread
+from engine.fetch_order import FetchOrder, guard_fetches
 from engine.fetch_pacing import FetchPacing, Pace, apply_pace
-from engine.in_flight import InFlight, Record
+from engine.gc_tuning import tune_gc
+from engine.in_flight import InFlight
 from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
-from engine.partition_watch import PartitionWatch, Progress
+from engine.outputs import Outputs
+from engine.partition_keeping import PartitionKeeping
+from engine.partition_watch import PartitionWatch
 from engine.reference import ReferenceReader
-from engine.reload import ReloadReport, RuleWatcher
-from engine.rule_sandbox import check_in_child, start_server
+from engine.reload import ReloadReport, RuleWatcher, reload_off_the_loop
+from engine.rule_sandbox import start_server
+from engine.state_table import (
+    ChangelogWriter,
+    TableStore,
+    WorkerMonitor,
+    outputs_reach_kafka_before_offsets,
+)
 from models.base import Reading, Verdict
 from models.refdata import ReferenceData
-from topics.bounds import MAX_RECORD_BYTES, fits
 from topics.codec import Event, EventTimePolicy, compact_value, dead_letter, decode
 from topics.records import Alert, DeadLetter
 from topics.registry import (
@@ -70,7 +73,6 @@ STATE_TABLE = "state"
 END_OFFSETS_INTERVAL_S = 10.0
 """How often the worker asks the broker for the end offsets of the partitions it reads (the
 partition watch's measure of records waiting; aiokafka's own figure stops with its fetches)."""
-END_OFFSETS_TIMEOUT_S = 5.0
 COMMIT_STILL_S = 30.0
 """A partition whose committed offset has not moved for this long while events past it were
 handed on is read again from the committed offset (commits run every few seconds)."""
@@ -137,345 +139,7 @@ class NoRulesError(RuntimeError):
     """A worker with no rule in force would consume and commit every event unscored."""
 
 
-def through_table(table: Any, records: list[tuple[bytes, bytes | None]]) -> list[Any]:
-    """Send changelog records through the table's own path (Faust's producer)."""
-    return [table.send_changelog(None, key, None, value_serializer="raw") if value is None
-            else table.send_changelog(None, key, value) for key, value in records]
-
-
-class ChangelogWriter:
-    """Sends state records to the changelog through a producer of their own.
-
-    A flush hands the producer thousands of state records at once (megabytes: a learned model's
-    state is 16-62 KB); through Faust's producer every alert and re-keyed event produced after
-    it would queue behind them, which was the worker's worst latency (over a second at half
-    load). With its own producer and connection, state goes out beside them. Until it has
-    started (and once it has stopped) records go through the table's own changelog path."""
-
-    def __init__(self, bootstrap: str, table: Any, partitions: int) -> None:
-        self.table = table
-        self.partitions = partitions
-        self.bootstrap = bootstrap
-        self._producer: AIOKafkaProducer | None = None
-        self._open = False
-        self._order = asyncio.Lock()
-        """Flushes hand their records to the producer one after another: a later flush's
-        record of a key must never reach the changelog before an earlier one's."""
-
-    async def start(self) -> None:
-        # Created here: aiokafka binds a producer to the running event loop.
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
-                                          max_batch_size=1 << 20)
-        await self._producer.start()
-        self._open = True
-
-    async def stop(self) -> None:
-        self._open = False
-        if self._producer is not None:
-            await self._producer.stop()
-
-    def write(self, records: list[tuple[bytes, bytes | None]]) -> list[Any]:
-        """Send records (value ``None``: a tombstone); return what resolves once stored."""
-        if not records:
-            return []
-        if not self._open:
-            return through_table(self.table, records)
-        return [asyncio.ensure_future(self._send_all(records))]
-
-    async def _send_all(self, records: list[tuple[bytes, bytes | None]]) -> None:
-        # One batch per partition rather than a ``send`` per record: a commit writes thousands
-        # of records, and the batches cost a third of the CPU (2,500 records: 12-21 ms
-        # instead of 33-63 ms on this project's machine).
-        producer = self._producer
-        assert producer is not None
-        topic, partitions = self.table.changelog_topic.get_topic_name(), self.partitions
-        batches: dict[int, Any] = {}
-        sent = []
-        async with self._order:
-            for key, value in records:
-                # The partition the table's partitioner would choose (the key's events' one).
-                partition = partition_of(key, partitions)
-                batch = batches.get(partition)
-                if batch is None:
-                    batch = batches[partition] = producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full
-                    sent.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = batches[partition] = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)  # an empty one takes any
-            for partition, batch in batches.items():
-                sent.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*sent)
-
-
-FLUSH_SLICE_S = 0.005
-"""How long a commit's state write runs before it lets fetches and batches run."""
-FLUSH_PAUSE_S = 0.02
-"""How long it lets them run (see ``TableStore.flush_for_commit``)."""
-
-
-class TableStore:
-    """The core's state store over a Faust table of ``key bytes -> pickled {stream: Entity}``.
-
-    Table keys are the entity keys themselves, so the producer's partitioner puts each changelog
-    record in the partition of the events that changed it (``use_partitioner=True``), and writes
-    made from a timer (no event at hand) land in the right place too.
-
-    Write-behind: the core works on decoded entities held here; a save only marks the key
-    dirty, and a flush pickles each dirty key once into the table (one changelog record per
-    key per flush, however many events changed it). Each offset commit first writes the keys
-    changed before it started, a slice at a time (``flush_for_commit``), so the changelog holds
-    the state of every committed event; ``flush`` writes everything at once when partitions are
-    revoked, at shutdown, and from the timer when no commit has written state for a while. State
-    may run ahead of the committed offsets (a commit that fails, a revocation): the events read
-    again are skipped by each entity's origin marks (``core.ORIGINS``). Pickling whole entities
-    per batch was the worker's largest cost.
-
-    The table holds bytes (its changelog is raw) and this store pickles: a Faust table derives
-    its changelog codec from its value type, which for plain Python objects is JSON. The cache
-    is dropped whenever partitions move, after which the table (recovered from the changelog)
-    is the truth again.
-    """
-
-    def __init__(self, table: Any, partitions: int, in_flight: InFlight,
-                 writer: ChangelogWriter) -> None:
-        self.table = table
-        self.writer = writer
-        self.partitions = partitions
-        self.owned: set[int] | None = None
-        self._cache: dict[str, dict[str, Entity]] = {}
-        self._dirty: set[str] = set()
-        self._for_commit: list[str] = []
-        self.last_flush = time.monotonic()
-        self.in_flight = in_flight
-
-    def discard(self) -> None:
-        """Forget the cache and any change not yet flushed.
-
-        Done once a rebalance's table recovery completes: the recovered table is the truth
-        then (the revocation before it flushed everything scored)."""
-        self._dirty.clear()
-        self._cache.clear()
-
-    def _owns(self, key: str) -> bool:
-        if self.owned is None:
-            return True
-        return partition_of(key.encode(), self.partitions) in self.owned
-
-    def _streams(self, key: str) -> dict[str, Entity] | None:
-        streams = self._cache.get(key)
-        if streams is None:
-            raw = self.table.get(key.encode())
-            if raw is None:
-                return None
-            try:
-                streams = pickle.loads(raw)
-            except Exception as exc:  # a corrupted record, or one of an incompatible version
-                # Read again at every event and rebalance, it would stop this key (or the
-                # worker) for good: the key's state starts afresh instead, and says so.
-                metrics.STATE_UNREADABLE.inc()
-                log.error("the state of key %r could not be read (%s): it starts afresh",
-                          key, describe(exc))
-                streams = {}
-            self._cache[key] = streams
-        return streams
-
-    def load(self, stream: str, key: str) -> Entity | None:
-        # A cached key was owned when it was loaded, and the cache is dropped whenever
-        # partitions move: only keys not yet cached need the ownership hash.
-        streams = self._cache.get(key)
-        if streams is not None:
-            return streams.get(stream)
-        if not self._owns(key):
-            return None
-        streams = self._streams(key)
-        return None if streams is None else streams.get(stream)
-
-    def save(self, stream: str, key: str, entity: Entity) -> None:
-        streams = self._streams(key)
-        if streams is None:
-            streams = self._cache[key] = {}
-        streams[stream] = entity
-        self._dirty.add(key)
-
-    def delete(self, stream: str, key: str) -> None:
-        streams = self._streams(key)
-        if streams is None or stream not in streams:
-            return
-        del streams[stream]
-        self._dirty.add(key)
-
-    def flush(self) -> int:
-        """Write every dirty key to the table (its changelog) at once; return how many."""
-        started = self.last_flush = time.monotonic()
-        written = self._write(self._dirty)
-        self._dirty = set()
-        metrics.STATE_FLUSH_SECONDS.observe(time.monotonic() - started)
-        return written
-
-    def mark_for_commit(self) -> None:
-        """Note the keys changed by the events an offset commit is about to cover (called as
-        the commit starts, before Faust reads which offsets are acknowledged)."""
-        self._for_commit = list(self._dirty)
-
-    async def flush_for_commit(self, slice_s: float = FLUSH_SLICE_S,
-                               pause_s: float = FLUSH_PAUSE_S, group: int = 8) -> int:
-        """Write the keys noted by ``mark_for_commit``, ``group`` keys at a time: after each
-        ``slice_s`` of writing, hand that slice's records to the changelog and let the event
-        loop run for ``pause_s``. A key changed again before its group is written goes with
-        its newer state (ahead of the offsets, which ``core.ORIGINS`` allows), one changed
-        after its group stays dirty for the next commit, and one another flush wrote
-        meanwhile is skipped.
-
-        Why the pauses are long: pickling a commit's 2,000-2,500 keys (some with learned
-        models of 20-60 KB) takes 100-200 ms, and Faust's fetch loop needs several turns of
-        the event loop for each message it hands to a stream. With a bare ``sleep(0)``
-        between chunks it moved one step per chunk; with 2 ms pauses about one message per
-        pause, with 5 ms about six: every event waited for the whole write, 300-500 ms at
-        half load, the worker's worst latency. With 5 ms of writing per 20 ms of pause the
-        write takes a fifth of the loop, the fetch loop keeps up, and the commit finishes
-        under a second later (``bench/README.md``)."""
-        keys, self._for_commit = self._for_commit, []
-        self.last_flush = time.monotonic()
-        clock = time.monotonic
-        seconds = 0.0
-        written = 0
-        records: list[tuple[bytes, bytes | None]] = []
-        started = clock()
-        for start in range(0, len(keys), group):
-            dirty = [key for key in keys[start:start + group] if key in self._dirty]
-            self._dirty.difference_update(dirty)
-            self._pickle(dirty, records)
-            if clock() - started >= slice_s and start + group < len(keys):
-                written += self._send(records)
-                records = []
-                seconds += clock() - started
-                await asyncio.sleep(pause_s)
-                started = clock()
-        written += self._send(records)
-        metrics.STATE_FLUSH_SECONDS.observe(seconds + clock() - started)
-        return written
-
-    def _write(self, dirty: Iterable[str]) -> int:
-        records: list[tuple[bytes, bytes | None]] = []
-        self._pickle(dirty, records)
-        return self._send(records)
-
-    def _pickle(self, dirty: Iterable[str], records: list[tuple[bytes, bytes | None]]) -> None:
-        """Put the state of ``dirty`` keys in the table, their changelog records in
-        ``records``."""
-        table = self.table
-        for key in dirty:
-            streams = self._cache.get(key)
-            raw = key.encode()
-            # What ``table[raw] = value`` does: the store, then the changelog (sent apart, so
-            # the commit can wait for exactly these records).
-            if streams:
-                value = pickle.dumps(streams, protocol=pickle.HIGHEST_PROTOCOL)
-                table.data[raw] = value
-                records.append((raw, value))
-            else:
-                self._cache.pop(key, None)
-                if raw in table.data:
-                    del table.data[raw]
-                    records.append((raw, None))  # a tombstone
-
-    def _send(self, records: list[tuple[bytes, bytes | None]]) -> int:
-        self.in_flight.prune()
-        for future in self.writer.write(records):
-            self.in_flight.add(future)
-        metrics.STATE_RECORDS_WRITTEN.inc(len(records))
-        return len(records)
-
-    def entities(self) -> Iterator[tuple[str, str, Entity]]:
-        for key in {*(k.decode() for k in self.table), *self._cache}:
-            if self._owns(key):
-                for stream, entity in (self._streams(key) or {}).items():
-                    yield stream, key, entity
-
-
-class WorkerMonitor(Monitor):
-    """Faust's monitor without its per-message bookkeeping, and the worker's commit hook.
-
-    Faust calls every sensor four to six times per message (in, into the stream, out of it,
-    acked, sent, send completed). Its default monitor keeps statistics for Faust's web views,
-    which the worker does not serve (its figures are Prometheus metrics counted per batch), so
-    those hooks do nothing here; rebalance and commit hooks, a few a minute, keep Faust's.
-
-    ``on_commit_initiated`` notes the keys the committed events changed (Faust reads the
-    acknowledged offsets right after it); the commit writes them before the offsets (see
-    ``_outputs_reach_kafka_before_offsets``), so no committed event's state is missing.
-    """
-
-    def __init__(self, store: TableStore, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.store = store
-
-    def on_commit_initiated(self, consumer: Any) -> Any:
-        self.store.mark_for_commit()
-        return super().on_commit_initiated(consumer)
-
-    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
-        return None
-
-    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
-        return None
-
-    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any,
-                            state: Any = None) -> None:
-        return None
-
-    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
-        return None
-
-    def on_table_get(self, table: Any, key: Any) -> None:
-        return None
-
-    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
-        return None
-
-    def on_table_del(self, table: Any, key: Any) -> None:
-        return None
-
-    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int,
-                          valsize: int) -> None:
-        return None
-
-    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
-        return None
-
-
-def _outputs_reach_kafka_before_offsets(app: Any, store: TableStore,
-                                         in_flight: InFlight) -> None:
-    """Make each offset commit wait until the broker has what the committed events produced.
-
-    ``WorkerMonitor`` notes the keys the committed events changed as the commit starts; Faust
-    then flushes its own producer (alerts, re-keyed events) and commits, but knows nothing of
-    the state. Faust has no hook between the two, so the consumer's ``_commit_offsets`` is
-    wrapped to write that state (through the ``ChangelogWriter``) and wait for ``in_flight``
-    first."""
-    consumer = app.consumer
-    commit_offsets = getattr(consumer, "_commit_offsets", None)
-    if commit_offsets is None:
-        log.warning("this Faust has no Consumer._commit_offsets: offsets may be committed "
-                    "before the records their events produced reach Kafka (state is then "
-                    "written by the timer only)")
-        return
-
-    # Bounded: a commit runs inside a rebalance too, which must finish within the session.
-    timeout = app.conf.broker_session_timeout / 3
-
-    async def after_the_outputs(offsets: Any, start_new_transaction: bool = True) -> bool:
-        # Pauses let events through while the state is written; with the flow stopped (a
-        # rebalance) there are none to let through, and the rebalance waits for the commit.
-        await store.flush_for_commit(pause_s=FLUSH_PAUSE_S if consumer.flow_active else 0.0)
-        if not await in_flight.delivered(timeout):
-            return False  # committed later (or read again by the next owner): at least once
-        return bool(await commit_offsets(offsets, start_new_transaction=start_new_transaction))
-
-    consumer._commit_offsets = after_the_outputs
-
-
-class Worker:
+class Worker(PartitionKeeping):
     """Builds the Faust app and holds what its agents share."""
 
     def __init__(self, settings: WorkerSettings) -> None:
@@ -491,9 +155,7 @@ class Worker:
                 f"no valid rule file in {', '.join(map(str, settings.rules))} "
                 f"({len(loaded.errors)} problems): refusing to consume events it would not score")
         self.time_policy = EventTimePolicy(settings.max_future_s, settings.max_event_age_s)
-        self._oversize_logged: set[str] = set()
         self._reloading = False
-        self._failure_logged: dict[str, float] = {}
         metrics.RULES_LOADED.set(len(loaded.rules))
         metrics.RULE_FILE_ERRORS.set(len(loaded.errors))
         self.app = faust.App(
@@ -520,12 +182,12 @@ class Worker:
         # hashes to the partition of that key's events (a JSON-encoded key would not).
         self.table = self.app.Table(STATE_TABLE, partitions=settings.partitions,
                                     use_partitioner=True, key_type=bytes, value_type=bytes)
-        self.in_flight = InFlight(on_refused=self._refused)
+        self.in_flight = InFlight()
         self.changelog = ChangelogWriter(settings.bootstrap, self.table, settings.partitions)
         self.store = TableStore(self.table, settings.partitions, self.in_flight, self.changelog)
         # Set before the app starts: Faust adds its monitor to the sensors then.
         self.app.monitor = WorkerMonitor(self.store)
-        _outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight)
+        outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight)
         self.core = ScoringCore(loaded.rules, self.store, on_unused=_count_unused)
         self._undecided_reported: dict[str, int] = {}
         """``core.undecided`` as last added to ``yujing_events_undecided_total``."""
@@ -562,6 +224,7 @@ class Worker:
                                           partitions=settings.partitions, internal=True, **raw)
         self.alerts = self.app.topic(ALERTS.name, **raw)
         self.deadletters = self.app.topic(DEADLETTER.name, **raw)
+        self.outputs = Outputs(self.alerts, self.deadletters, self.silences, self.in_flight)
         self._define_agents()
 
         # Faust holds stream processing whenever more than 100 messages wait in its producer
@@ -657,7 +320,7 @@ class Worker:
                 return  # state is being rebuilt (see handle_tick)
             metrics.STATE_DROPPED.inc(self.core.sweep(time.time()))
             for failure in self.core.take_failures():
-                self._report_failure(failure)
+                self.outputs.report_failure(failure)
 
     # -- what the agents do (synchronous: nothing else runs while a batch is scored) ---------
 
@@ -773,7 +436,7 @@ class Worker:
 
     def _send_forward_record(self, partition: int, entries: list[bytes]) -> None:
         metrics.EVENTS_REKEYED.inc(len(entries))
-        self._send(self.repartition, b"%d" % partition, b"[" + b",".join(entries) + b"]",
+        self.outputs.send(self.repartition, b"%d" % partition, b"[" + b",".join(entries) + b"]",
                    f"a re-keying record of {len(entries)} events", partition=partition)
 
     def handle_rekeyed(self, batch: Sequence[Any]) -> None:
@@ -813,7 +476,7 @@ class Worker:
         metrics.EVENTS_REPEATED.inc(self.core.repeated - repeated)
         self._report_undecided()
         for failure in self.core.take_failures():
-            self._report_failure(failure)
+            self.outputs.report_failure(failure)
             if failure.index is None or failure.event is None:
                 continue
             origin = origins[failure.index]
@@ -835,16 +498,6 @@ class Worker:
                 metrics.EVENTS_UNDECIDED.labels(rule_id).inc(count - done)
                 reported[rule_id] = count
 
-    def _report_failure(self, failure: ScoringFailure) -> None:
-        """Count a rule's failure; log it at most once a minute per rule (a rule that fails on
-        every event would otherwise fill the log)."""
-        metrics.RULE_FAILURES.labels(failure.rule_id, failure.phase).inc()
-        now = time.monotonic()
-        if now - self._failure_logged.get(failure.rule_id, -1e9) >= 60.0:
-            self._failure_logged[failure.rule_id] = now
-            log.error("%s (yujing_rule_failures_total counts every one; logged once a minute "
-                      "per rule)", failure)
-
     def handle_tick(self, now: float) -> None:
         if self.app.rebalancing or self.app.in_recovery:
             # Tables are being rebuilt from the changelog: state read now would be partial, and
@@ -859,7 +512,7 @@ class Worker:
             self.take_assignment()  # normally done when the rebalance completed
         self.publish(self.core.advance(now - self.settings.deadline_lateness_s))
         for failure in self.core.take_failures():
-            self._report_failure(failure)
+            self.outputs.report_failure(failure)
         self._watch_partitions(time.monotonic())
         self._pace_fetches(time.monotonic())
 
@@ -878,144 +531,14 @@ class Worker:
             self._paced = pace
             metrics.FETCH_MAX_WAIT_SECONDS.set(pace.max_wait_ms / 1000)
 
-    async def poll_end_offsets(self) -> None:
-        """Ask the broker, through Faust's consumer, for the end offsets of the partitions this
-        worker reads. A consumer that does not answer is reported: its thread is stuck, and no
-        partition is being read."""
-        if self.app.rebalancing or self.app.in_recovery:
-            return
-        partitions = [tp for tp in self._assignment or () if tp.topic in self._read_topics]
-        if not partitions:
-            return
-        try:
-            ends = await asyncio.wait_for(self.app.consumer.highwaters(*partitions),
-                                          END_OFFSETS_TIMEOUT_S)
-            starts = await asyncio.wait_for(self.app.consumer.earliest_offsets(*partitions),
-                                            END_OFFSETS_TIMEOUT_S)
-        except TimeoutError:
-            metrics.CONSUMER_UNANSWERED.inc()
-            log.error("Faust's consumer did not answer a request for end offsets within %.0f s: "
-                      "its thread may be stuck, and then no partition is read",
-                      END_OFFSETS_TIMEOUT_S)
-            return
-        except KafkaError as exc:
-            log.warning("end offsets not read: %r", exc)
-            return
-        self._ends = {tp: end for tp, end in ends.items() if end is not None}
-        self._starts = {tp: start for tp, start in starts.items() if start is not None}
-
-    def _watch_partitions(self, now: float) -> None:
-        """Read again a partition whose records wait while nothing of it has been handed on
-        for a while (``PartitionWatch``). With two workers, partitions (nearly always of the
-        re-keying topic) were seen to stop for 10 s and more around rebalances, aiokafka
-        holding fetched records that Faust did not take, and once a quiet partition whose last
-        records Faust took and never handed on (no later message showed the gap)."""
-        consumer = self.app.consumer
-        try:
-            state = consumer._thread._consumer._subscription.subscription.assignment.state_value
-        except AttributeError:
-            return  # not started, or between assignments
-        progress = {}
-        read = self._read_topics
-        read_offset = consumer._read_offset
-        for tp in self._assignment or ():
-            if tp.topic not in read:
-                continue  # the state table's changelog: Faust reads it only to recover
-            tp_state = state(tp)
-            if tp_state is not None:
-                end = max(tp_state.highwater or 0, self._ends.get(tp, 0))
-                position = self.fetch_order.next_offset(tp, read_offset.get(tp))
-                if position is None and tp in read_offset:
-                    # Sought to no committed offset and nothing handed on since: read from
-                    # the log's start. Seen with re-keying partitions another worker had
-                    # written to and no one had committed: their records sat unread.
-                    position = self._starts.get(tp)
-                progress[tp] = Progress(position, end or None)
-        stalled, recovered = self.watch.observe(now, progress)
-        for tp in stalled:
-            offset = progress[tp].position
-            assert offset is not None  # records wait past it
-            log.error("%s[%d]: nothing handed on for %.0f s from offset %s with records "
-                      "waiting (%s): read again from there", tp.topic, tp.partition,
-                      self.watch.after_s, offset, self._reading_state(tp, state(tp)))
-            self._read_again(tp, offset)
-        for tp in recovered:
-            log.warning("%s[%d] is read again", tp.topic, tp.partition)
-        metrics.PARTITIONS_STALLED.set(len(self.watch.stalled))
-        self._watch_commits(now, progress)
-
-    def _watch_commits(self, now: float, progress: dict[Any, Progress]) -> None:
-        """Read again from the committed offset a partition whose commit stands still behind
-        what was handed on: seen once at the end of a two-worker run, every event of
-        ``events.emergency.report[1]`` handed on and its commit held at 1524 of 1682 (Faust
-        commits only up to the first offset it has no acknowledgement for)."""
-        committed = self.app.consumer._committed_offset
-        behind = {tp: Progress(committed.get(tp), seen.position)
-                  for tp, seen in progress.items()}
-        stalled, _ = self.commit_watch.observe(now, behind)
-        for tp in stalled:
-            offset = behind[tp].position
-            assert offset is not None
-            log.error("%s[%d]: commit held at %d for %.0f s while offsets up to %s were handed "
-                      "on: read again from there", tp.topic, tp.partition, offset,
-                      self.commit_watch.after_s, behind[tp].end)
-            self._read_again(tp, offset)
-
-    def _read_again(self, tp: Any, offset: int) -> None:
-        metrics.CONSUMER_REWINDS.labels(tp.topic).inc()
-        consumer = self.app.consumer
-        seek = asyncio.ensure_future(seek_in_consumer_thread(consumer, tp, offset))
-        self._seeks.add(seek)  # referenced until done
-        seek.add_done_callback(self._sought)
-        if tp not in consumer._paused_partitions:  # Faust pauses only while tables recover
-            # Back among the partitions Faust fetches, in case its buffer flow control lost it.
-            consumer._buffered_partitions.discard(tp)
-            if consumer._active_partitions is not None:
-                consumer._active_partitions.add(tp)
-
-    def _sought(self, seek: Any) -> None:
-        self._seeks.discard(seek)
-        if not seek.cancelled() and seek.exception() is not None:
-            log.error("could not seek a partition to read it again: %r", seek.exception())
-
-    def _reading_state(self, tp: Any, tp_state: Any) -> str:
-        """What Faust's and aiokafka's bookkeeping say of a partition (for a stalled one)."""
-        consumer = self.app.consumer
-        fetched = consumer._thread._consumer._fetcher._records.get(tp)
-        return (f"aiokafka position {tp_state.position}, end {tp_state.highwater}, "
-                f"paused {tp_state.paused}, "
-                f"fetched not taken {type(fetched).__name__ if fetched else None}; "
-                f"faust active {tp in (consumer._active_partitions or ())}, "
-                f"paused {tp in consumer._paused_partitions}, "
-                f"buffered {tp in consumer._buffered_partitions}, "
-                f"read offset {consumer._read_offset.get(tp)}, "
-                f"committed {consumer._committed_offset.get(tp)}, "
-                f"flow active {consumer.flow_active}")
-
     async def reload_rules(self) -> None:
-        """Take changed rule files into force, off the event loop: a child process loads them
-        first (a file that crashes the compiler, loops or exhausts memory costs the child),
-        then a thread compiles them here, within ``reload_timeout_s``."""
+        """Take changed rule files into force, off the event loop (``engine.reload``)."""
         if self._reloading or not self.watcher.changes():
             return
         self._reloading = True
         try:
-            timeout = self.settings.reload_timeout_s
-            checked = await check_in_child(self.settings.rules, timeout)
-            if checked.outcome != "ok":
-                why = (f"compiling the changed rule files {checked.detail.rstrip('.')}: their "
-                       "previous versions stay in force")
-                self.apply_reload(self.watcher.reject(why))
-                return
-            try:
-                report = await asyncio.wait_for(asyncio.to_thread(self.watcher.reload),
-                                                timeout)
-            except TimeoutError:
-                # The thread cannot be stopped; its result is dropped when it ends.
-                self.apply_reload(self.watcher.reject(
-                    f"compiling the changed rule files took longer than {timeout:.0f} s"))
-                return
-            self.apply_reload(report)
+            self.apply_reload(await reload_off_the_loop(self.watcher,
+                                                        self.settings.reload_timeout_s))
         finally:
             self._reloading = False
 
@@ -1043,61 +566,10 @@ class Worker:
     # -- output ------------------------------------------------------------------------------
 
     def publish(self, alerts: list[Alert]) -> None:
-        if not alerts:
-            return
-        now = time.time()
-        self.silences.apply(alerts, now)
-        for alert in alerts:
-            alert.emitted_at = now
-            self._send(self.alerts, alert.alert_id.encode(), alert.model_dump_json().encode(),
-                       f"the {alert.state} alert {alert.alert_id} of {alert.model_id}")
-            metrics.ALERTS_PUBLISHED.labels(alert.model_id, alert.severity, alert.state).inc()
-            if alert.silenced_by:
-                metrics.ALERTS_SUPPRESSED.labels(alert.model_id, "silenced").inc()
-            elif alert.inhibited_by:
-                metrics.ALERTS_SUPPRESSED.labels(alert.model_id, "inhibited").inc()
+        self.outputs.publish(alerts)
 
     def publish_dead_letter(self, letter: DeadLetter) -> None:
-        metrics.EVENTS_DEADLETTERED.labels(letter.source_topic, letter.reason_class).inc()
-        self._send(self.deadletters, letter.source_topic.encode(),
-                   letter.model_dump_json().encode(), "a dead letter")
-
-    def _send(self, channel: Any, key: bytes, value: bytes, what: str,
-              partition: int | None = None) -> None:
-        """Hand a record to Faust's producer, unless Kafka would refuse it: a record over
-        ``MAX_RECORD_BYTES`` makes the producer raise inside Faust, which stops the worker,
-        and the restarted worker meets the same input again. Such a record is dead-lettered
-        (a prefix, its size and hash: that fits), counted, and logged once per topic."""
-        if not fits(key, value):
-            topic = channel.get_topic_name()
-            metrics.RECORDS_OVERSIZED.labels(topic).inc()
-            if topic not in self._oversize_logged:
-                self._oversize_logged.add(topic)
-                log.error("%s is %d bytes, more than the %d a Kafka record may have: "
-                          "dead-lettered instead (logged once per topic; "
-                          "yujing_records_oversized_total counts them)", what,
-                          len(key) + len(value), MAX_RECORD_BYTES)
-            self.publish_dead_letter(dead_letter(
-                topic, value, f"{what} is {len(key) + len(value)} bytes, more than the "
-                f"{MAX_RECORD_BYTES} a Kafka record may have", key=key,
-                reason_class="oversized"))
-            return
-        self.in_flight.add(channel.send_soon(key=key, value=value, partition=partition),
-                           Record(channel.get_topic_name(), key, value))
-
-    def _refused(self, record: Record | None, exc: BaseException) -> None:
-        """A send the broker refused for what the record is (the topic's own limit may be
-        lower than ``MAX_RECORD_BYTES``): dead-letter it, so the commit can go on."""
-        topic = "(state changelog)" if record is None else record.topic
-        metrics.RECORDS_OVERSIZED.labels(topic).inc()
-        if topic not in self._oversize_logged:
-            self._oversize_logged.add(topic)
-            log.error("the broker refused a record for %s: %s (logged once per topic; "
-                      "dead-lettered)", topic, describe(exc))
-        if record is not None:
-            self.publish_dead_letter(dead_letter(
-                topic, record.value, f"the broker refused it: {describe(exc)}", key=record.key,
-                reason_class="oversized"))
+        self.outputs.dead_letter(letter)
 
 
 def _count_unused(rule: Any, reading: Reading) -> None:
@@ -1105,33 +577,6 @@ def _count_unused(rule: Any, reading: Reading) -> None:
         metrics.EVENTS_LATE.labels(rule.id).inc()
     else:
         metrics.READINGS_SKIPPED.labels(rule.id, str(reading.evidence.get("skipped"))).inc()
-
-
-def tune_gc() -> None:
-    """Make Python's full garbage collections rare and short, and time them.
-
-    A worker's heap is mostly objects that never become garbage: modules, compiled rules, and
-    the cached state of every key (hundreds of thousands of objects). Python walks all of them
-    in each full collection, which with default settings ran every 4 s or so for 100-200 ms
-    with nothing freed, the worker's largest pauses after the state write (the slowest latency
-    probes sat right before them). What exists once the rules are loaded is frozen out of the
-    collector's reach, and a full collection waits for ten times as many younger collections
-    as by default. The worker makes little cyclic garbage (a few hundred objects a minute), so
-    memory does not suffer: ``yujing_gc_full_pause_seconds`` shows what is left."""
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, 100)
-    started = 0.0
-
-    def time_full_collections(phase: str, info: dict[str, Any]) -> None:
-        nonlocal started
-        if info["generation"] == 2:
-            if phase == "start":
-                started = time.perf_counter()
-            else:
-                metrics.GC_FULL_PAUSE_SECONDS.observe(time.perf_counter() - started)
-
-    gc.callbacks.append(time_full_collections)
 
 
 def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:

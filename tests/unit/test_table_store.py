@@ -4,7 +4,8 @@ import asyncio
 import pickle
 from typing import Any
 
-from engine.worker import InFlight, TableStore
+from engine.in_flight import InFlight
+from engine.state_table import TableStore
 
 
 class Table:

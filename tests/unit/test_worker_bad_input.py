@@ -131,7 +131,7 @@ def test_control_bytes_make_a_dead_letter_that_fits(worker):
 
 
 def test_an_output_kafka_would_refuse_is_dead_lettered_in_a_form_that_fits(worker):
-    worker._send(worker.alerts, b"A1", b"x" * (MAX_RECORD_BYTES + 10), "the firing alert A1")
+    worker.outputs.send(worker.alerts, b"A1", b"x" * (MAX_RECORD_BYTES + 10), "the firing alert A1")
     (letter,) = records(worker, "events.deadletter")
     assert (letter["source_topic"], letter["reason_class"]) == ("alerts", "oversized")
     assert letter["size"] == MAX_RECORD_BYTES + 10 and letter["truncated"]

@@ -1,0 +1,153 @@
+"""Keeping every partition a worker reads moving: what Faust's consumer has been seen to lose.
+
+With two workers, partitions (nearly always of the re-keying topic) were seen to stop for 10 s
+and more around rebalances — aiokafka holding fetched records that Faust did not take — and a
+commit to stand still behind what had been handed on. ``PartitionKeeping`` asks the broker for
+the partitions' end offsets, judges with ``PartitionWatch`` whether each moves, and reads a
+stalled one again from where it stands. It is part of ``engine.worker.Worker``, whose consumer
+(``app``), assignment, ``fetch_order`` and watches it uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka.errors import KafkaError
+
+from engine import metrics
+from engine.fetch_order import seek_in_consumer_thread
+from engine.partition_watch import Progress
+
+log = logging.getLogger("yujing.worker")
+
+END_OFFSETS_TIMEOUT_S = 5.0
+
+
+class PartitionKeeping:
+    """The worker's partition and commit watches (a part of ``Worker``)."""
+
+    app: Any
+    fetch_order: Any
+    watch: Any
+    commit_watch: Any
+    _assignment: frozenset[Any] | None
+    _read_topics: frozenset[str]
+    _ends: dict[Any, int]
+    _starts: dict[Any, int]
+    _seeks: set[Any]
+
+    async def poll_end_offsets(self) -> None:
+        """Ask the broker, through Faust's consumer, for the end offsets of the partitions this
+        worker reads. A consumer that does not answer is reported: its thread is stuck, and no
+        partition is being read."""
+        if self.app.rebalancing or self.app.in_recovery:
+            return
+        partitions = [tp for tp in self._assignment or () if tp.topic in self._read_topics]
+        if not partitions:
+            return
+        try:
+            ends = await asyncio.wait_for(self.app.consumer.highwaters(*partitions),
+                                          END_OFFSETS_TIMEOUT_S)
+            starts = await asyncio.wait_for(self.app.consumer.earliest_offsets(*partitions),
+                                            END_OFFSETS_TIMEOUT_S)
+        except TimeoutError:
+            metrics.CONSUMER_UNANSWERED.inc()
+            log.error("Faust's consumer did not answer a request for end offsets within %.0f s: "
+                      "its thread may be stuck, and then no partition is read",
+                      END_OFFSETS_TIMEOUT_S)
+            return
+        except KafkaError as exc:
+            log.warning("end offsets not read: %r", exc)
+            return
+        self._ends = {tp: end for tp, end in ends.items() if end is not None}
+        self._starts = {tp: start for tp, start in starts.items() if start is not None}
+
+    def _watch_partitions(self, now: float) -> None:
+        """Read again a partition whose records wait while nothing of it has been handed on
+        for a while (``PartitionWatch``). With two workers, partitions (nearly always of the
+        re-keying topic) were seen to stop for 10 s and more around rebalances, aiokafka
+        holding fetched records that Faust did not take, and once a quiet partition whose last
+        records Faust took and never handed on (no later message showed the gap)."""
+        consumer = self.app.consumer
+        try:
+            state = consumer._thread._consumer._subscription.subscription.assignment.state_value
+        except AttributeError:
+            return  # not started, or between assignments
+        progress = {}
+        read = self._read_topics
+        read_offset = consumer._read_offset
+        for tp in self._assignment or ():
+            if tp.topic not in read:
+                continue  # the state table's changelog: Faust reads it only to recover
+            tp_state = state(tp)
+            if tp_state is not None:
+                end = max(tp_state.highwater or 0, self._ends.get(tp, 0))
+                position = self.fetch_order.next_offset(tp, read_offset.get(tp))
+                if position is None and tp in read_offset:
+                    # Sought to no committed offset and nothing handed on since: read from
+                    # the log's start. Seen with re-keying partitions another worker had
+                    # written to and no one had committed: their records sat unread.
+                    position = self._starts.get(tp)
+                progress[tp] = Progress(position, end or None)
+        stalled, recovered = self.watch.observe(now, progress)
+        for tp in stalled:
+            offset = progress[tp].position
+            assert offset is not None  # records wait past it
+            log.error("%s[%d]: nothing handed on for %.0f s from offset %s with records "
+                      "waiting (%s): read again from there", tp.topic, tp.partition,
+                      self.watch.after_s, offset, self._reading_state(tp, state(tp)))
+            self._read_again(tp, offset)
+        for tp in recovered:
+            log.warning("%s[%d] is read again", tp.topic, tp.partition)
+        metrics.PARTITIONS_STALLED.set(len(self.watch.stalled))
+        self._watch_commits(now, progress)
+
+    def _watch_commits(self, now: float, progress: dict[Any, Progress]) -> None:
+        """Read again from the committed offset a partition whose commit stands still behind
+        what was handed on: seen once at the end of a two-worker run, every event of
+        ``events.emergency.report[1]`` handed on and its commit held at 1524 of 1682 (Faust
+        commits only up to the first offset it has no acknowledgement for)."""
+        committed = self.app.consumer._committed_offset
+        behind = {tp: Progress(committed.get(tp), seen.position)
+                  for tp, seen in progress.items()}
+        stalled, _ = self.commit_watch.observe(now, behind)
+        for tp in stalled:
+            offset = behind[tp].position
+            assert offset is not None
+            log.error("%s[%d]: commit held at %d for %.0f s while offsets up to %s were handed "
+                      "on: read again from there", tp.topic, tp.partition, offset,
+                      self.commit_watch.after_s, behind[tp].end)
+            self._read_again(tp, offset)
+
+    def _read_again(self, tp: Any, offset: int) -> None:
+        metrics.CONSUMER_REWINDS.labels(tp.topic).inc()
+        consumer = self.app.consumer
+        seek = asyncio.ensure_future(seek_in_consumer_thread(consumer, tp, offset))
+        self._seeks.add(seek)  # referenced until done
+        seek.add_done_callback(self._sought)
+        if tp not in consumer._paused_partitions:  # Faust pauses only while tables recover
+            # Back among the partitions Faust fetches, in case its buffer flow control lost it.
+            consumer._buffered_partitions.discard(tp)
+            if consumer._active_partitions is not None:
+                consumer._active_partitions.add(tp)
+
+    def _sought(self, seek: Any) -> None:
+        self._seeks.discard(seek)
+        if not seek.cancelled() and seek.exception() is not None:
+            log.error("could not seek a partition to read it again: %r", seek.exception())
+
+    def _reading_state(self, tp: Any, tp_state: Any) -> str:
+        """What Faust's and aiokafka's bookkeeping say of a partition (for a stalled one)."""
+        consumer = self.app.consumer
+        fetched = consumer._thread._consumer._fetcher._records.get(tp)
+        return (f"aiokafka position {tp_state.position}, end {tp_state.highwater}, "
+                f"paused {tp_state.paused}, "
+                f"fetched not taken {type(fetched).__name__ if fetched else None}; "
+                f"faust active {tp in (consumer._active_partitions or ())}, "
+                f"paused {tp in consumer._paused_partitions}, "
+                f"buffered {tp in consumer._buffered_partitions}, "
+                f"read offset {consumer._read_offset.get(tp)}, "
+                f"committed {consumer._committed_offset.get(tp)}, "
+                f"flow active {consumer.flow_active}")
