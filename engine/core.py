@@ -144,7 +144,7 @@ class ScoringCore:
         self.failures: list[ScoringFailure] = []
         """Rules that raised since the caller last took them (``take_failures``)."""
         self._batch: dict[tuple[str, str], Entity] = {}
-        self._undecided: list[tuple[Alert, CompiledRule, str]] = []
+        self._awaiting_inhibition: list[tuple[Alert, CompiledRule, str]] = []
         """Alerts of inhibitable rules raised at this moment (an event, a deadline), whose
         ``inhibited_by`` is decided once every rule has had its say (``_decide_inhibition``)."""
         self._deadlines: list[tuple[float, str, str, str]] = []
@@ -218,8 +218,8 @@ class ScoringCore:
         dirty: dict[tuple[str, str], Entity] = {}
         self._batch = dirty
         on_reading = self.on_reading
-        undecided = self._undecided
-        undecided.clear()
+        awaiting_inhibition = self._awaiting_inhibition
+        awaiting_inhibition.clear()
         for i, event in enumerate(events):
             origin = None if origins is None else origins[i]
             ts, data = event.ts, event.data
@@ -292,7 +292,7 @@ class ScoringCore:
                         if is_fatal(exc):
                             raise
                         self._failed(step.rule, key, "score", exc, event, i)
-            if undecided:
+            if awaiting_inhibition:
                 self._decide_inhibition()
         for (stream, key), entity in dirty.items():
             self.store.save(stream, key, entity)
@@ -372,14 +372,14 @@ class ScoringCore:
         if alert.severity is not Severity.RED and rule.id in self._inhibitors:
             # Decided after the moment's other rules: a red alert the same event raises (or
             # resolves) counts whether its rule comes before this one or after.
-            self._undecided.append((alert, rule, key))
+            self._awaiting_inhibition.append((alert, rule, key))
         return alert
 
     def _decide_inhibition(self) -> None:
         """Mark the alerts raised at this moment ``inhibited_by`` the red alerts firing now."""
-        for alert, rule, key in self._undecided:
+        for alert, rule, key in self._awaiting_inhibition:
             alert.inhibited_by = self._inhibited_by(rule, key)
-        self._undecided.clear()
+        self._awaiting_inhibition.clear()
 
     def _inhibited_by(self, rule: CompiledRule, key: str) -> str | None:
         """The id of a red alert firing for ``key`` from a rule that inhibits this one."""
@@ -404,7 +404,7 @@ class ScoringCore:
         """Fire every deadline earlier than ``now`` (event time in replay, wall clock live)."""
         alerts: list[Alert] = []
         heap = self._deadlines
-        self._undecided.clear()
+        self._awaiting_inhibition.clear()
         while heap and heap[0][0] < now:
             deadline, stream, key, state_key = heapq.heappop(heap)
             ident = (stream, key, state_key)
@@ -421,7 +421,7 @@ class ScoringCore:
                 if is_fatal(exc):
                     raise
                 self._failed(rule, key, "deadline", exc)  # this key's timer is dropped
-            if self._undecided:
+            if self._awaiting_inhibition:
                 self._decide_inhibition()
         return alerts
 
