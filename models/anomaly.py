@@ -84,6 +84,7 @@ from models.base import (
     late,
     learnable,
     pickled_by_position,
+    significant,
 )
 from models.likelihood import SeasonalJudge, SeasonalState
 from models.refdata import ModelEnv
@@ -283,13 +284,13 @@ class Anomaly(WarningModel[AnomalyState]):
         assert threshold is not None  # scores are learned from the middle of the warm-up on
         mean, std = self._baseline(state)
         evidence: dict[str, Any] = {
-            "value": event.data[self.params.field], "score": _significant(score),
-            "threshold": _significant(threshold), "quantile": self.quantile,
+            "value": event.data[self.params.field], "score": significant(score),
+            "threshold": significant(threshold), "quantile": self.quantile,
             "baseline": {"mean": mean, "std": std},
             "baseline_mean": mean, "baseline_std": std, "detector": self.params.detector,
             "seen": state.seen, "held_out": state.held_out}
         if expected is not None:
-            evidence["expected"] = _significant(expected)
+            evidence["expected"] = significant(expected)
         if self.min_score:
             evidence["min_score"] = self.min_score
         return Reading(Verdict.BREACH if self._unusual(score, threshold) else Verdict.CLEAR,
@@ -371,7 +372,7 @@ class Anomaly(WarningModel[AnomalyState]):
         else:
             mean, var = state.recent[0].get(), state.recent[1].get()
             std = math.sqrt(max(var, 0.0))
-        return _significant(mean), _significant(std)
+        return significant(mean), significant(std)
 
     def describe(self) -> dict[str, Any]:
         p = self.params
@@ -409,9 +410,6 @@ def _ratio(deviation: float, scale: float) -> float:
     """A deviation in units of ``scale``; a scale of zero (a flat history) counts as tiny."""
     return deviation / max(scale, 1e-9)
 
-
-def _significant(x: float) -> float:
-    return float(f"{x:.6g}")
 
 
 def _circle(name: str, turn: float) -> dict[str, float]:

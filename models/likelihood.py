@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-from models.base import pickled_by_position
+from models.base import pickled_by_position, significant
 
 CLIP = 4.0
 HISTORY_MIN = 100
@@ -121,6 +121,8 @@ SHORT, LONG = 12, 144
 readings)."""
 BASELINE_READINGS = 50
 """Readings the expected value and its scale learn from before scores are taken as history."""
+JUDGED_FROM = BASELINE_READINGS + HISTORY_MIN
+"""Readings before the streams can judge (the baseline, then the streams' history)."""
 
 
 @pickled_by_position
@@ -306,7 +308,7 @@ class SeasonalJudge:
         scores = scorer.scores(value, ts, hour_of_week)
         # Tails as soon as the streams have a history (before ``learn_for`` they keep what they
         # flag out of it, though they give no verdict yet).
-        tails = scorer.tails(scores) if scorer.n >= BASELINE_READINGS + HISTORY_MIN \
+        tails = scorer.tails(scores) if scorer.n >= JUDGED_FROM \
             else [1.0] * len(scores)
         chance = min(1.0, min(tails) * len(tails))
         self._last = (event, scores, chance)
@@ -315,7 +317,7 @@ class SeasonalJudge:
     def ready(self, state: SeasonalState, ts: float) -> bool:
         scorer = state.scorer
         return (scorer.first_ts is not None and ts - scorer.first_ts >= self.learn_for
-                and scorer.n >= BASELINE_READINGS + HISTORY_MIN)
+                and scorer.n >= JUDGED_FROM)
 
     def score(self, state: SeasonalState, event: object, value: float, ts: float,
               hour_of_week: int) -> tuple[str, dict[str, object]]:
@@ -326,11 +328,11 @@ class SeasonalJudge:
         scorer = state.scorer
         expected = scorer.expected(hour_of_week)
         evidence: dict[str, object] = {
-            "value": value, "expected": _significant(expected), "score": _significant(scores[0]),
+            "value": value, "expected": significant(expected), "score": significant(scores[0]),
             "chance": float(f"{chance:.3g}"), "epsilon": self.epsilon,
             "flagged_by": STREAM_NAMES[tails.index(min(tails))],
-            "baseline_mean": _significant(expected),
-            "baseline_std": _significant(scorer.scale * 1.2533), "seen": scorer.n}
+            "baseline_mean": significant(expected),
+            "baseline_std": significant(scorer.scale * 1.2533), "seen": scorer.n}
         if chance < self.epsilon:
             return "breach", evidence
         return ("band" if chance < self.clear_at else "clear"), evidence
@@ -346,6 +348,3 @@ class SeasonalJudge:
         state.scorer.learn(value, ts, hour_of_week, scores, usual, self.ready(state, ts))
         self._last = None
 
-
-def _significant(x: float) -> float:
-    return float(f"{x:.6g}")
