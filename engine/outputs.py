@@ -1,4 +1,5 @@
-"""What a worker writes: alerts, dead letters and re-keyed records — never one Kafka refuses.
+"""What a worker writes and counts: alerts, dead letters and re-keyed records — never one
+Kafka refuses — and the metrics of what its rules could not use or judge.
 
 Faust's producer raises inside its own task when handed a record over its ``max.request.size``,
 which stops the worker, and a restarted worker meets the same input again. So every send is
@@ -17,6 +18,7 @@ from engine import metrics
 from engine.failures import ScoringFailure, describe
 from engine.in_flight import InFlight, Record
 from engine.lifecycle import SilenceBook
+from models.base import Reading, Verdict
 from topics.bounds import MAX_RECORD_BYTES, fits
 from topics.codec import dead_letter
 from topics.records import Alert, DeadLetter
@@ -40,6 +42,8 @@ class Outputs:
         in_flight.on_refused = self.refused
         self._oversize_logged: set[str] = set()
         self._failure_logged: dict[str, float] = {}
+        self._undecided_reported: dict[str, int] = {}
+        """The core's undecided counts as last added to ``yujing_events_undecided_total``."""
 
     def publish(self, alerts: list[Alert]) -> None:
         if not alerts:
@@ -99,3 +103,22 @@ class Outputs:
             self._failure_logged[failure.rule_id] = now
             log.error("%s (yujing_rule_failures_total counts every one; logged once a minute "
                       "per rule)", failure)
+
+    def report_undecided(self, counts: dict[str, int]) -> None:
+        """Add what the core counted since the last batch to ``yujing_events_undecided_total``:
+        once a batch, because events lacking an optional field can be most of a model's input
+        and each increment of a Prometheus counter takes a lock."""
+        reported = self._undecided_reported
+        for rule_id, count in counts.items():
+            done = reported.get(rule_id, 0)
+            if count != done:
+                metrics.EVENTS_UNDECIDED.labels(rule_id).inc(count - done)
+                reported[rule_id] = count
+
+
+def count_unused(rule: Any, reading: Reading) -> None:
+    """The core's ``on_unused``: count a late or skipped reading by rule (and skip reason)."""
+    if reading.verdict is Verdict.LATE:
+        metrics.EVENTS_LATE.labels(rule.id).inc()
+    else:
+        metrics.READINGS_SKIPPED.labels(rule.id, str(reading.evidence.get("skipped"))).inc()

@@ -36,7 +36,7 @@ from engine.gc_tuning import tune_gc
 from engine.in_flight import InFlight
 from engine.kafka_admin import ensure_topics
 from engine.lifecycle import SilenceBook
-from engine.outputs import Outputs
+from engine.outputs import Outputs, count_unused
 from engine.partition_keeping import PartitionKeeping
 from engine.partition_watch import PartitionWatch
 from engine.reference import ReferenceReader
@@ -48,7 +48,6 @@ from engine.state_table import (
     WorkerMonitor,
     outputs_reach_kafka_before_offsets,
 )
-from models.base import Reading, Verdict
 from models.refdata import ReferenceData
 from topics.codec import Event, EventTimePolicy, compact_value, dead_letter, decode
 from topics.records import Alert, DeadLetter
@@ -188,9 +187,7 @@ class Worker(PartitionKeeping):
         # Set before the app starts: Faust adds its monitor to the sensors then.
         self.app.monitor = WorkerMonitor(self.store)
         outputs_reach_kafka_before_offsets(self.app, self.store, self.in_flight)
-        self.core = ScoringCore(loaded.rules, self.store, on_unused=_count_unused)
-        self._undecided_reported: dict[str, int] = {}
-        """``core.undecided`` as last added to ``yujing_events_undecided_total``."""
+        self.core = ScoringCore(loaded.rules, self.store, on_unused=count_unused)
         self._local_streams = self.core.topic_keyed_streams
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
@@ -474,7 +471,7 @@ class Worker(PartitionKeeping):
         repeated = self.core.repeated
         self.publish(self.core.process(events, streams=streams, origins=origins))
         metrics.EVENTS_REPEATED.inc(self.core.repeated - repeated)
-        self._report_undecided()
+        self.outputs.report_undecided(self.core.undecided)
         for failure in self.core.take_failures():
             self.outputs.report_failure(failure)
             if failure.index is None or failure.event is None:
@@ -486,17 +483,6 @@ class Worker(PartitionKeeping):
                 topic, compact_value(failure.event), str(failure), key=failure.event.key,
                 partition=partition, offset=offset, reason_class="scoring",
                 rule_id=failure.rule_id))
-
-    def _report_undecided(self) -> None:
-        """Add what the core counted since the last batch to ``yujing_events_undecided_total``:
-        once a batch, because events lacking an optional field can be most of a model's input
-        and each increment of a Prometheus counter takes a lock."""
-        reported = self._undecided_reported
-        for rule_id, count in self.core.undecided.items():
-            done = reported.get(rule_id, 0)
-            if count != done:
-                metrics.EVENTS_UNDECIDED.labels(rule_id).inc(count - done)
-                reported[rule_id] = count
 
     def handle_tick(self, now: float) -> None:
         if self.app.rebalancing or self.app.in_recovery:
@@ -570,13 +556,6 @@ class Worker(PartitionKeeping):
 
     def publish_dead_letter(self, letter: DeadLetter) -> None:
         self.outputs.dead_letter(letter)
-
-
-def _count_unused(rule: Any, reading: Reading) -> None:
-    if reading.verdict is Verdict.LATE:
-        metrics.EVENTS_LATE.labels(rule.id).inc()
-    else:
-        metrics.READINGS_SKIPPED.labels(rule.id, str(reading.evidence.get("skipped"))).inc()
 
 
 def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
