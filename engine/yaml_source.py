@@ -101,7 +101,11 @@ def parse_yaml(text: str) -> tuple[Any, dict[Path_, int]]:
         if node is None:
             return None, {}
         _check_size(node)
-        data = loader.construct_document(node)
+        try:
+            data = loader.construct_document(node)
+        except (ValueError, OverflowError) as exc:  # a value PyYAML parses but cannot build
+            raise UnsafeYaml(f"a value cannot be read: {str(exc)[:200]}",
+                             _scalar_line(node)) from None
     finally:
         loader.dispose()
     lines: dict[Path_, int] = {}
@@ -160,6 +164,21 @@ def _check_size(root: yaml.Node) -> None:
         if depth[ident] > YAML_MAX_DEPTH:
             raise UnsafeYaml(f"nested more than {YAML_MAX_DEPTH} levels deep",
                              node.start_mark.line + 1)
+
+
+def _scalar_line(root: yaml.Node) -> int:
+    """The line of the longest scalar (what an over-long number that cannot be built is)."""
+    longest, line = -1, 1
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and len(node.value) > longest:
+            longest, line = len(node.value), node.start_mark.line + 1
+        stack.extend(_children(node))
+    return line
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -75,8 +75,8 @@ from models.base import (
     HOLD,
     UNDECIDED,
     UNUSABLE,
-    Duration,
     KindParams,
+    NonNegativeDuration,
     Reading,
     Verdict,
     WarningModel,
@@ -113,7 +113,7 @@ class AnomalyParams(KindParams):
     this (times the number of streams)."""
     clear_at: float = Field(default=1e-3, gt=0, lt=1)
     """seasonal: a firing alert resolves once that chance is back above this."""
-    learn_for: Duration = 7 * 86400.0
+    learn_for: NonNegativeDuration = 7 * 86400.0
     """seasonal: event time a key is learned before its first verdict."""
     features: list[Feature] = Field(default_factory=list)
     """Seasonal features beside the value (half_space_trees only)."""

@@ -253,7 +253,10 @@ def parse_duration(text: str | float | int) -> float:
     (600.0, 5400.0, 570.0, 30.0)
     """
     if isinstance(text, int | float):
-        return float(text)
+        seconds = float(text) if abs(text) < 1e300 else math.inf
+        if not math.isfinite(seconds):
+            raise ValueError(f"not a duration: {str(text)[:30]} seconds is beyond any clock")
+        return seconds
     compact = text.replace(" ", "")
     if not _DURATION.match(compact):
         raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 10m, 1h30m, 7d)")
@@ -291,5 +294,8 @@ def _not_negative(seconds: float) -> float:
 
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
 """A duration that must be longer than zero (a window, a timeout)."""
-Lateness = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_not_negative)]
+NonNegativeDuration = Annotated[float, BeforeValidator(parse_duration),
+                               AfterValidator(_not_negative)]
+"""A duration that may be zero but not less (a learning period, a lateness)."""
+Lateness = NonNegativeDuration
 """How far behind the newest event (event time) an event may arrive and still be used."""

@@ -119,3 +119,71 @@ def test_validate_checks_zones_and_lists_against_the_reference_files(tmp_path):
     assert "list: 'blacklist' is no list of reference.lists (known: none)" in result.output
     # A worker does not check them: its zones may come from the reference topics.
     assert len(load_rules([tmp_path]).rules) == 2
+
+
+ANOMALY = {"id": "test.tank.pressure", "source": FACILITY, "kind": "anomaly",
+           "field": "pressure_kpa"}
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({"epsilon": 0.5}, "epsilon: Input should be less than 0.01"),
+    ({"epsilon": -1}, "epsilon: Input should be greater than 0"),
+    ({"clear_at": 1e-7}, "'clear_at' must be above 'epsilon'"),
+    ({"learn_for": -3600}, "learn_for: must not be negative"),
+    ({"learn_for": "forever"}, "learn_for: not a duration: 'forever'"),
+    ({"learn_for": "9" * 5000}, "learn_for: not a duration"),
+])
+def test_hostile_anomaly_parameters_are_refused_on_their_line(tmp_path, fields, reason):
+    path = write(tmp_path, "anomaly", rule_text(**ANOMALY, **fields))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert reason in result.output, result.output
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ({"at": "0s", "every": "1m", "repeat": 10 ** 9}, "repeat: Input should be less than or "
+                                                     "equal to 20000"),
+    ({"at": "0s", "every": "1m", "repeat": 5, "cycle": {"temp_c": []}},
+     "'cycle' lists the values a field takes in turn"),
+    ({"at": "0s", "repeat": 5}, "a series ('repeat') needs 'every'"),
+    ({"at": "0s", "every": "1m", "repeat": 0}, "repeat: Input should be greater than or equal "
+                                               "to 1"),
+])
+def test_hostile_series_in_a_rule_test_are_refused(tmp_path, line, reason):
+    tests = [{"name": "fires", "events": [line], "expect": [{"at": "0s"}]},
+             {"name": "silent", "events": [], "expect": []}]
+    path = write(tmp_path, "series", good(tests=tests))
+    started = time.perf_counter()
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert time.perf_counter() - started < 10
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert reason in result.output, result.output
+
+
+@pytest.mark.parametrize("value", ["forever", "-5m", "9" * 5000, "1e400s"])
+def test_hostile_durations_on_the_command_line_are_a_clear_error(tmp_path, value):
+    events = tmp_path / "events.jsonl"
+    events.write_text("", encoding="utf-8")
+    write(tmp_path, "hot", good())
+    result = CliRunner().invoke(app, ["replay", str(events), "--rules", str(tmp_path / "hot.yaml"),
+                                      "--max-event-age", value])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --max-event-age: not a duration" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ("9" * 5000, "a value cannot be read: Exceeds the limit (4300 digits)"),
+    ("9" * 400, "learn_for: not a duration: 9999"),
+    (".nan", "learn_for: not a duration: nan seconds is beyond any clock"),
+    ("-.inf", "learn_for: not a duration: -inf seconds is beyond any clock"),
+])
+def test_numbers_no_clock_can_hold_are_refused_on_their_line(tmp_path, value, reason):
+    # Unquoted, so YAML reads them as numbers: one too long for Python to build used to end
+    # validate with a traceback, one too large for a float with an OverflowError.
+    text = rule_text(**ANOMALY) + f"learn_for: {value}\n"
+    line = text.count("\n")
+    path = write(tmp_path, "numbers", text)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"numbers.yaml:{line}: {reason}" in result.output, result.output
