@@ -206,8 +206,6 @@ def worker(
 def _duration(option: str, text: str) -> float:
     from models.base import parse_duration
 
-    if text.strip() == "0":
-        return 0.0
     try:
         return parse_duration(text)
     except ValueError as exc:

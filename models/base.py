@@ -251,6 +251,8 @@ def parse_duration(text: str | float | int) -> float:
 
     >>> parse_duration("10m"), parse_duration("1.5h"), parse_duration("9m30s"), parse_duration(30)
     (600.0, 5400.0, 570.0, 30.0)
+    >>> parse_duration("0")
+    0.0
     """
     if isinstance(text, int | float):
         seconds = float(text) if abs(text) < 1e300 else math.inf
@@ -258,6 +260,8 @@ def parse_duration(text: str | float | int) -> float:
             raise ValueError(f"not a duration: {str(text)[:30]} seconds is beyond any clock")
         return seconds
     compact = text.replace(" ", "")
+    if compact == "0":
+        return 0.0  # none, in any unit
     if not _DURATION.match(compact):
         raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 10m, 1h30m, 7d)")
     return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(compact))
