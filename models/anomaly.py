@@ -86,7 +86,7 @@ from models.base import (
     pickled_by_position,
     significant,
 )
-from models.likelihood import SeasonalJudge, SeasonalState
+from models.likelihood import Direction, SeasonalJudge, SeasonalState
 from models.refdata import ModelEnv
 from topics.codec import Event
 from topics.schemas import CITY_TZ
@@ -115,6 +115,13 @@ class AnomalyParams(KindParams):
     """seasonal: a firing alert resolves once that chance is back above this."""
     learn_for: NonNegativeDuration = 7 * 86400.0
     """seasonal: event time a key is learned before its first verdict."""
+    direction: Direction = "both"
+    """seasonal: alert only on readings above what is usual (``up``: a surge of visits), only
+    below (``down``), or either way (``both``, with bursts and stuck readings)."""
+    counts: bool = False
+    """seasonal: the field counts things in an interval (visits, calls, tickets): chance
+    variation is judged as a count's, which is wider, relatively, when counts are small. A
+    negative count is not used."""
     features: list[Feature] = Field(default_factory=list)
     """Seasonal features beside the value (half_space_trees only)."""
     window: int | None = Field(default=None, ge=2)
@@ -140,6 +147,12 @@ class AnomalyParams(KindParams):
             if given:
                 raise ValueError(f"{', '.join(map(repr, given))}: used only by detectors "
                                  f"{', '.join(RIVER_DETECTORS)}")
+        else:
+            given = [name for name, value in (("direction", self.direction != "both"),
+                                              ("counts", self.counts)) if value]
+            if given:
+                raise ValueError(f"{', '.join(map(repr, given))}: used only by detector "
+                                 "seasonal")
         if self.clear_at <= self.epsilon:
             raise ValueError("'clear_at' must be above 'epsilon' (a band between them keeps a "
                              "firing alert from flapping)")
@@ -235,7 +248,8 @@ class Anomaly(WarningModel[AnomalyState]):
         self._threshold_from = self.warmup // 2
         self.quantile = params.quantile or 0.995
         self._threshold_window = max(200, math.ceil(5 / (1 - self.quantile)))
-        self.judge = SeasonalJudge(params.epsilon, params.clear_at, params.learn_for) \
+        self.judge = SeasonalJudge(params.epsilon, params.clear_at, params.learn_for,
+                                   params.direction, params.counts) \
             if params.detector == "seasonal" else None
 
     def new_state(self) -> AnomalyState | SeasonalState:  # type: ignore[override]
@@ -262,7 +276,10 @@ class Anomaly(WarningModel[AnomalyState]):
         return state
 
     def _value(self, event: Event) -> float | None:
-        return learnable(event.data.get(self.params.field))
+        value = learnable(event.data.get(self.params.field))
+        if value is not None and value < 0 and self.params.counts:
+            return None
+        return value
 
     def score_one(self, state: Any, event: Event) -> Reading:
         value = self._value(event)
@@ -381,7 +398,8 @@ class Anomaly(WarningModel[AnomalyState]):
                     "alerts when": f"the chance of the recent scores, under the key's own "
                                    f"history, is below {p.epsilon:g} (clears above "
                                    f"{p.clear_at:g})",
-                    "learns first": format_duration(p.learn_for)}
+                    "learns first": format_duration(p.learn_for),
+                    "direction": p.direction, "counts": p.counts}
         out: dict[str, Any] = {
             "kind": self.kind, "field": p.field, "detector": p.detector,
             "quantile": self.quantile, "warmup": self.warmup,

@@ -64,15 +64,18 @@ class ScoreStream:
             count -= 1
         return total / count
 
-    def tail(self, average: float) -> float:
-        """The chance that a usual recent mean is at least as far from usual as ``average``."""
+    def tail(self, average: float, side: Literal["upper", "lower", "both"] | None = None
+             ) -> float:
+        """The chance that a usual recent mean is at least as far from usual as ``average``
+        (on ``side``, the stream's own by default)."""
         if self.n < HISTORY_MIN:
             return 1.0
         spread = max(math.sqrt(self.var), self.floor, 1e-12)
         distance = (average - self.mean) / spread
-        if self.side == "both":
+        side = side or self.side
+        if side == "both":
             return math.erfc(abs(distance) / math.sqrt(2.0))
-        if self.side == "lower":
+        if side == "lower":
             distance = -distance
         return 0.5 * math.erfc(distance / math.sqrt(2.0))
 
@@ -102,6 +105,8 @@ class ScoreStream:
         self.learn(average)
         return p
 
+
+Direction = Literal["up", "down", "both"]
 
 HOUR_S = 3600.0
 LEVEL_HALFLIFE_S = 12 * HOUR_S
@@ -205,8 +210,14 @@ class SeasonalScorer:
         return (z, z, z, self.burst.score(residual - self.last_residual),
                 self.stuck.score(value - self.last_value), parting)
 
-    def tails(self, scores: tuple[float, ...]) -> list[float]:
-        return [s.tail(s.average(x)) for s, x in zip(self.streams, scores, strict=True)]
+    def tails(self, scores: tuple[float, ...], direction: Direction = "both") -> list[float]:
+        """Each stream's tail probability; for ``direction`` up (down) only the streams of the
+        reading's level, one-sided, judge (a burst or a stuck sensor is neither up nor down)."""
+        if direction == "both":
+            return [s.tail(s.average(x)) for s, x in zip(self.streams, scores, strict=True)]
+        side = "upper" if direction == "up" else "lower"
+        return [s.tail(s.average(x), side) if i in SIGNED_STREAMS else 1.0
+                for i, (s, x) in enumerate(zip(self.streams, scores, strict=True))]
 
     def learn(self, value: float, ts: float, hour_of_week: int, scores: tuple[float, ...],
               usual: bool, judging: bool = True) -> None:
@@ -276,6 +287,8 @@ def _weight(elapsed: float, halflife: float, n: int) -> float:
 
 STREAM_NAMES = ("spike", "shift", "slow shift", "burst", "stuck", "drift")
 """What each stream of ``SeasonalScorer`` flags, as the evidence says it."""
+SIGNED_STREAMS = (0, 1, 2, 5)
+"""The streams whose scores say which way the level moved (the others judge spreads)."""
 
 
 @pickled_by_position
@@ -300,19 +313,39 @@ class SeasonalJudge:
     epsilon: float = 1e-5
     clear_at: float = 1e-3
     learn_for: float = 7 * 86400.0
-    _last: tuple[object, tuple[float, ...], float] | None = None
+    direction: Direction = "both"
+    """Which way an unusual reading must lie: ``up`` (a surge of visits), ``down``, or both."""
+    counts: bool = False
+    """The readings count things in an interval: judged as ``2·√(x + 3/8)`` (Anscombe), on
+    which a count's chance variation is about 1 at every level, so a quiet hour's Poisson
+    tail is not taken for a Gaussian's."""
+    _last: tuple[object, tuple[float, ...], float, float] | None = None
 
     def _judge(self, state: SeasonalState, event: object, value: float, ts: float,
-               hour_of_week: int) -> tuple[tuple[float, ...], float, list[float]]:
+               hour_of_week: int) -> tuple[tuple[float, ...], float, list[float], float]:
+        """(scores, the chance judged in ``direction``, its streams' tails, the chance either
+        way). What is unusual either way stays out of the history of what is usual, whichever
+        way alerts: a learned hour of no visits would make the usual hour after it a surge."""
         scorer = state.scorer
-        scores = scorer.scores(value, ts, hour_of_week)
+        scores = scorer.scores(self._scaled(value), ts, hour_of_week)
         # Tails as soon as the streams have a history (before ``learn_for`` they keep what they
         # flag out of it, though they give no verdict yet).
-        tails = scorer.tails(scores) if scorer.n >= JUDGED_FROM \
-            else [1.0] * len(scores)
-        chance = min(1.0, min(tails) * len(tails))
-        self._last = (event, scores, chance)
-        return scores, chance, tails
+        if scorer.n < JUDGED_FROM:
+            tails = [1.0] * len(scores)
+            self._last = (event, scores, 1.0, 1.0)
+            return scores, 1.0, tails, 1.0
+        either = scorer.tails(scores)
+        either_chance = min(1.0, min(either) * len(either))
+        if self.direction == "both":
+            tails, chance = either, either_chance
+        else:
+            tails = scorer.tails(scores, self.direction)
+            chance = min(1.0, min(tails) * len(SIGNED_STREAMS))
+        self._last = (event, scores, chance, either_chance)
+        return scores, chance, tails, either_chance
+
+    def _scaled(self, value: float) -> float:
+        return 2.0 * math.sqrt(max(value, 0.0) + 0.375) if self.counts else value
 
     def ready(self, state: SeasonalState, ts: float) -> bool:
         scorer = state.scorer
@@ -322,17 +355,19 @@ class SeasonalJudge:
     def score(self, state: SeasonalState, event: object, value: float, ts: float,
               hour_of_week: int) -> tuple[str, dict[str, object]]:
         """(verdict name, evidence); ``hold`` while learning."""
-        scores, chance, tails = self._judge(state, event, value, ts, hour_of_week)
+        scores, chance, tails, _ = self._judge(state, event, value, ts, hour_of_week)
         if not self.ready(state, ts):
             return "hold", {}
         scorer = state.scorer
-        expected = scorer.expected(hour_of_week)
+        expected, spread = scorer.expected(hour_of_week), scorer.scale * 1.2533
+        if self.counts:  # back to counts: x = (y/2)² − 3/8, so dx ≈ (y/2)·dy
+            expected, spread = max((expected / 2) ** 2 - 0.375, 0.0), spread * expected / 2
         evidence: dict[str, object] = {
             "value": value, "expected": significant(expected), "score": significant(scores[0]),
             "chance": float(f"{chance:.3g}"), "epsilon": self.epsilon,
             "flagged_by": STREAM_NAMES[tails.index(min(tails))],
             "baseline_mean": significant(expected),
-            "baseline_std": significant(scorer.scale * 1.2533), "seen": scorer.n}
+            "baseline_std": significant(spread), "seen": scorer.n}
         if chance < self.epsilon:
             return "breach", evidence
         return ("band" if chance < self.clear_at else "clear"), evidence
@@ -341,10 +376,11 @@ class SeasonalJudge:
               hour_of_week: int) -> None:
         last = self._last
         if last is not None and last[0] is event:
-            scores, chance = last[1], last[2]
+            scores, either = last[1], last[3]
         else:
-            scores, chance, _ = self._judge(state, event, value, ts, hour_of_week)
-        usual = chance >= self.clear_at
-        state.scorer.learn(value, ts, hour_of_week, scores, usual, self.ready(state, ts))
+            scores, _, _, either = self._judge(state, event, value, ts, hour_of_week)
+        usual = either >= self.clear_at
+        state.scorer.learn(self._scaled(value), ts, hour_of_week, scores, usual,
+                           self.ready(state, ts))
         self._last = None
 

@@ -122,3 +122,59 @@ def test_parameters_of_river_detectors_are_errors_with_the_default():
         AnomalyParams(field="p", quantile=0.99)
     with pytest.raises(ValueError, match="'clear_at' must be above 'epsilon'"):
         AnomalyParams(field="p", epsilon=1e-3, clear_at=1e-4)
+    with pytest.raises(ValueError, match="'direction': used only by detector seasonal"):
+        AnomalyParams(field="p", detector="gaussian", direction="up")
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_a_one_sided_rule_alerts_on_its_side_only_and_the_other_side_leaves_no_echo(direction):
+    """An hour of readings far above usual and, days later, an hour far below: ``up`` alerts
+    on the first only, ``down`` on the second only; the other is kept out of what is usual, so
+    the usual readings after it are no echo."""
+    values = sensor()
+    shift_at, drop_at = 14 * DAY, 18 * DAY
+    for i in range(shift_at, shift_at + 12):
+        values[i] += 40
+    for i in range(drop_at, drop_at + 12):
+        values[i] -= 40
+    found = episodes(run(values, direction=direction))
+    expected_at = shift_at if direction == "up" else drop_at
+    assert len(found) == 1 and expected_at <= found[0] <= expected_at + 24, found
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def test_counts_judged_as_counts_stay_silent_where_a_gaussian_reading_would_cry_wolf():
+    """Quarter-hour counts of a few visits (Poisson, busier by day): judged as measurements,
+    the heavy upper tail of small counts raises alerts on chance; judged as counts it does
+    not — and a surge of four times the usual count still alerts at once."""
+    rng = random.Random(5)
+    quarter = 900.0
+    means = [2 + 10 * max(0.0, math.sin(math.pi * ((i % 96) / 96 - 0.25))) ** 2
+             for i in range(96 * 42)]
+    counts = [float(poisson(rng, m)) for m in means]
+
+    def verdicts(values: list[float], **params: object) -> list[Verdict]:
+        model = Anomaly(AnomalyParams(field="count", direction="up", **params))  # type: ignore
+        state, out = model.new_state(), []
+        for i, value in enumerate(values):
+            ts = START + quarter * i
+            hour, weekday = local_hour_weekday(ts)
+            event = Event("clinic", "H1", ts, {"count": value, "hour": hour, "weekday": weekday})
+            out.append(model.score_one(state, event).verdict)
+            model.learn_one(state, event)
+        return out
+
+    as_measurements = episodes(verdicts(counts))
+    as_counts = episodes(verdicts(counts, counts=True))
+    assert as_counts == [] and len(as_measurements) > len(as_counts), as_measurements
+    surge_at = 96 * 40 + 50  # a busy quarter hour
+    surged = [*counts[:surge_at], 4 * means[surge_at] + 10, *counts[surge_at + 1:]]
+    assert episodes(verdicts(surged, counts=True)) == [surge_at]
