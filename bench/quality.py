@@ -8,7 +8,8 @@ incident is *detected* when that model fires for that key between the incident's
 minute of clock slack) and an hour after its end; the delay is from the incident's start to the
 first such alert. A firing alert that matches none of its model's incidents is a false alarm
 unless another model's incident was under way at its key then (an unusual flow on a segment
-during a recorded congestion): a second signal of a real situation, which the duty officer sees
+during a recorded congestion; a tanker in the grid cell of a site crowded by a recorded
+incident): a second signal of a real situation, which the duty officer sees
 grouped with the first — counted as correct, never as a detection. Per model and per department
 it prints precision (alerts about a recorded situation / all alerts), recall (incidents
 detected / incidents) and the median and worst delay.
@@ -151,6 +152,8 @@ def score(truth: list[Incident], alerts: list[Alert], departments: dict[str, str
         scores.setdefault(incident.model_id, ModelScore(incident.department)).incidents += 1
         by_model_key[(incident.model_id, incident.key)].append(incident)
         by_key[incident.key].append(incident)
+        if incident.grid is not None and incident.grid != incident.key:
+            by_key[incident.grid].append(incident)
     first_alert: dict[str, float] = {}
     for alert in alerts:
         if alert.state != "firing":

@@ -52,6 +52,9 @@ class Incident:
     department: str
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    grid: str | None = None
+    """The grid cell the situation is in, where its key is not one: an alert keyed by that
+    cell while it lasts (a tanker passing the crowded site) is a second signal of it."""
     """What the department needs to produce the incident's events (vehicle, values …)."""
 
     def as_json(self) -> dict[str, Any]:

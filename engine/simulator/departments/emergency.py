@@ -68,9 +68,9 @@ class Emergency(Department):
         ctx = self.ctx
 
         def add(model: str, n: int, key: str, start: float, end: float, note: str,
-                **extra: object) -> None:
+                in_grid: str | None = None, **extra: object) -> None:
             out.append(Incident(self.incident_id(model, n), model, key, start, end,
-                                self.name, note, dict(extra)))
+                                self.name, note, dict(extra), in_grid))
 
         rng = ctx.rng("emergency/plan/cluster")
         for n, start in enumerate(ctx.incident_times(rng)):
@@ -90,7 +90,8 @@ class Emergency(Department):
         for n, start in enumerate(ctx.incident_times(rng)):
             grid = rng.choice(self.ctx.city.grids)
             add("emergency.weather.red_rainstorm_warning", n, f"WW-R{n:03d}", start, start,
-                "red rainstorm warning issued", grid=grid, lower=rng.uniform(3, 6) * 3600)
+                "red rainstorm warning issued", in_grid=grid, grid=grid,
+                lower=rng.uniform(3, 6) * 3600)
         rng = ctx.rng("emergency/plan/rain")
         for n, start in enumerate(ctx.incident_times(rng, lead=2 * 3600)):
             g = self.gauges[n % len(self.gauges)]

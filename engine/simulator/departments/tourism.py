@@ -109,11 +109,13 @@ class Tourism(Department):
                     peak = 0.85 if short == "capacity_80" else 1.03
                     ramp = 3600.0
                     base = self._load(self.sites[site], start)
+                    grid = self.sites[site]["grid"]
                     extra = {"site": site, "peak": peak, "ramp": ramp, "hold": 2400.0,
                              "base": base}
                     at = start + ramp * _crossing(base, peak, 0.8 if peak < 1 else 1.0)
                     out.append(Incident(iid, model, site, start, at + PERIOD, self.name,
-                                        f"visitors rise to {peak:.0%} of capacity", extra))
+                                        f"visitors rise to {peak:.0%} of capacity", extra,
+                                        grid))
                     out.append(Incident(f"{iid}-forecast", FORECAST, site, start,
                                         start + ramp, self.name, "companion: the rise",
                                         {"companion": True}))
@@ -126,7 +128,7 @@ class Tourism(Department):
                         at80 = start + ramp * _crossing(base, peak, 0.8)
                         out.append(Incident(f"{iid}-80", MODELS[0], site, start,
                                             at80 + PERIOD, self.name, "companion: past 80%",
-                                            {"companion": True}))
+                                            {"companion": True}, grid))
                 elif short == "visitor_surge":
                     out.append(Incident(iid, model, site, start, start + 600, self.name,
                                         "entries 4x the usual rate for 10 min",
