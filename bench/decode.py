@@ -20,9 +20,9 @@ sys.path.insert(0, str(REPO))
 
 import orjson
 
-from engine.simulator.base import SimContext, parse_start
-from engine.simulator.run import Simulation, reference_city
 from models.base import parse_duration
+from simulator.base import SimContext, parse_start
+from simulator.run import Simulation, reference_city
 from topics.codec import EventTimePolicy, decode
 
 

@@ -39,8 +39,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from engine import broker
 from engine.kafka_admin import ensure_topics
 from engine.processes import stop_group
-from engine.simulator.base import SimContext, parse_start
-from engine.simulator.run import Simulation, reference_city
+from simulator.base import SimContext, parse_start
+from simulator.run import Simulation, reference_city
 from topics.registry import DEFAULT_PARTITIONS, partition_of
 
 PROBE_RULE = """\

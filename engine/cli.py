@@ -232,7 +232,7 @@ def demo(
 ) -> None:
     """The whole loop in a minute: broker, worker, dispatch, tracking and a simulated city;
     a scripted scene, the departments' replies, an escalation, the scorecards."""
-    from engine.demo import run_demo
+    from simulator.demo import run_demo
 
     raise typer.Exit(run_demo(rules, wait_s=wait, keep=keep))
 
@@ -254,15 +254,15 @@ def simulate(
         help="With --bootstrap: pace events (1 = real time, 60 = an hour a minute).")] = None,
 ) -> None:
     """Simulate the city's department streams with injected incidents and ground truth."""
-    from engine.simulator.base import SimContext, parse_start
-    from engine.simulator.run import (
+    from models.base import parse_duration
+    from simulator.base import SimContext, parse_start
+    from simulator.run import (
         Simulation,
         reference_city,
         send_to_kafka,
         write_jsonl,
         write_truth,
     )
-    from models.base import parse_duration
 
     begin = parse_start(start)
     ctx = SimContext(seed=seed, start=begin, end=begin + parse_duration(duration), rate=rate,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from engine.simulator.base import SimContext, parse_start
-from engine.simulator.city import City
-from engine.simulator.run import Simulation, reference_city
+from simulator.base import SimContext, parse_start
+from simulator.city import City
+from simulator.run import Simulation, reference_city
 from topics.codec import Event, decode
 
 RULES = Path(__file__).resolve().parents[1] / "rules"

@@ -8,9 +8,9 @@ from engine.core import MemoryStore, ScoringCore
 from engine.loader import load_rules
 from engine.plans import Route
 from engine.reference import track_lookup_event
-from engine.simulator.base import SimContext, parse_start
-from engine.simulator.run import Simulation
 from models.fastcel import guard_of
+from simulator.base import SimContext, parse_start
+from simulator.run import Simulation
 from tests.simkit import RULES, START, city
 from topics.codec import Event, decode
 

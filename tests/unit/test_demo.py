@@ -1,6 +1,6 @@
 """What the demo prints of the scorecards it saw."""
 
-from engine.demo import Seen, scorecard_lines
+from simulator.demo import Seen, scorecard_lines
 from topics.records import Scorecard
 
 

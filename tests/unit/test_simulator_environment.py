@@ -10,9 +10,9 @@ import pytest
 from bench.quality import score
 from engine.core import MemoryStore, ScoringCore
 from engine.loader import load_rules
-from engine.simulator.base import Department, Envelope, SimContext, parse_start
-from engine.simulator.departments.environment import Environment, aqi_of_pm25, wq_class
-from engine.simulator.run import reference_city
+from simulator.base import Department, Envelope, SimContext, parse_start
+from simulator.departments.environment import Environment, aqi_of_pm25, wq_class
+from simulator.run import reference_city
 from topics.codec import Event, decode
 
 RULES = Path(__file__).resolve().parents[2] / "rules"

@@ -7,9 +7,9 @@ import pytest
 
 from bench.quality import run_quality
 from engine.loader import load_rules
-from engine.simulator.base import SimContext, parse_start
-from engine.simulator.departments.hazchem import FACILITY, VEHICLE, WAYBILL, Hazchem
-from engine.simulator.run import reference_city
+from simulator.base import SimContext, parse_start
+from simulator.departments.hazchem import FACILITY, VEHICLE, WAYBILL, Hazchem
+from simulator.run import reference_city
 from topics.codec import Event, decode
 
 RULES = Path(__file__).resolve().parents[2] / "rules"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bench import quality
-from engine.simulator import run
-from engine.simulator.base import SimContext, parse_start
-from engine.simulator.departments.police import TOPIC, Police, station_of
+from simulator import run
+from simulator.base import SimContext, parse_start
+from simulator.departments.police import TOPIC, Police, station_of
 from topics.codec import Event, decode
 
 RULES = Path(__file__).resolve().parents[2] / "rules"

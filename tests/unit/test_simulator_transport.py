@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.quality import run_quality
-from engine.simulator.base import SimContext, parse_start
-from engine.simulator.departments.transport import Transport
-from engine.simulator.run import reference_city
+from simulator.base import SimContext, parse_start
+from simulator.departments.transport import Transport
+from simulator.run import reference_city
 from topics.codec import Event, decode
 
 RULES = Path(__file__).resolve().parents[2] / "rules"

@@ -10,9 +10,9 @@ import pytest
 from bench.quality import run_quality, score
 from engine.core import MemoryStore, ScoringCore
 from engine.loader import load_rules
-from engine.simulator.base import Department, Envelope, SimContext, parse_start
-from engine.simulator.departments.utilities import Utilities, in_heating_season
-from engine.simulator.run import reference_city
+from simulator.base import Department, Envelope, SimContext, parse_start
+from simulator.departments.utilities import Utilities, in_heating_season
+from simulator.run import reference_city
 from topics.codec import Event, decode
 
 RULES = Path(__file__).resolve().parents[2] / "rules"

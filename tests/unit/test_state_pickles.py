@@ -16,8 +16,8 @@ import pytest
 from engine.core import Entity, MemoryStore, RuleState, ScoringCore
 from engine.decision import DecisionState
 from engine.loader import load_rules
-from engine.simulator.base import SimContext, parse_start
-from engine.simulator.run import Simulation
+from simulator.base import SimContext, parse_start
+from simulator.run import Simulation
 from tests.simkit import RULES, START, city
 from topics.codec import Event, decode
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from engine.simulator.base import Department, Envelope, Incident, every
+from simulator.base import Department, Envelope, Incident, every
 
 TOPIC = "events.environment.station"
 PM25_BREAKS = [(0, 35, 0, 50), (35, 75, 50, 100), (75, 115, 100, 150), (115, 150, 150, 200),

@@ -16,12 +16,12 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
-from engine.simulator.base import Envelope, Incident, every
-from engine.simulator.city import Point, along, length, metres, offset
 from models.geofence import _shape, _to_segment_m
+from simulator.base import Envelope, Incident, every
+from simulator.city import Point, along, length, metres, offset
 
 if TYPE_CHECKING:
-    from engine.simulator.departments.hazchem import Hazchem, Tank, Vehicle
+    from simulator.departments.hazchem import Hazchem, Tank, Vehicle
 
 M = 60.0
 TANK_MODELS = {
@@ -274,7 +274,7 @@ def incident_events(dept: Hazchem, incident: Incident) -> list[Envelope]:
 
 
 def _incident_vehicle(dept: Hazchem, vid: str, rng: random.Random, **changes: Any) -> Vehicle:
-    from engine.simulator.departments.hazchem import Vehicle
+    from simulator.departments.hazchem import Vehicle
     fields = {"vehicle_id": vid, "plate": f"浙B{rng.randint(10000, 99999)}危",
               "driver_id": f"HD-{rng.randint(30, 56):03d}", "company_id": "HC-01",
               "home": "F-01", "cargo_un": "1203", "cargo_class": 3.0, "rated_t": 30.0}

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from engine.simulator.base import Department, Envelope, Incident, diurnal, every
-from engine.simulator.city import DISTRICTS
+from simulator.base import Department, Envelope, Incident, diurnal, every
+from simulator.city import DISTRICTS
 
 TOPIC = "events.tourism.site"
 PERIOD = 300.0

@@ -27,8 +27,8 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from engine.simulator.base import Department, Envelope, Incident, diurnal, every
-from engine.simulator.city import DISTRICTS
+from simulator.base import Department, Envelope, Incident, diurnal, every
+from simulator.city import DISTRICTS
 
 TOPIC = "events.health.report"
 DISEASES = ("influenza", "norovirus", "hand_foot_mouth", "chickenpox", "mumps",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 
-from engine.simulator.base import (
+from simulator.base import (
     Department,
     Envelope,
     Incident,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
-from engine.simulator.city import City
+from simulator.city import City
 from topics.schemas import CITY_TZ
 
 

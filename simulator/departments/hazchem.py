@@ -18,7 +18,7 @@ Background:
   holidays see fewer trips. Routes avoid the city centre, schools and water-source areas.
 - Now and then a violation record (events.market.record) against a transport company.
 
-Incidents (``engine.simulator.departments.hazchem_incidents``): every hazchem model, each
+Incidents (``simulator.departments.hazchem_incidents``): every hazchem model, each
 ``ctx.incidents_per_model`` times, plus the *companion* incidents a situation necessarily causes
 for a second model (a tank at 96% is also above 90%): those are real situations too.
 """
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from engine.simulator.base import Department, Envelope, Incident, SimContext, every
-from engine.simulator.city import Point, along, length, metres, offset
-from engine.simulator.departments import hazchem_incidents as scenarios
+from simulator.base import Department, Envelope, Incident, SimContext, every
+from simulator.city import Point, along, length, metres, offset
+from simulator.departments import hazchem_incidents as scenarios
 
 VEHICLE = "events.hazchem.vehicle"
 FACILITY = "events.hazchem.facility"

@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from engine.simulator.base import Department, Envelope, Incident, SimContext, every
+from simulator.base import Department, Envelope, Incident, SimContext, every
 
 UTIL, HOTLINE, HEALTH, POLICE, TOURISM, EMERGENCY = (
     "events.utilities.sensor", "events.hotline.ticket", "events.health.report",

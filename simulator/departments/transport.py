@@ -31,8 +31,8 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from engine.simulator.base import Department, Envelope, Incident, diurnal, every
-from engine.simulator.city import LAT0, LAT1, LON0, LON1, offset
+from simulator.base import Department, Envelope, Incident, diurnal, every
+from simulator.city import LAT0, LAT1, LON0, LON1, offset
 
 ROAD = "events.transport.road"
 COACH = "events.transport.coach"

@@ -8,16 +8,16 @@ import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.simulator.base import Department, Envelope, Incident, SimContext
-from engine.simulator.city import City
+from simulator.base import Department, Envelope, Incident, SimContext
+from simulator.city import City
 
 SLICE = 3600.0
 """Departments produce an hour at a time; each hour is sorted, so memory stays bounded."""
 
 
 def departments() -> dict[str, type[Department]]:
-    """Every ``Department`` in ``engine.simulator.departments``, by name."""
-    from engine.simulator import departments as package
+    """Every ``Department`` in ``simulator.departments``, by name."""
+    from simulator import departments as package
 
     found: dict[str, type[Department]] = {}
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):

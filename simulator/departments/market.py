@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 
-from engine.simulator.base import Department, Envelope, Incident, SimContext, arrivals, every
+from simulator.base import Department, Envelope, Incident, SimContext, arrivals, every
 
 TOPIC = "events.market.record"
 PRICES = {"rice": 6.2, "flour": 5.1, "edible_oil": 15.8, "pork": 26.0, "eggs": 11.5,

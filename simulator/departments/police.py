@@ -34,7 +34,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from engine.simulator.base import Department, Envelope, Incident, arrivals, diurnal
+from simulator.base import Department, Envelope, Incident, arrivals, diurnal
 
 TOPIC = "events.police.incident"
 

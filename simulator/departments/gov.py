@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from engine.simulator.base import Department, Envelope, Incident, SimContext, arrivals, diurnal
+from simulator.base import Department, Envelope, Incident, SimContext, arrivals, diurnal
 
 TOPIC = "events.gov.workitem"
 DEPTS = ("housing_utilities", "urban_management", "transport", "environment", "health",

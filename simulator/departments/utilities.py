@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.simulator.base import Department, Envelope, Incident, every
+from simulator.base import Department, Envelope, Incident, every
 
 TOPIC = "events.utilities.sensor"
 UNITS = {"pressure_kpa": "kPa", "flow_m3h": "m3/h", "lel_pct": "%LEL", "supply_temp_c": "°C",
