@@ -51,12 +51,9 @@ older than the newest is ``late()`` and not used. An event without the field: ``
 (a HOLD the engine counts); one whose value is not a finite number within ±1e15 is skipped
 (``UNUSABLE``) and never learned.
 
-Per reading (``score_one`` + ``learn_one``, which scores again): gaussian 12 µs (23 µs with a
-window), half_space_trees 50-60 µs, predictive 12.5 µs. State per key,
-pickled once the threshold window is full (800 bytes less after 1,000 readings), after which it
-stops growing: gaussian 16.7 KB (16.3 KB of threshold scores; the random generator river's
-Gaussian carries, 3.7 KB, is left out), 19.3 KB with ``window: 168``; half_space_trees 62 KB
-(45 KB of trees); predictive 17.4 KB (``test_state_size``).
+State per key stops growing once the threshold window is full (``test_state_size``); the
+random generator river's Gaussian carries is left out of its pickle (nothing samples from it).
+Costs per reading and state sizes: ``bench/README.md``.
 """
 
 from __future__ import annotations

@@ -22,8 +22,7 @@ a resolved alert says which shift it ends) beside ``mean``, the running mean sin
 
 Readings must come in event-time order: one older than the newest is ``late()`` and not used.
 Events without the field say nothing (``UNDECIDED``, a HOLD the engine counts). ``score_one``
-updates a copy of the state (a detector cannot be asked what it would do without changing it):
-30-40 µs per reading in all.
+updates a copy of the state (a detector cannot be asked what it would do without changing it).
 
 State per key: the detector and thirteen numbers. With Page-Hinkley that stays about 0.6 kB
 pickled; ADWIN keeps buckets that grow with the log of the readings since the last shift
