@@ -35,7 +35,7 @@ from engine.fetch_pacing import FetchPacing, Pace, apply_pace
 from engine.gc_tuning import tune_gc
 from engine.in_flight import InFlight
 from engine.kafka_admin import ensure_topics
-from engine.lifecycle import SilenceBook
+from engine.silences import SilenceBook
 from engine.outputs import Outputs, count_unused
 from engine.partition_keeping import PartitionKeeping
 from engine.partition_watch import PartitionWatch
