@@ -12,68 +12,44 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.alert_record import build_alert
-from engine.decision import DecisionState, applied_quietly, clear_deadline, decide, settle
+from engine.decision import AlertDecider, DecisionState, alert_deadline, applied_quietly
+from engine.entity_state import EntityState, Origin, RuleState, as_entity_state
 from engine.failures import Phase, ScoringFailure, describe, is_fatal
 from engine.loader import CompiledRule
 from engine.plans import Route, route_key, stream_of
-from models.base import UNDECIDED, Reading, Verdict, pickled_by_position
+from models.base import UNDECIDED, Reading, Verdict
 from topics.codec import Event
-from topics.records import Alert, Severity
+from topics.records import Alert
 
-Entity = dict[str, "RuleState"]
-"""The state of every rule watching one key of one stream, by rule ``state_key``."""
-
-ORIGINS = "~origins"
-"""Entity entry (not a rule): per source (topic, partition), the offset of the newest event
-applied. Kafka delivers at least once: after a rebalance or a crash the new owner reads again
-from the committed offset, which can be behind the state it recovers (and a re-keyed event is
-forwarded again). Kept with the state those events changed, this mark drops exactly the
-repeats, so a window does not count an event twice and an old reading does not restart a
-``for`` clock. (A department topic deleted and created again restarts its offsets: its
-consumers' state must start afresh too, under a new app id.)"""
-
-Origin = tuple[str, int, int]
-"""(source topic, partition, offset) of an event."""
-
-
-@pickled_by_position
-@dataclass(slots=True)
-class RuleState:
-    model: Any
-    decision: DecisionState = field(default_factory=DecisionState)
-    seen: float = float("-inf")
-    """Event time of the newest event this rule scored for the key (for idle expiry)."""
-    context: dict[str, Any] | None = None
-    """Fields of the latest event the summary needs, for alerts raised by a deadline."""
+__all__ = ["MemoryStore", "Origin", "RuleState", "ScoringCore", "StateStore", "stream_of"]
+"""``RuleState`` stays importable from here: the changelog's older pickles name it so."""
 
 
 class StateStore(Protocol):
-    def load(self, stream: str, key: str) -> Entity | None: ...
-    def save(self, stream: str, key: str, entity: Entity) -> None: ...
+    def load(self, stream: str, key: str) -> EntityState | None: ...
+    def save(self, stream: str, key: str, entity: EntityState) -> None: ...
     def delete(self, stream: str, key: str) -> None: ...
-    def entities(self) -> Iterator[tuple[str, str, Entity]]: ...
+    def entities(self) -> Iterator[tuple[str, str, EntityState]]: ...
 
 
 class MemoryStore:
     """A dict of entities: for replay, tests and benchmarks."""
 
     def __init__(self) -> None:
-        self.data: dict[tuple[str, str], Entity] = {}
+        self.data: dict[tuple[str, str], EntityState] = {}
 
-    def load(self, stream: str, key: str) -> Entity | None:
+    def load(self, stream: str, key: str) -> EntityState | None:
         return self.data.get((stream, key))
 
-    def save(self, stream: str, key: str, entity: Entity) -> None:
+    def save(self, stream: str, key: str, entity: EntityState) -> None:
         self.data[(stream, key)] = entity
 
     def delete(self, stream: str, key: str) -> None:
         self.data.pop((stream, key), None)
 
-    def entities(self) -> Iterator[tuple[str, str, Entity]]:
+    def entities(self) -> Iterator[tuple[str, str, EntityState]]:
         for (stream, key), entity in self.data.items():
             yield stream, key, entity
 
@@ -88,25 +64,12 @@ def _model_deadline(rule: CompiledRule, state: RuleState) -> float | None:
     return model.next_deadline(state.model)
 
 
-def _escalation_deadline(rule: CompiledRule, state: RuleState) -> float | None:
-    """When the next level that waits only for time (``after``, no ``when``) is due."""
-    decision = state.decision
-    if not decision.firing or decision.fired_at is None:
-        return None
-    rank = Severity(decision.severity or rule.spec.severity).rank
-    for severity, when, after in rule.escalations:
-        if severity.rank > rank and when is None and after is not None:
-            return decision.fired_at + after
-    return None
-
-
 def _deadline(rule: CompiledRule, state: RuleState) -> float | None:
     """The earliest of the model's deadline and the alert's own (clear_for, escalation)."""
     if not rule.lifecycle_timers:
         return _model_deadline(rule, state)
-    times = [t for t in (_model_deadline(rule, state),
-                         clear_deadline(state.decision, rule.spec.clear_for),
-                         _escalation_deadline(rule, state)) if t is not None]
+    times = [t for t in (_model_deadline(rule, state), alert_deadline(rule, state.decision))
+             if t is not None]
     return min(times) if times else None
 
 
@@ -143,10 +106,9 @@ class ScoringCore:
         A dict, not a callback: the worker reports it once a batch, not once an event."""
         self.failures: list[ScoringFailure] = []
         """Rules that raised since the caller last took them (``take_failures``)."""
-        self._batch: dict[tuple[str, str], Entity] = {}
-        self._awaiting_inhibition: list[tuple[Alert, CompiledRule, str]] = []
-        """Alerts of inhibitable rules raised at this moment (an event, a deadline), whose
-        ``inhibited_by`` is decided once every rule has had its say (``_decide_inhibition``)."""
+        self._batch: dict[tuple[str, str], EntityState] = {}
+        self.decider = AlertDecider()
+        """Decides every rule's alerts from the readings and deadlines routed here."""
         self._deadlines: list[tuple[float, str, str, str]] = []
         self._scheduled: dict[tuple[str, str, str], float] = {}
         self.set_rules(rules)
@@ -168,14 +130,7 @@ class ScoringCore:
             for route in by_stream.values():
                 route.index()
         self._routes = {topic: list(streams.values()) for topic, streams in routes.items()}
-        # model id -> (rule, its streams) of the rules whose red alert inhibits it
-        self._inhibitors: dict[str, list[tuple[CompiledRule, list[str]]]] = {}
-        for red in self.rules.values():
-            for pattern in red.spec.inhibits:
-                for target in self.rules.values():
-                    if target is not red and _glob(pattern, target.id):
-                        self._inhibitors.setdefault(target.id, []).append(
-                            (red, [stream_of(red, t) for t in red.spec.sources]))
+        self.decider.set_rules(self.rules.values())
 
     @property
     def topics(self) -> list[str]:
@@ -211,15 +166,16 @@ class ScoringCore:
         ``streams`` limits scoring to those streams (the worker scores re-keyed streams apart).
         ``origins`` (one per event, from the worker; replay has none): an entity skips an
         event whose origin is not newer than the last it applied from that source partition
-        (see ``ORIGINS``).
+        (see ``EntityState.origins``).
         """
         alerts: list[Alert] = []
         # Entities of this batch, loaded once and saved at its end (inhibition reads them too).
-        dirty: dict[tuple[str, str], Entity] = {}
+        dirty: dict[tuple[str, str], EntityState] = {}
         self._batch = dirty
         on_reading = self.on_reading
-        awaiting_inhibition = self._awaiting_inhibition
-        awaiting_inhibition.clear()
+        decider = self.decider
+        decider.start_moment()
+        awaiting_inhibition = decider.awaiting_inhibition
         for i, event in enumerate(events):
             origin = None if origins is None else origins[i]
             ts, data = event.ts, event.data
@@ -238,20 +194,24 @@ class ScoringCore:
                 ident = (route.stream, key)
                 entity = dirty.get(ident)
                 if entity is None:
-                    entity = self.store.load(route.stream, key) or {}
+                    entity = self._load(route.stream, key)
+                    if entity is None:
+                        entity = EntityState()
                     dirty[ident] = entity
-                if origin is not None and _repeated(entity, origin):
+                if origin is not None and entity.repeated(origin):
                     self.repeated += 1
                     continue
+                rule_states = entity.rules
                 # One event through each rule whose ``where`` holds for it (inline: this is
                 # the loop every (event, rule) pair goes through).
                 for step in plan.steps:
                     slot = step.slot
                     if slot >= 0 and not held[slot]:
                         continue
-                    state = entity.get(step.state_key)
+                    state = rule_states.get(step.state_key)
                     if state is None:
-                        state = entity[step.state_key] = RuleState(step.rule.model.new_state())
+                        state = rule_states[step.state_key] = RuleState(
+                            step.rule.model.new_state())
                     try:
                         reading = step.score_one(state.model, event)
                         verdict = reading.verdict
@@ -293,7 +253,7 @@ class ScoringCore:
                             raise
                         self._failed(step.rule, key, "score", exc, event, i)
             if awaiting_inhibition:
-                self._decide_inhibition()
+                decider.decide_inhibition(self._decision_of)
         for (stream, key), entity in dirty.items():
             self.store.save(stream, key, entity)
         self._batch = {}
@@ -319,78 +279,19 @@ class ScoringCore:
               data: dict[str, Any], alerts: list[Alert]) -> None:
         if self.on_reading is not None:
             self.on_reading(rule, key, ts, reading)
-        spec = rule.spec
-        decision = state.decision
-        transition = decide(decision, reading, ts, spec.hold_for, rule.id, key,
-                            spec.clear_for, spec.cooldown)
-        if transition == "firing":
-            decision.severity = spec.severity.value
-            self._level(rule, state, ts, {**data, **(reading.evidence or {})})
-            alerts.append(self._alert(rule, decision, transition, key, data))
-        elif transition is not None:
-            alerts.append(self._alert(rule, decision, transition, key, data))
-        elif decision.firing and reading.verdict is Verdict.BREACH and rule.escalations \
-                and self._level(rule, state, ts, {**data, **(reading.evidence or {})}):
-            alerts.append(self._alert(rule, decision, "escalated", key, data))
+        self.decider.reading(rule, state.decision, reading, ts, key, data, alerts)
 
-    def _level(self, rule: CompiledRule, state: RuleState, ts: float,
-               values: dict[str, Any] | None) -> bool:
-        """Raise the firing alert to the highest level whose conditions hold; True if it rose.
-        ``values`` is None when the clock asks (only levels without ``when`` can be met)."""
-        decision = state.decision
-        rank = Severity(decision.severity or rule.spec.severity).rank
-        reached = None
-        for severity, when, after in rule.escalations:
-            if severity.rank <= rank:
-                continue
-            if after is not None and (decision.fired_at is None
-                                      or ts - decision.fired_at < after):
-                continue
-            if when is not None and (values is None or when.evaluate(values) is not True):
-                continue
-            reached = severity
-        if reached is None:
-            return False
-        decision.severity = reached.value
-        return True
+    def _load(self, stream: str, key: str) -> EntityState | None:
+        stored = self.store.load(stream, key)
+        return None if stored is None else as_entity_state(stored)
 
-    def _lifecycle_due(self, rule: CompiledRule, state: RuleState, key: str, now: float,
-                       alerts: list[Alert]) -> None:
-        """What the clock does to the alert itself: resolve a clear that lasted, escalate."""
-        decision = state.decision
-        data = state.context or {}
-        due = _escalation_deadline(rule, state)
-        if due is not None and due < now and self._level(rule, state, due, None):
-            decision.last_ts = max(decision.last_ts or due, due)
-            alerts.append(self._alert(rule, decision, "escalated", key, data))
-        if settle(decision, now, rule.spec.clear_for) is not None:
-            alerts.append(self._alert(rule, decision, "resolved", key, data))
-
-    def _alert(self, rule: CompiledRule, decision: DecisionState, state: str, key: str,
-               data: dict[str, Any]) -> Alert:
-        alert = build_alert(rule, decision, state, key, data)
-        if alert.severity is not Severity.RED and rule.id in self._inhibitors:
-            # Decided after the moment's other rules: a red alert the same event raises (or
-            # resolves) counts whether its rule comes before this one or after.
-            self._awaiting_inhibition.append((alert, rule, key))
-        return alert
-
-    def _decide_inhibition(self) -> None:
-        """Mark the alerts raised at this moment ``inhibited_by`` the red alerts firing now."""
-        for alert, rule, key in self._awaiting_inhibition:
-            alert.inhibited_by = self._inhibited_by(rule, key)
-        self._awaiting_inhibition.clear()
-
-    def _inhibited_by(self, rule: CompiledRule, key: str) -> str | None:
-        """The id of a red alert firing for ``key`` from a rule that inhibits this one."""
-        for red, streams in self._inhibitors.get(rule.id, ()):
-            for stream in streams:
-                entity = self._batch.get((stream, key)) or self.store.load(stream, key)
-                state = entity.get(red.state_key) if entity else None
-                if state is not None and state.decision.firing \
-                        and state.decision.severity == Severity.RED.value:
-                    return state.decision.alert_id
-        return None
+    def _decision_of(self, stream: str, key: str, state_key: str) -> DecisionState | None:
+        """A rule's decision for a key: as this batch left it, else as stored."""
+        entity = self._batch.get((stream, key))
+        if entity is None:
+            entity = self._load(stream, key)
+        state = None if entity is None else entity.rules.get(state_key)
+        return None if state is None else state.decision
 
     def _schedule(self, deadline: float, stream: str, key: str, state_key: str) -> None:
         ident = (stream, key, state_key)
@@ -404,7 +305,8 @@ class ScoringCore:
         """Fire every deadline earlier than ``now`` (event time in replay, wall clock live)."""
         alerts: list[Alert] = []
         heap = self._deadlines
-        self._awaiting_inhibition.clear()
+        decider = self.decider
+        decider.start_moment()
         while heap and heap[0][0] < now:
             deadline, stream, key, state_key = heapq.heappop(heap)
             ident = (stream, key, state_key)
@@ -412,8 +314,8 @@ class ScoringCore:
                 continue
             del self._scheduled[ident]
             rule = self.rules.get(state_key)
-            entity = self.store.load(stream, key)
-            if rule is None or entity is None or state_key not in entity:
+            entity = self._load(stream, key)
+            if rule is None or entity is None or state_key not in entity.rules:
                 continue  # rule removed, or key moved to another worker
             try:
                 self._fire(rule, stream, key, entity, now, alerts)
@@ -421,13 +323,13 @@ class ScoringCore:
                 if is_fatal(exc):
                     raise
                 self._failed(rule, key, "deadline", exc)  # this key's timer is dropped
-            if self._awaiting_inhibition:
-                self._decide_inhibition()
+            if decider.awaiting_inhibition:
+                decider.decide_inhibition(self._decision_of)
         return alerts
 
-    def _fire(self, rule: CompiledRule, stream: str, key: str, entity: Entity, now: float,
+    def _fire(self, rule: CompiledRule, stream: str, key: str, entity: EntityState, now: float,
               alerts: list[Alert]) -> None:
-        state = entity[rule.state_key]
+        state = entity.rules[rule.state_key]
         actual = _deadline(rule, state)
         if actual is None:
             return
@@ -438,7 +340,7 @@ class ScoringCore:
         if due is not None and due < now:
             reading = rule.model.on_deadline(state.model, due)
             self._emit(rule, state, reading, due, key, state.context or {}, alerts)
-        self._lifecycle_due(rule, state, key, now, alerts)
+        self.decider.clock(rule, state.decision, key, now, state.context or {}, alerts)
         self.store.save(stream, key, entity)
         following = _deadline(rule, state)
         if following is not None:
@@ -449,18 +351,19 @@ class ScoringCore:
         longer than their rule's ``state_ttl`` (unless the alert is firing or a deadline is
         pending). Returns how many rule states were dropped."""
         dropped = 0
-        for stream, key, entity in list(self.store.entities()):
+        for stream, key, stored in list(self.store.entities()):
+            entity = as_entity_state(stored)
             stale = []
-            for state_key, state in entity.items():
+            for state_key, state in entity.rules.items():
                 rule = self.rules.get(state_key)
-                if state_key != ORIGINS and (rule is None or self._idle(rule, key, state, now)):
+                if rule is None or self._idle(rule, key, state, now):
                     stale.append(state_key)
             if not stale:
                 continue
             for state_key in stale:
-                del entity[state_key]
+                del entity.rules[state_key]
             dropped += len(stale)
-            if entity.keys() - {ORIGINS}:
+            if entity.rules:
                 self.store.save(stream, key, entity)
             else:
                 self.store.delete(stream, key)
@@ -471,7 +374,7 @@ class ScoringCore:
         self._deadlines.clear()
         self._scheduled.clear()
         for stream, key, entity in self.store.entities():
-            for state_key, state in entity.items():
+            for state_key, state in as_entity_state(entity).rules.items():
                 rule = self.rules.get(state_key)
                 if rule is None:
                     continue
@@ -493,20 +396,3 @@ class ScoringCore:
                 raise
             self._failed(rule, key, "housekeeping", exc)
             return False
-
-
-def _repeated(entity: Entity, origin: Origin) -> bool:
-    """True if ``entity`` already applied the event at ``origin``; else record it as applied."""
-    topic, partition, offset = origin
-    marks = entity.get(ORIGINS)
-    if marks is None:
-        marks = entity[ORIGINS] = RuleState({})
-    source = (topic, partition)
-    if marks.model.get(source, -1) >= offset:
-        return True
-    marks.model[source] = offset
-    return False
-
-
-def _glob(pattern: str, value: str) -> bool:
-    return value.startswith(pattern[:-1]) if pattern.endswith("*") else value == pattern

@@ -17,7 +17,7 @@ from typing import Any
 from engine import metrics
 from engine.failures import ScoringFailure, describe
 from engine.in_flight import InFlight, Record
-from engine.lifecycle import SilenceBook
+from engine.silences import SilenceBook
 from models.base import Reading, Verdict
 from topics.bounds import MAX_RECORD_BYTES, fits
 from topics.codec import dead_letter

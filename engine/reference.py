@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from engine.failures import describe
-from engine.lifecycle import SilenceBook
+from engine.silences import SilenceBook
 from models.refdata import ReferenceData
 from topics.codec import Event, decode
 from topics.reference import LOOKUP_EVENT_TOPICS, REFERENCE_SCHEMAS

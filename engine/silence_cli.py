@@ -42,7 +42,7 @@ def silence_add(
 ) -> None:
     """Silence matching alerts: still recorded on `alerts`, not dispatched."""
     from engine.kafka_admin import ensure_topics
-    from engine.lifecycle import new_silence, publish_silence
+    from engine.silences import new_silence, publish_silence
     from topics.registry import SILENCES
 
     try:
@@ -64,7 +64,7 @@ def silence_list(
 ) -> None:
     """The silences in force (or all of them)."""
     from engine.kafka_admin import ensure_topics
-    from engine.lifecycle import describe, read_silences
+    from engine.silences import describe, read_silences
     from topics.registry import SILENCES
 
     asyncio.run(ensure_topics(bootstrap, [SILENCES]))
@@ -86,7 +86,7 @@ def silence_list(
 @silence_app.command("expire")
 def silence_expire(silence_id: str, bootstrap: Bootstrap = "127.0.0.1:9092") -> None:
     """Lift a silence now (it stays in the history as expired)."""
-    from engine.lifecycle import publish_silence, read_silences
+    from engine.silences import publish_silence, read_silences
 
     book = asyncio.run(read_silences(bootstrap))
     found = {s.silence_id: s for s in book.all()}.get(silence_id)

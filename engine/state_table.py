@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from faust.sensors import Monitor
 
 from engine import metrics
-from engine.core import Entity
+from engine.entity_state import EntityState as Entity
 from engine.failures import describe
 from engine.in_flight import InFlight
 from topics.registry import partition_of

@@ -35,13 +35,13 @@ from engine.fetch_pacing import FetchPacing, Pace, apply_pace
 from engine.gc_tuning import tune_gc
 from engine.in_flight import InFlight
 from engine.kafka_admin import ensure_topics
-from engine.lifecycle import SilenceBook
 from engine.outputs import Outputs, count_unused
 from engine.partition_keeping import PartitionKeeping
 from engine.partition_watch import PartitionWatch
 from engine.reference import ReferenceReader
 from engine.reload import ReloadReport, RuleWatcher, reload_off_the_loop
 from engine.rule_sandbox import start_server
+from engine.silences import SilenceBook
 from engine.state_table import (
     ChangelogWriter,
     TableStore,

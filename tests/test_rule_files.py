@@ -34,18 +34,18 @@ def test_the_published_json_schema_is_current():
 def test_every_evidence_name_the_catalogue_produces_is_one_its_kind_declares(monkeypatch):
     # What a summary may name is checked against the source's fields and the kind's declared
     # evidence (``WarningModel.evidence_fields``): the declaration must cover what kinds emit.
-    import engine.core
+    import engine.decision.decider
     from engine.loader import schema_fields
     from models import KINDS
 
     seen: dict[str, set[str]] = {}
-    real = engine.core.build_alert
+    real = engine.decision.decider.build_alert
 
     def spy(rule, decision, state, key, data):
         seen.setdefault(rule.id, set()).update(decision.evidence or {})
         return real(rule, decision, state, key, data)
 
-    monkeypatch.setattr(engine.core, "build_alert", spy)
+    monkeypatch.setattr(engine.decision.decider, "build_alert", spy)
     for rule in LOADED.rules:
         for test in rule.spec.tests:
             run_rule_test(rule, test)

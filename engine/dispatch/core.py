@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from engine.dispatch.grouping import IncidentGrouper
 from engine.dispatch.routing import Routed, Routing
 from models.base import format_duration
-from topics.records import Alert, Feedback, Incident, OrderEvent, WorkOrder
+from topics.records import Alert, Feedback, Incident, OrderEvent, Severity, WorkOrder
 
 TERMINAL_STATES = frozenset({"resolved", "false_alarm"})
 """A department has closed the order: nothing more is added to it."""
@@ -67,7 +67,7 @@ class Happening:
     """created, escalated, or the feedback status applied."""
     order_id: str
     department: str
-    severity: str
+    severity: Severity
     level: str
 
 
@@ -319,7 +319,7 @@ class Dispatcher:
 
 
 def _happening(what: str, order: WorkOrder) -> Happening:
-    return Happening(what, order.order_id, order.department, order.severity.value, order.level)
+    return Happening(what, order.order_id, order.department, order.severity, order.level)
 
 
 def _snapshot(orders: Iterable[WorkOrder], incidents: Iterable[Incident],

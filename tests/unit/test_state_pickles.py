@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from engine.core import Entity, MemoryStore, RuleState, ScoringCore
+from engine.core import MemoryStore, ScoringCore
 from engine.decision import DecisionState
+from engine.entity_state import EntityState as Entity
+from engine.entity_state import RuleState
 from engine.loader import load_rules
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation

@@ -30,7 +30,7 @@ from engine.kafka_io import read_to_end
 from topics.records import Alert, Silence
 from topics.registry import SILENCES
 
-log = logging.getLogger("yujing.lifecycle")
+log = logging.getLogger("yujing.silences")
 
 
 class SilenceBook:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from engine.decision import DecisionState
+from engine.decision.episodes import DecisionState
 from engine.loader import CompiledRule
 from engine.summary import render_summary
 from topics.bounds import (
@@ -22,7 +22,7 @@ from topics.bounds import (
     SUMMARY_MAX_CHARS,
     cut,
 )
-from topics.records import Alert, Severity
+from topics.records import Alert
 
 EVIDENCE_ITEMS_MAX = 100
 """Items of a list or mapping inside the evidence (a window's values, matched keywords)."""
@@ -42,7 +42,7 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
         model_id=spec.id,
         model_version=spec.version,
         state=state,  # type: ignore[arg-type]
-        severity=Severity(decision.severity) if decision.severity else spec.severity,
+        severity=decision.severity or spec.severity,
         reopened=decision.reopened,
         departments=spec.departments,
         maturity=spec.maturity,

@@ -1,4 +1,5 @@
-"""From readings to alerts: the ``for`` duration, episodes and stable alert ids.
+"""From readings to an alert's states: the ``for`` duration, episodes, stable alert ids, the
+clear that must last (``clear_for``) and the cooldown that re-opens an alert.
 
 The same for every model kind. An *episode* starts when a key first breaches; it fires once the
 breach has been seen holding for ``for`` seconds (judged at events and deadlines — nothing is
@@ -22,6 +23,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
 from models.base import Reading, Verdict, pickled_by_position
+from topics.records import Severity
 
 Transition = Literal["firing", "resolved"]
 
@@ -47,8 +49,12 @@ class DecisionState:
     fired_at: float | None = None
     """Event time the alert (last) fired (for escalations ``after``)."""
     reopened: int = 0
-    severity: str | None = None
+    severity: Severity | None = None
     """The level the firing alert has reached (its rule's severity, or an escalation's)."""
+
+    def __post_init__(self) -> None:
+        if type(self.severity) is str:  # pickled when the level was kept as its name
+            self.severity = Severity(self.severity)
 
     def __setstate__(self, state: list[Any]) -> None:
         # Reads state pickled as a list of fields (before ``pickled_by_position``), which may
@@ -58,6 +64,7 @@ class DecisionState:
             object.__setattr__(self, name, default)
         for name, value in zip(_FIELD_NAMES, state, strict=False):
             object.__setattr__(self, name, value)
+        self.__post_init__()
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(DecisionState))
