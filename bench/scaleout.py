@@ -85,7 +85,7 @@ from engine.kafka_admin import ensure_topics
 from engine.loader import load_rules
 from engine.processes import stop_group
 from engine.worker import REPARTITION_SUFFIX, STATE_TABLE
-from models.base import parse_duration
+from models.durations import parse_duration
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation, reference_city
 from topics.registry import ALERTS, ALL_TOPICS, DEFAULT_PARTITIONS, EVENT_TOPICS, partition_of

@@ -32,13 +32,13 @@ from pydantic import Field, model_validator
 from models.base import (
     HOLD,
     UNDECIDED,
-    Duration,
     KindParams,
     Reading,
     Verdict,
     WarningModel,
     pickled_by_position,
 )
+from models.durations import Duration
 from models.expr import CelExpr
 from models.refdata import ModelEnv, Record
 from topics.codec import Event

@@ -49,7 +49,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 # problems the same way (file:line: message).
 from engine.loader import rule_files
 from engine.yaml_source import Path_, RuleError, line_of, parse_document, read_document
-from models.base import Duration, format_duration
+from models.durations import Duration, format_duration
 from topics.departments import DEPARTMENTS
 from topics.records import Alert, Severity
 
