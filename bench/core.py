@@ -21,8 +21,8 @@ sys.path.insert(0, str(REPO))
 
 from engine.core import MemoryStore, ScoringCore
 from engine.loader import load_rules
-from engine.reference import track_lookup_event
-from models.base import parse_duration
+from engine.reference_records import track_lookup_event
+from models.durations import parse_duration
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation, reference_city
 from topics.codec import Event, decode

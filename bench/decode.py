@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))
 
 import orjson
 
-from models.base import parse_duration
+from models.durations import parse_duration
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation, reference_city
 from topics.codec import EventTimePolicy, decode

@@ -82,13 +82,14 @@ from bench.throughput import (
 from engine import broker
 from engine.core import stream_of
 from engine.kafka_admin import ensure_topics
+from engine.kafka_partitions import partition_of
 from engine.loader import load_rules
 from engine.processes import stop_group
 from engine.worker import REPARTITION_SUFFIX, STATE_TABLE
-from models.base import parse_duration
+from models.durations import parse_duration
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation, reference_city
-from topics.registry import ALERTS, ALL_TOPICS, DEFAULT_PARTITIONS, EVENT_TOPICS, partition_of
+from topics.registry import ALERTS, ALL_TOPICS, DEFAULT_PARTITIONS, EVENT_TOPICS
 
 Offsets = dict[TopicPartition, int]
 Pair = tuple[str, str]

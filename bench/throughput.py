@@ -38,10 +38,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from engine import broker
 from engine.kafka_admin import ensure_topics
+from engine.kafka_partitions import partition_of
 from engine.processes import stop_group
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation, reference_city
-from topics.registry import DEFAULT_PARTITIONS, partition_of
+from topics.registry import DEFAULT_PARTITIONS
 
 PROBE_RULE = """\
 id: bench.latency.probe

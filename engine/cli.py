@@ -204,7 +204,7 @@ def worker(
 
 
 def _duration(option: str, text: str) -> float:
-    from models.base import parse_duration
+    from models.durations import parse_duration
 
     try:
         return parse_duration(text)
@@ -254,7 +254,7 @@ def simulate(
         help="With --bootstrap: pace events (1 = real time, 60 = an hour a minute).")] = None,
 ) -> None:
     """Simulate the city's department streams with injected incidents and ground truth."""
-    from models.base import parse_duration
+    from models.durations import parse_duration
     from simulator.base import SimContext, parse_start
     from simulator.run import (
         Simulation,

@@ -17,7 +17,8 @@ from typing import Any
 from engine.core import MemoryStore, ScoringCore
 from engine.loader import CompiledRule
 from engine.replay import replay
-from models.base import Reading, Verdict, format_duration
+from models.base import Reading, Verdict
+from models.durations import format_duration
 from topics.schemas import CITY_TZ
 
 

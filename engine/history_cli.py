@@ -38,7 +38,7 @@ def list_alerts(
 ) -> None:
     """Alert episodes, the most recently changed first, each in its current state."""
     from engine.history import alert_views, render_list, select_alerts
-    from models.base import parse_duration
+    from models.durations import parse_duration
     from topics.registry import ALERTS
 
     try:

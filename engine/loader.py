@@ -21,7 +21,14 @@ from engine.absent_fields import absent_field_warnings
 from engine.failures import describe, is_fatal
 from engine.rulefile import RuleCommon, rule_adapter
 from engine.summary import summary_fields, summary_problems
-from engine.yaml_source import Path_, RuleError, line_of, parse_document, read_document
+from engine.yaml_source import (
+    Path_,
+    RuleError,
+    line_of,
+    parse_document,
+    read_document,
+    rule_files,
+)
 from models import KINDS
 from models.base import WarningModel
 from models.expr import CelExpr, Expression, ExpressionError
@@ -77,22 +84,6 @@ class LoadResult:
     warnings: list[RuleError] = field(default_factory=list)
     """With ``warn_absent_fields``: loaded rules whose condition a missing field silences
     (``engine.absent_fields``); the rules are loaded all the same."""
-
-
-ROUTING_FOLDER = "routing"
-"""Dispatch's routing files live beside the rules (``rules/routing/``) but are not rules."""
-
-
-def rule_files(paths: Iterable[Path]) -> list[Path]:
-    """The YAML files under the given files and folders, in a stable order."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(p for p in sorted(path.rglob("*.y*ml")) if p.suffix in (".yaml", ".yml")
-                         and ROUTING_FOLDER not in p.relative_to(path).parts)
-        else:
-            found.append(path)
-    return found
 
 
 SHARED_FOLDERS = ("vocabulary", "reference")

@@ -1,4 +1,5 @@
-"""Keeping reference data current: from files, from replayed envelopes, from Kafka.
+"""Keeping reference data current from Kafka, and publishing it there (``engine.reference_records``
+applies the records, from Kafka or from files and replayed envelopes).
 
 Every worker needs every reference record (any vehicle may drive into any zone), so the worker
 reads the compacted ``reference.*`` topics — and the waybill topic, whose latest record per
@@ -11,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pydantic import ValidationError
 
 from engine.failures import describe
+from engine.reference_records import apply_reference, track_lookup_event
 from engine.silences import SilenceBook
 from models.refdata import ReferenceData
 from topics.codec import Event, decode
@@ -25,27 +25,6 @@ from topics.reference import LOOKUP_EVENT_TOPICS, REFERENCE_SCHEMAS
 from topics.registry import ALL_TOPICS, SILENCES
 
 log = logging.getLogger("yujing.reference")
-
-
-def apply_reference(reference: ReferenceData, topic: str, key: str,
-                    value: bytes | dict[str, Any] | None) -> str | None:
-    """Store (or, for a null value, delete) one reference record; return why it was refused."""
-    if value is None or value == b"":
-        reference.put(topic, key, None)
-        return None
-    try:
-        raw = orjson.loads(value) if isinstance(value, bytes) else value
-        record = REFERENCE_SCHEMAS[topic].model_validate(raw).model_dump(mode="json")
-    except (orjson.JSONDecodeError, ValidationError) as exc:
-        return f"bad {topic} record {key!r}: {exc}"
-    reference.put(topic, key, record)
-    return None
-
-
-def track_lookup_event(reference: ReferenceData, event: Event) -> None:
-    """Keep the latest event of lookup topics (waybills) as reference."""
-    if event.topic in LOOKUP_EVENT_TOPICS:
-        reference.put(event.topic, event.key, event.data)
 
 
 class ReferenceReader:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from engine import rule_sandbox
-from engine.loader import CompiledRule, load_rules, rule_files
-from engine.yaml_source import RuleError
+from engine.loader import CompiledRule, load_rules
+from engine.yaml_source import RuleError, rule_files
 from models.refdata import ReferenceData
 
 

@@ -22,7 +22,7 @@ import orjson
 
 from engine.core import MemoryStore, ScoringCore
 from engine.loader import CompiledRule
-from engine.reference import apply_reference, track_lookup_event
+from engine.reference_records import apply_reference, track_lookup_event
 from models.refdata import ReferenceData
 from topics.codec import Event, EventTimePolicy, dead_letter, decode
 from topics.records import Alert, DeadLetter

@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from models import KINDS
-from models.base import Duration
+from models.durations import Duration
 from models.expr import CelExpr
 from topics.departments import DEPARTMENTS
 from topics.records import Severity

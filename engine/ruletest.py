@@ -13,7 +13,7 @@ from datetime import timedelta
 from engine.core import MemoryStore, ScoringCore
 from engine.loader import CompiledRule
 from engine.rulefile import ExpectedAlert, RuleTest
-from models.base import format_duration
+from models.durations import format_duration
 from topics.codec import Event, decode
 from topics.records import Alert, DeadLetter
 

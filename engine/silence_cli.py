@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from models.base import parse_duration
+from models.durations import parse_duration
 
 silence_app = typer.Typer(no_args_is_help=True,
                           help="Silences and maintenance windows (control.silences).")

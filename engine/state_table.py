@@ -21,7 +21,7 @@ from engine import metrics
 from engine.entity_state import EntityState as Entity
 from engine.failures import describe
 from engine.in_flight import InFlight
-from topics.registry import partition_of
+from engine.kafka_partitions import partition_of
 
 log = logging.getLogger("yujing.worker")
 

@@ -35,6 +35,7 @@ from engine.fetch_pacing import FetchPacing, Pace, apply_pace
 from engine.gc_tuning import tune_gc
 from engine.in_flight import InFlight
 from engine.kafka_admin import ensure_topics
+from engine.kafka_partitions import partition_of
 from engine.outputs import Outputs, count_unused
 from engine.partition_keeping import PartitionKeeping
 from engine.partition_watch import PartitionWatch
@@ -58,7 +59,6 @@ from topics.registry import (
     EVENT_TOPICS,
     SILENCES,
     TopicSpec,
-    partition_of,
 )
 
 log = logging.getLogger("yujing.worker")

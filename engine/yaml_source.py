@@ -10,6 +10,7 @@ bytes), when an alias refers to the value containing it, or when it nests deeper
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,19 @@ def line_of(lines: dict[Path_, int], loc: Path_) -> int:
         if prefix in lines:
             return lines[prefix]
     return 1
+
+
+ROUTING_FOLDER = "routing"
+"""Dispatch's routing files live beside the rules (``rules/routing/``) but are not rules."""
+
+
+def rule_files(paths: Iterable[Path]) -> list[Path]:
+    """The YAML files under the given files and folders, in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(p for p in sorted(path.rglob("*.y*ml")) if p.suffix in (".yaml", ".yml")
+                         and ROUTING_FOLDER not in p.relative_to(path).parts)
+        else:
+            found.append(path)
+    return found

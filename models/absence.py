@@ -13,16 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.base import (
-    HOLD,
-    KindParams,
-    PositiveDuration,
-    Reading,
-    Verdict,
-    WarningModel,
-    format_duration,
-    pickled_by_position,
-)
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, pickled_by_position
+from models.durations import PositiveDuration, format_duration
 from models.expr import CelExpr
 from models.refdata import ModelEnv
 from topics.codec import Event

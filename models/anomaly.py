@@ -73,16 +73,15 @@ from models.base import (
     UNDECIDED,
     UNUSABLE,
     KindParams,
-    NonNegativeDuration,
     Reading,
     Verdict,
     WarningModel,
-    format_duration,
     late,
     learnable,
     pickled_by_position,
     significant,
 )
+from models.durations import NonNegativeDuration, format_duration
 from models.likelihood import Direction, SeasonalJudge, SeasonalState
 from models.refdata import ModelEnv
 from topics.codec import Event

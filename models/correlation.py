@@ -19,18 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.base import (
-    HOLD,
-    KindParams,
-    Lateness,
-    PositiveDuration,
-    Reading,
-    Verdict,
-    WarningModel,
-    format_duration,
-    late,
-    pickled_by_position,
-)
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, late, pickled_by_position
+from models.durations import Lateness, PositiveDuration, format_duration
 from models.expr import CelExpr, Expression, ExpressionError
 from models.refdata import ModelEnv
 from topics.codec import Event

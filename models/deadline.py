@@ -22,16 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from models.base import (
-    HOLD,
-    Duration,
-    KindParams,
-    Reading,
-    Verdict,
-    WarningModel,
-    format_duration,
-    pickled_by_position,
-)
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, pickled_by_position
+from models.durations import Duration, format_duration
 from models.expr import CelExpr
 from models.refdata import ModelEnv
 from topics.codec import Event

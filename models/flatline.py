@@ -26,15 +26,14 @@ from pydantic import Field, model_validator
 from models.base import (
     HOLD,
     UNDECIDED,
-    Duration,
     KindParams,
     Reading,
     Verdict,
     WarningModel,
-    format_duration,
     late,
     pickled_by_position,
 )
+from models.durations import Duration, format_duration
 from topics.codec import Event
 
 _SLACK = 1e-9

@@ -35,16 +35,15 @@ from models.base import (
     HOLD,
     UNDECIDED,
     UNUSABLE,
-    Duration,
     KindParams,
     Reading,
     Verdict,
     WarningModel,
-    format_duration,
     late,
     learnable,
     pickled_by_position,
 )
+from models.durations import Duration, format_duration
 from models.refdata import ModelEnv
 from topics.codec import Event
 

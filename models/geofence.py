@@ -22,8 +22,6 @@ State per key: for ``dwell`` the zone entered and when; otherwise nothing.
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,32 +30,27 @@ from pydantic import Field, model_validator
 from models.base import (
     HOLD,
     UNDECIDED,
-    Duration,
     KindParams,
     Reading,
     Verdict,
     WarningModel,
     pickled_by_position,
 )
+from models.durations import Duration
 from models.expr import CelExpr
+from models.geometry import (
+    ZONES_TABLE,
+    Point,
+    ZoneShape,
+    as_point,
+    distance_to_segment_m,
+    unknown_zones,
+    zone_shape,
+)
 from models.refdata import ModelEnv, Record
 from topics.codec import Event
 
-ZONES_TABLE = "reference.zones"
 WAYBILLS_TABLE = "events.hazchem.waybill"
-EARTH_M_PER_DEG = 111_320.0
-
-Point = tuple[float, float]  # (lat, lon)
-
-
-def unknown_zones(names: list[str], env: ModelEnv, param: str
-                  ) -> list[tuple[tuple[str | int, ...], str]]:
-    """Zone kinds or ids among ``names`` that no zone of the reference data has."""
-    zones = list(env.reference.items(ZONES_TABLE))
-    known = {zid for zid, _ in zones} | {str(z.get("kind")) for _, z in zones}
-    return [((param, i), f"{param}: {name!r} is no zone kind or id of {ZONES_TABLE} (known "
-                         f"kinds: {', '.join(sorted({str(z.get('kind')) for _, z in zones}))})")
-            for i, name in enumerate(names) if name not in known]
 
 
 class GeofenceParams(KindParams):
@@ -90,36 +83,6 @@ class DwellState:
     since: float | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class _Shape:
-    zone_id: str
-    name: str
-    polygon: tuple[Point, ...] | None
-    center: Point | None
-    radius_m: float | None
-    bbox: tuple[float, float, float, float] = (-90.0, 90.0, -180.0, 180.0)
-    """(lat_min, lat_max, lon_min, lon_max) enclosing the shape: most points are rejected by it
-    alone, before the ray casting or the distance."""
-
-    def contains(self, p: Point) -> bool:
-        lat_min, lat_max, lon_min, lon_max = self.bbox
-        if not (lat_min <= p[0] <= lat_max and lon_min <= p[1] <= lon_max):
-            return False
-        if self.polygon is not None:
-            return _in_polygon(p, self.polygon)
-        assert self.center is not None and self.radius_m is not None
-        return _metres(p, self.center) <= self.radius_m
-
-    def distance_m(self, p: Point) -> float:
-        if self.contains(p):
-            return 0.0
-        if self.polygon is not None:
-            ring = (*self.polygon, self.polygon[0])
-            return min(_to_segment_m(p, a, b) for a, b in itertools.pairwise(ring))
-        assert self.center is not None and self.radius_m is not None
-        return _metres(p, self.center) - self.radius_m
-
-
 class Geofence(WarningModel[DwellState | None]):
     """Position against zones or a planned route.
 
@@ -145,7 +108,7 @@ class Geofence(WarningModel[DwellState | None]):
     def __init__(self, params: GeofenceParams, env: ModelEnv | None = None) -> None:
         super().__init__(params, env)
         self.when = self.maybe_expression(params.when)
-        self._cache: tuple[int, list[_Shape]] | None = None
+        self._cache: tuple[int, list[ZoneShape]] | None = None
 
     @classmethod
     def field_problems(cls, params: GeofenceParams, sources: list[str],  # type: ignore[override]
@@ -160,11 +123,11 @@ class Geofence(WarningModel[DwellState | None]):
                            ) -> list[tuple[tuple[str | int, ...], str]]:
         return unknown_zones(params.zones, env, "zones")
 
-    def _zones(self) -> list[_Shape]:
+    def _zones(self) -> list[ZoneShape]:
         reference = self.env.reference
         if self._cache is None or self._cache[0] != reference.table_version(ZONES_TABLE):
             wanted = set(self.params.zones)
-            shapes = [_shape(zid, z) for zid, z in reference.items(ZONES_TABLE)
+            shapes = [zone_shape(zid, z) for zid, z in reference.items(ZONES_TABLE)
                       if zid in wanted or z.get("kind") in wanted]
             self._cache = (reference.table_version(ZONES_TABLE), shapes)
         return self._cache[1]
@@ -234,7 +197,7 @@ class Geofence(WarningModel[DwellState | None]):
         route = _route(waybill)
         if len(route) < 2:
             return HOLD  # no planned route known: nothing to compare with
-        distance = min(_to_segment_m(point, a, b) for a, b in itertools.pairwise(route))
+        distance = min(distance_to_segment_m(point, a, b) for a, b in itertools.pairwise(route))
         evidence = {"waybill_id": waybill_id, "distance_m": round(distance),
                     "limit_m": self.params.distance_m}
         assert self.params.distance_m is not None
@@ -251,76 +214,11 @@ class Geofence(WarningModel[DwellState | None]):
         return out
 
 
-def _zone_evidence(zone: _Shape | None) -> dict[str, Any]:
+def _zone_evidence(zone: ZoneShape | None) -> dict[str, Any]:
     return {} if zone is None else {"zone_id": zone.zone_id, "zone": zone.name}
-
-
-def _pt(value: Any) -> Point:
-    if isinstance(value, dict):
-        return float(value["lat"]), float(value["lon"])
-    lat, lon = value
-    return float(lat), float(lon)
-
-
-def _shape(zone_id: str, zone: Record) -> _Shape:
-    polygon = tuple(_pt(v) for v in zone["polygon"]) if zone.get("polygon") else None
-    center = _pt(zone["center"]) if zone.get("center") else None
-    radius = float(zone["radius_m"]) if zone.get("radius_m") else None
-    return _Shape(zone_id, str(zone.get("name", zone_id)), polygon, center, radius,
-                  _bbox(polygon, center, radius))
-
-
-def _bbox(polygon: tuple[Point, ...] | None, center: Point | None, radius_m: float | None
-          ) -> tuple[float, float, float, float]:
-    if polygon:
-        lats, lons = [p[0] for p in polygon], [p[1] for p in polygon]
-        return min(lats), max(lats), min(lons), max(lons)
-    if center is None or radius_m is None:
-        return (-90.0, 90.0, -180.0, 180.0)
-    # Degrees the radius spans, with a margin so rounding never cuts off a point inside.
-    dlat = radius_m / EARTH_M_PER_DEG * 1.01
-    dlon = radius_m / (EARTH_M_PER_DEG * max(math.cos(math.radians(abs(center[0]) + dlat)),
-                                             1e-6)) * 1.01
-    return center[0] - dlat, center[0] + dlat, center[1] - dlon, center[1] + dlon
 
 
 def _route(waybill: Record | None) -> list[Point]:
     if not waybill:
         return []
-    return [_pt(v) for v in waybill.get("route") or ()]
-
-
-def _in_polygon(p: Point, ring: Sequence[Point]) -> bool:
-    """Ray casting in lat/lon (exact enough for city-sized polygons)."""
-    lat, lon = p
-    inside = False
-    j = len(ring) - 1
-    for i in range(len(ring)):
-        (lat_i, lon_i), (lat_j, lon_j) = ring[i], ring[j]
-        if (lon_i > lon) != (lon_j > lon):
-            cross = (lat_j - lat_i) * (lon - lon_i) / (lon_j - lon_i) + lat_i
-            if lat < cross:
-                inside = not inside
-        j = i
-    return inside
-
-
-def _xy(origin: Point, p: Point) -> tuple[float, float]:
-    """Metres east and north of ``origin``."""
-    scale = EARTH_M_PER_DEG * math.cos(math.radians(origin[0]))
-    return (p[1] - origin[1]) * scale, (p[0] - origin[0]) * EARTH_M_PER_DEG
-
-
-def _metres(a: Point, b: Point) -> float:
-    x, y = _xy(a, b)
-    return math.hypot(x, y)
-
-
-def _to_segment_m(p: Point, a: Point, b: Point) -> float:
-    ax, ay = _xy(p, a)
-    bx, by = _xy(p, b)
-    dx, dy = bx - ax, by - ay
-    length2 = dx * dx + dy * dy
-    t = 0.0 if length2 == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length2))
-    return math.hypot(ax + t * dx, ay + t * dy)
-
+    return [as_point(v) for v in waybill.get("route") or ()]

@@ -41,7 +41,14 @@ from pydantic import Field, model_validator
 
 from models.base import UNDECIDED, KindParams, Reading, Verdict, WarningModel
 from models.expr import CelExpr, Expression, ExpressionError
-from models.geofence import ZONES_TABLE, _pt, _Shape, _shape, _xy, unknown_zones
+from models.geometry import (
+    ZONES_TABLE,
+    ZoneShape,
+    as_point,
+    east_north_m,
+    unknown_zones,
+    zone_shape,
+)
 from models.refdata import ModelEnv, Record
 from models.vocabulary import MacroError
 from topics.codec import Event
@@ -137,8 +144,9 @@ class Joined(WarningModel[None]):
         super().__init__(params, env)
         self.condition = self.expression(params.condition)
         self.clear = self.maybe_expression(params.clear)
-        self._cache: tuple[int, list[_Shape]] | None = None
-        self._crossings: tuple[list[_Shape], dict[tuple[Any, ...], _Shape | None]] | None = None
+        self._cache: tuple[int, list[ZoneShape]] | None = None
+        self._crossings: tuple[list[ZoneShape],
+                               dict[tuple[Any, ...], ZoneShape | None]] | None = None
         self._records: dict[int, tuple[Record, dict[str, Any]]] = {}
         """Records as normalised, by the identity of the stored record (a new version of a
         record is a new object): every event of a tanker looks up the same waybill."""
@@ -178,16 +186,16 @@ class Joined(WarningModel[None]):
     def new_state(self) -> None:
         return None
 
-    def _zones(self) -> list[_Shape]:
+    def _zones(self) -> list[ZoneShape]:
         reference = self.env.reference
         if self._cache is None or self._cache[0] != reference.table_version(ZONES_TABLE):
             wanted = set(self.params.route_zones)
             self._cache = (reference.table_version(ZONES_TABLE),
-                           [_shape(zid, z) for zid, z in reference.items(ZONES_TABLE)
+                           [zone_shape(zid, z) for zid, z in reference.items(ZONES_TABLE)
                             if zid in wanted or z.get("kind") in wanted])
         return self._cache[1]
 
-    def _route_zone(self, route: list[Any]) -> _Shape | None:
+    def _route_zone(self, route: list[Any]) -> ZoneShape | None:
         """The first zone the route crosses, remembered per route: every event of a waybill
         carries the same route, and sampling it every 25 m is the kind's largest cost."""
         zones = self._zones()
@@ -198,12 +206,12 @@ class Joined(WarningModel[None]):
             key = tuple(tuple(v) if isinstance(v, list) else v for v in route)
             hash(key)
         except TypeError:
-            return _first_crossed([_pt(v) for v in route], zones)
+            return _first_crossed([as_point(v) for v in route], zones)
         found = cached[1].get(key, _UNSEEN)
         if found is _UNSEEN:
             if len(cached[1]) >= ROUTE_CACHE_SIZE:
                 cached[1].clear()
-            found = cached[1][key] = _first_crossed([_pt(v) for v in route], zones)
+            found = cached[1][key] = _first_crossed([as_point(v) for v in route], zones)
         return found  # type: ignore[return-value]
 
     def _normalised(self, record: Record) -> dict[str, Any]:
@@ -281,7 +289,7 @@ def _normalised(record: Record) -> dict[str, Any]:
     return out
 
 
-def _first_crossed(route: list[tuple[float, float]], zones: list[_Shape]) -> _Shape | None:
+def _first_crossed(route: list[tuple[float, float]], zones: list[ZoneShape]) -> ZoneShape | None:
     """The first zone (in route order) a point of the polyline, sampled every 25 m, lies in."""
     if not route or not zones:
         return None
@@ -294,7 +302,7 @@ def _first_crossed(route: list[tuple[float, float]], zones: list[_Shape]) -> _Sh
         near = [z for z in zones if _boxes_meet(z.bbox, a, b)]
         if not near:
             continue
-        x, y = _xy(a, b)
+        x, y = east_north_m(a, b)
         steps = max(1, int((x * x + y * y) ** 0.5 // SAMPLE_M))
         for i in range(1, steps + 1):
             point = (a[0] + (b[0] - a[0]) * i / steps, a[1] + (b[1] - a[1]) * i / steps)

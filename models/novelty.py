@@ -26,17 +26,8 @@ from typing import Any
 
 from pydantic import Field
 
-from models.base import (
-    HOLD,
-    Duration,
-    KindParams,
-    PositiveDuration,
-    Reading,
-    Verdict,
-    WarningModel,
-    format_duration,
-    pickled_by_position,
-)
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, pickled_by_position
+from models.durations import Duration, PositiveDuration, format_duration
 from models.refdata import ModelEnv
 from topics.codec import Event
 

@@ -36,15 +36,13 @@ from models.base import (
     HOLD,
     UNDECIDED,
     KindParams,
-    Lateness,
-    PositiveDuration,
     Reading,
     Verdict,
     WarningModel,
-    format_duration,
     late,
     pickled_by_position,
 )
+from models.durations import Lateness, PositiveDuration, format_duration
 from models.expr import CelExpr
 from models.refdata import ModelEnv
 from topics.codec import Event

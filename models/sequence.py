@@ -37,18 +37,8 @@ from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from models.base import (
-    HOLD,
-    KindParams,
-    Lateness,
-    PositiveDuration,
-    Reading,
-    Verdict,
-    WarningModel,
-    format_duration,
-    late,
-    pickled_by_position,
-)
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, late, pickled_by_position
+from models.durations import Lateness, PositiveDuration, format_duration
 from models.expr import CelExpr
 from models.refdata import ModelEnv
 from topics.codec import Event

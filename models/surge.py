@@ -48,17 +48,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from models.base import (
-    HOLD,
-    KindParams,
-    PositiveDuration,
-    Reading,
-    Verdict,
-    WarningModel,
-    format_duration,
-    late,
-    pickled_by_position,
-)
+from models.base import HOLD, KindParams, Reading, Verdict, WarningModel, late, pickled_by_position
+from models.durations import PositiveDuration, format_duration
 from models.refdata import ModelEnv
 from topics.codec import Event
 

@@ -23,17 +23,8 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
-from models.base import (
-    Duration,
-    KindParams,
-    Lateness,
-    PositiveDuration,
-    Reading,
-    Verdict,
-    WarningModel,
-    format_duration,
-    pickled_by_position,
-)
+from models.base import KindParams, Reading, Verdict, WarningModel, pickled_by_position
+from models.durations import Duration, Lateness, PositiveDuration, format_duration
 from models.expr import CelExpr
 from models.refdata import ModelEnv
 from topics.codec import Event

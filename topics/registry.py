@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
 from topics import schemas
@@ -27,16 +26,6 @@ TopicRole = Literal["event", "alert", "deadletter", "reference", "control", "sta
 # Faust assigns partition N of every topic to the same worker, which is what keeps per-key state
 # beside the events of that key.
 DEFAULT_PARTITIONS = 4
-
-
-def partition_of(key: bytes, partitions: int = DEFAULT_PARTITIONS) -> int:
-    """The partition Kafka's default partitioner (murmur2, aiokafka's as the Java client's)
-    gives a record keyed ``key``: where a key's events, its state and its re-keyed events meet.
-
-    >>> partition_of(b"F-03-T3")
-    0
-    """
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 from engine.dispatch.grouping import IncidentGrouper
 from engine.dispatch.routing import Routed, Routing
-from models.base import format_duration
+from models.durations import format_duration
 from topics.records import Alert, Feedback, Incident, OrderEvent, Severity, WorkOrder
 
 TERMINAL_STATES = frozenset({"resolved", "false_alarm"})

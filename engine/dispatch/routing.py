@@ -45,11 +45,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-# The rule loader's YAML line map and error type: routing files live beside the rules and report
-# problems the same way (file:line: message).
-from engine.loader import rule_files
-from engine.yaml_source import Path_, RuleError, line_of, parse_document, read_document
-from models.base import Duration, format_duration
+# YAML read as the rule loader reads it: routing files live beside the rules and report problems
+# the same way (file:line: message).
+from engine.yaml_source import Path_, RuleError, line_of, parse_document, read_document, rule_files
+from models.durations import Duration, format_duration
 from topics.departments import DEPARTMENTS
 from topics.records import Alert, Severity
 

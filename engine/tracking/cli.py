@@ -41,7 +41,7 @@ def track(
 ) -> None:
     """Keep per-department and per-model scorecards current on performance.scorecards."""
     from engine.tracking.service import TrackSettings, run_tracker
-    from models.base import parse_duration
+    from models.durations import parse_duration
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -68,7 +68,7 @@ def report(
 ) -> None:
     """A report of the period: departments worst SLA first, models noisiest first."""
     from engine.tracking.report import build_report, latest_time, load_files, load_topics, render
-    from models.base import parse_duration
+    from models.durations import parse_duration
 
     try:
         since_s, limits = parse_duration(since), parse_sla(sla)
@@ -98,7 +98,7 @@ def parse_sla(items: list[str] | None) -> dict[Severity, float]:
     >>> parse_sla(["red=10m"])[Severity.RED], parse_sla(None)[Severity.BLUE]
     (600.0, 14400.0)
     """
-    from models.base import parse_duration
+    from models.durations import parse_duration
 
     limits = dict(DEFAULT_SLA_SECONDS)
     for item in items or []:

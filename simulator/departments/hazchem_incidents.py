@@ -16,7 +16,7 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
-from models.geofence import _shape, _to_segment_m
+from models.geometry import distance_to_segment_m, zone_shape
 from simulator.base import Envelope, Incident, every
 from simulator.city import Point, along, length, metres, offset
 
@@ -304,7 +304,7 @@ def _waybill_incident(dept: Hazchem, incident: Incident) -> list[Envelope]:
 
 
 def _near(point: Point, kinds: tuple[str, ...], m: float, dept: Hazchem) -> bool:
-    return any(_shape(zid, z).distance_m(point) <= m for zid, z in dept.ctx.city.zones(*kinds))
+    return any(zone_shape(zid, z).distance_m(point) <= m for zid, z in dept.ctx.city.zones(*kinds))
 
 
 def _vehicle_incident(dept: Hazchem, incident: Incident) -> list[Envelope]:
@@ -456,7 +456,7 @@ def _aside(dept: Hazchem, route: list[Point], d: float, m: float) -> Point:
     norm = math.hypot(north, east) or 1.0
     for side in (1, -1):
         candidate = offset(p, side * m * north / norm, -side * m * east / norm)
-        clear = min(_to_segment_m(candidate, a, b) for a, b in itertools.pairwise(route))
+        clear = min(distance_to_segment_m(candidate, a, b) for a, b in itertools.pairwise(route))
         if clear >= 0.8 * m and not dept.ctx.city.inside_any(
                 candidate, ("city_centre", "school", "water_source")):
             return candidate

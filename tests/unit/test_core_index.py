@@ -7,7 +7,7 @@ import pytest
 from engine.core import MemoryStore, ScoringCore
 from engine.loader import load_rules
 from engine.plans import Route
-from engine.reference import track_lookup_event
+from engine.reference_records import track_lookup_event
 from models.fastcel import guard_of
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation
