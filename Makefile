@@ -1,13 +1,14 @@
 # The two set-up commands of the README, and what they need.
 #   make demo   broker, worker, dispatch, tracking and the simulator; a scene played through
 #   make test   lint, rule checks, unit, rule-file and end-to-end tests (starts its own broker)
+#   make quick  the tests without the broker and without the simulated-city runs (under a minute)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint rules-check clean
+.PHONY: demo test quick lint rules-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ rules-check: $(STAMP)
 
 test: lint rules-check
 	$(BIN)/python -m pytest
+
+quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not broker and not slow"
 
 clean:
 	-$(BIN)/yujing broker stop

@@ -49,6 +49,7 @@ def score(rules, events: list[Event], reference) -> list[tuple[str, str, str, st
     return [(a.model_id, a.key, a.state, a.alert_id) for a in out]
 
 
+@pytest.mark.slow
 def test_the_index_changes_no_alert_of_the_city(monkeypatch):
     loaded = load_rules([RULES])
     events = city_events(3)
@@ -63,6 +64,7 @@ def test_the_index_changes_no_alert_of_the_city(monkeypatch):
     assert with_index == without
 
 
+@pytest.mark.slow
 def test_sees_is_whether_held_finds_a_rule_for_every_plan_and_event_of_the_city():
     """``stream_keys`` asks ``sees`` (stops at the first condition that holds); scoring asks
     ``held``: they must agree on every event."""

@@ -76,6 +76,7 @@ def entities() -> list[Entity]:
     return [entity for _, _, entity in store.entities()]
 
 
+@pytest.mark.slow
 def test_every_state_class_of_the_citys_entities_pickles_by_position(entities):
     classes: set[type] = set()
     for entity in entities:
@@ -102,6 +103,7 @@ class _AsBefore(pickle.Pickler):
         return NotImplemented
 
 
+@pytest.mark.slow
 def test_state_in_a_changelog_written_before_loads_the_same(entities):
     for entity in entities:
         before = io.BytesIO()

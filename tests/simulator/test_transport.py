@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
 from bench.quality import run_quality
 from simulator.base import SimContext, parse_start
 from simulator.departments.transport import Transport
-from simulator.run import reference_city
-from topics.codec import Event, decode
+from tests.simkit import RULES, context, decoded, sliced
 
-RULES = Path(__file__).resolve().parents[2] / "rules"
 START = parse_start("2024-06-03T06:00:00")
 
 
 def _ctx(seed: int = 5) -> SimContext:
-    return SimContext(seed=seed, start=START, end=START + 12 * 3600,
-                      city=reference_city(RULES))
-
-
-def _slice(dept: Transport, t0: float, t1: float) -> list[tuple]:
-    incidents = dept.plan()
-    return sorted((e.ts, e.topic, e.key, e.value["event_id"])
-                  for e in dept.events(t0, t1, incidents) if t0 <= e.ts < t1)
+    return context(seed, 12, "2024-06-03T06:00:00")
 
 
 def test_same_seed_same_plan_and_events_however_the_run_is_cut() -> None:
     a, b = Transport(_ctx()), Transport(_ctx())
     assert [i.as_json() for i in a.plan()] == [i.as_json() for i in b.plan()]
-    whole = _slice(a, START + 3600, START + 3 * 3600)
-    cut = _slice(b, START + 3600, START + 2 * 3600 + 17) + \
-        _slice(b, START + 2 * 3600 + 17, START + 3 * 3600)
-    assert whole == sorted(cut)
+    whole = sliced(a, [START + 3600, START + 3 * 3600])
+    assert whole == sliced(b, [START + 3600, START + 2 * 3600 + 17, START + 3 * 3600])
     assert len(whole) > 1000
 
 
@@ -41,11 +30,12 @@ def test_events_validate_and_incident_keys_are_model_keys() -> None:
     models = {i.model_id for i in incidents}
     assert "transport.bus.bunching" in models and "transport.school_bus.off_route" in models
     for envelope in dept.events(START, START + 4 * 3600, incidents):
-        assert isinstance(decode(envelope.topic, envelope.value, key=envelope.key), Event)
+        decoded(envelope)
     road = [i for i in incidents if i.model_id.startswith("transport.road")]
     assert len({i.key for i in road}) == len(road)  # one segment per road incident
 
 
+@pytest.mark.slow
 def test_incidents_are_detected_by_their_models() -> None:
     scores, meta = run_quality(seed=3, start="2024-06-03T06:00:00", duration="12h",
                                departments=["transport"], rules_dir=RULES)

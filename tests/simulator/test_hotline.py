@@ -2,55 +2,33 @@
 
 from __future__ import annotations
 
-import itertools
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from bench import quality
-from simulator import run
-from simulator.base import SimContext, parse_start
+from simulator.base import SimContext
 from simulator.departments.hotline import TOPIC, Hotline
-from topics.codec import Event, decode
-
-RULES = Path(__file__).resolve().parents[2] / "rules"
-START = "2024-06-03T00:00:00"
+from tests.simkit import START, context, decoded, department_rules, only_department, sliced
 
 
 @pytest.fixture(scope="module")
 def own_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This department's rules with the shared vocabulary and reference data (quicker to load,
-    and independent of other departments' files)."""
-    root = tmp_path_factory.mktemp("rules")
-    for part in ("hotline", "vocabulary", "reference"):
-        shutil.copytree(RULES / part, root / part)
-    return root
+    return department_rules(tmp_path_factory, "hotline")
 
 
 def _ctx(seed: int = 3, hours: float = 6) -> SimContext:
-    begin = parse_start(START)
-    return SimContext(seed=seed, start=begin, end=begin + hours * 3600,
-                      city=run.reference_city(RULES / "reference"))
-
-
-def _events(dept: Hotline, cuts: list[float]) -> list[tuple]:
-    out = []
-    incidents = dept.plan()
-    for t0, t1 in itertools.pairwise(cuts):
-        out += [(e.ts, e.key, e.value["event_id"], e.value["status"])
-                for e in dept.events(t0, t1, incidents) if t0 <= e.ts < t1]
-    return sorted(out)
+    return context(seed, hours)
 
 
 def test_same_seed_same_events_whatever_the_slices() -> None:
     ctx = _ctx()
     hourly = [ctx.start + h * 3600 for h in range(7)]
     odd = [ctx.start, ctx.start + 1234.5, ctx.start + 4 * 3600 + 17, ctx.end]
-    first = _events(Hotline(ctx), hourly)
-    assert first == _events(Hotline(_ctx()), odd)
-    assert first != _events(Hotline(_ctx(seed=4)), hourly)
+    first = sliced(Hotline(ctx), hourly)
+    assert first == sliced(Hotline(_ctx()), odd)
+    assert first != sliced(Hotline(_ctx(seed=4)), hourly)
 
 
 def test_events_validate_and_tickets_have_a_life() -> None:
@@ -61,8 +39,7 @@ def test_events_validate_and_tickets_have_a_life() -> None:
     statuses: Counter[str] = Counter()
     for envelope in envelopes:
         assert envelope.topic == TOPIC
-        decoded = decode(envelope.topic, envelope.value, key=envelope.key)
-        assert isinstance(decoded, Event), decoded
+        decoded(envelope)
         assert envelope.key == envelope.value["ticket_id"]
         statuses[envelope.value["status"]] += 1
     # every ticket is filed once; most are assigned and closed within the six hours
@@ -77,9 +54,10 @@ def test_a_day_of_background_is_a_realistic_volume() -> None:
     assert 5_000 < count < 50_000
 
 
+@pytest.mark.slow
 def test_incidents_are_detected(monkeypatch: pytest.MonkeyPatch, own_rules: Path) -> None:
     # only this department, whatever other simulator modules are in the package
-    monkeypatch.setattr(run, "departments", lambda: {"hotline": Hotline})
+    only_department(monkeypatch, "hotline", Hotline)
     scores, meta = quality.run_quality(seed=3, start=START, duration="6h",
                                        departments=["hotline"], rules_dir=own_rules)
     assert meta["bad"] == 0
@@ -101,9 +79,10 @@ def test_incidents_are_detected(monkeypatch: pytest.MonkeyPatch, own_rules: Path
         assert scores[model].alerts == scores[model].matched_alerts, model
 
 
+@pytest.mark.slow
 def test_category_surges_are_detected_once_the_baseline_has_its_history(
         monkeypatch: pytest.MonkeyPatch, own_rules: Path) -> None:
-    monkeypatch.setattr(run, "departments", lambda: {"hotline": Hotline})
+    only_department(monkeypatch, "hotline", Hotline)
     scores, _ = quality.run_quality(seed=3, start=START, duration="12h",
                                     departments=["hotline"], rules_dir=own_rules)
     # surges are planned from 8 h into the run, when every category has 6 hours of history
@@ -111,9 +90,10 @@ def test_category_surges_are_detected_once_the_baseline_has_its_history(
     assert surge.incidents == surge.detected == 2
 
 
+@pytest.mark.slow
 def test_new_categories_are_detected_once_grids_have_been_watched(
         monkeypatch: pytest.MonkeyPatch, own_rules: Path) -> None:
-    monkeypatch.setattr(run, "departments", lambda: {"hotline": Hotline})
+    only_department(monkeypatch, "hotline", Hotline)
     model = "hotline.grid.new_category_spike"
     scores, meta = quality.run_quality(seed=3, start=START, duration="2d",
                                        departments=["hotline"], rules_dir=own_rules)

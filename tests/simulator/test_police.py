@@ -2,53 +2,33 @@
 
 from __future__ import annotations
 
-import itertools
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from bench import quality
-from simulator import run
-from simulator.base import SimContext, parse_start
+from simulator.base import SimContext
 from simulator.departments.police import TOPIC, Police, station_of
-from topics.codec import Event, decode
-
-RULES = Path(__file__).resolve().parents[2] / "rules"
-START = "2024-06-03T00:00:00"
+from tests.simkit import START, context, decoded, department_rules, only_department, sliced
 
 
 @pytest.fixture(scope="module")
 def own_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This department's rules with the shared vocabulary and reference data (quicker to load,
-    and independent of other departments' files)."""
-    root = tmp_path_factory.mktemp("rules")
-    for part in ("police", "vocabulary", "reference"):
-        shutil.copytree(RULES / part, root / part)
-    return root
+    return department_rules(tmp_path_factory, "police")
 
 
 def _ctx(seed: int = 3, hours: float = 6) -> SimContext:
-    begin = parse_start(START)
-    return SimContext(seed=seed, start=begin, end=begin + hours * 3600,
-                      city=run.reference_city(RULES / "reference"))
-
-
-def _events(dept: Police, cuts: list[float]) -> list[tuple]:
-    incidents = dept.plan()
-    return sorted((e.ts, e.key, e.value["event_id"], e.value["kind"])
-                  for t0, t1 in itertools.pairwise(cuts)
-                  for e in dept.events(t0, t1, incidents) if t0 <= e.ts < t1)
+    return context(seed, hours)
 
 
 def test_same_seed_same_events_whatever_the_slices() -> None:
     ctx = _ctx()
     hourly = [ctx.start + h * 3600 for h in range(7)]
     odd = [ctx.start, ctx.start + 999.0, ctx.start + 5 * 3600 + 1, ctx.end]
-    first = _events(Police(ctx), hourly)
-    assert first == _events(Police(_ctx()), odd)
-    assert first != _events(Police(_ctx(seed=4)), hourly)
+    first = sliced(Police(ctx), hourly)
+    assert first == sliced(Police(_ctx()), odd)
+    assert first != sliced(Police(_ctx(seed=4)), hourly)
 
 
 def test_events_validate() -> None:
@@ -58,8 +38,7 @@ def test_events_validate() -> None:
     envelopes = list(dept.events(ctx.start, ctx.end, dept.plan()))
     for envelope in envelopes:
         assert envelope.topic == TOPIC
-        decoded = decode(envelope.topic, envelope.value, key=envelope.key)
-        assert isinstance(decoded, Event), decoded
+        decoded(envelope)
         assert envelope.value["station"] == station_of(envelope.value["grid_id"])
         kinds[envelope.value["kind"]] += 1
     assert kinds["dispute"] > kinds["fight"] > 0
@@ -83,8 +62,9 @@ def test_station_areas_are_blocks_of_adjacent_cells() -> None:
     assert station_of("G0602") == "PS-0300"
 
 
+@pytest.mark.slow
 def test_incidents_are_detected(monkeypatch: pytest.MonkeyPatch, own_rules: Path) -> None:
-    monkeypatch.setattr(run, "departments", lambda: {"police": Police})
+    only_department(monkeypatch, "police", Police)
     scores, meta = quality.run_quality(seed=3, start=START, duration="6h",
                                        departments=["police"], rules_dir=own_rules)
     assert meta["bad"] == 0
@@ -106,9 +86,10 @@ def test_incidents_are_detected(monkeypatch: pytest.MonkeyPatch, own_rules: Path
         assert scores[model].alerts == 2, model
 
 
+@pytest.mark.slow
 def test_grid_surges_are_detected_once_the_baseline_has_its_history(
         monkeypatch: pytest.MonkeyPatch, own_rules: Path) -> None:
-    monkeypatch.setattr(run, "departments", lambda: {"police": Police})
+    only_department(monkeypatch, "police", Police)
     scores, _ = quality.run_quality(seed=3, start=START, duration="12h",
                                     departments=["police"], rules_dir=own_rules)
     # surges are planned from 8 h into the run, when every cell has 6 hours of history

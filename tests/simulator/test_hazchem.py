@@ -1,42 +1,28 @@
 """The hazardous-chemicals simulator: deterministic, valid events, incidents the rules catch."""
 
-from functools import cache
-from pathlib import Path
-
 import pytest
 
 from bench.quality import run_quality
 from engine.loader import load_rules
-from simulator.base import SimContext, parse_start
+from simulator.base import parse_start
 from simulator.departments.hazchem import FACILITY, VEHICLE, WAYBILL, Hazchem
-from simulator.run import reference_city
-from topics.codec import Event, decode
+from tests.simkit import RULES, context, decoded, sliced
 
-RULES = Path(__file__).resolve().parents[2] / "rules"
 START = parse_start("2024-06-03T00:00:00")
 
 
-@cache
-def _city():
-    return reference_city(RULES)  # loading the rule set's zones takes a while: once
-
-
 def _dept(seed: int = 7) -> Hazchem:
-    return Hazchem(SimContext(seed=seed, start=START, end=START + 86400, city=_city()))
+    return Hazchem(context(seed, 24))
 
 
-def _slice(dept: Hazchem, t0: float, t1: float) -> list[tuple]:
-    events = [e for e in dept.events(t0, t1, dept.plan()) if t0 <= e.ts < t1]
-    return sorted((e.ts, e.topic, e.key, repr(sorted(e.value.items()))) for e in events)
-
-
+@pytest.mark.slow
 def test_same_seed_same_events_whatever_the_slicing():
     t0, t1 = START + 8 * 3600, START + 10 * 3600
-    whole = _slice(_dept(), t0, t1)
-    halves = _slice(_dept(), t0, t0 + 3600) + _slice(_dept(), t0 + 3600, t1)
+    whole = sliced(_dept(), [t0, t1])
+    halves = sliced(_dept(), [t0, t0 + 3600]) + sliced(_dept(), [t0 + 3600, t1])
     assert whole and whole == sorted(halves)
     assert [i.as_json() for i in _dept().plan()] == [i.as_json() for i in _dept().plan()]
-    assert whole != _slice(_dept(seed=8), t0, t1)
+    assert whole != sliced(_dept(seed=8), [t0, t1])
 
 
 def test_events_validate_and_every_topic_is_used():
@@ -44,9 +30,7 @@ def test_events_validate_and_every_topic_is_used():
     events = list(dept.events(START + 7 * 3600, START + 13 * 3600, dept.plan()))
     topics = set()
     for envelope in events:
-        decoded = decode(envelope.topic, envelope.value, key=envelope.key)
-        assert isinstance(decoded, Event), decoded
-        assert decoded.key == envelope.key
+        decoded(envelope)
         topics.add(envelope.topic)
     assert {VEHICLE, FACILITY, WAYBILL} <= topics
 
@@ -79,6 +63,7 @@ def quality():
     return scores, meta
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", [
     "hazchem.tank.gas_first_alarm", "hazchem.tank.sensor_offline",
     "hazchem.tank.level_falling_no_transfer", "hazchem.grid.alarm_storm",
@@ -93,6 +78,7 @@ def test_planned_incidents_are_detected(quality, model):
     assert scores[model].detected == scores[model].incidents
 
 
+@pytest.mark.slow
 def test_the_run_is_valid_and_mostly_detected(quality):
     scores, meta = quality
     assert meta["bad"] == 0

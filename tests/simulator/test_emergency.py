@@ -36,6 +36,7 @@ def quality():
     return scores, meta
 
 
+@pytest.mark.slow
 def test_every_emergency_model_detects_both_planned_incidents(quality):
     scores, meta = quality
     assert meta["bad"] == 0

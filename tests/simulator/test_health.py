@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
 from bench.quality import run_quality
 from simulator.base import SimContext, parse_start
 from simulator.departments.health import MODELS, Health
-from simulator.run import reference_city
-from topics.codec import Event, decode
+from tests.simkit import RULES, context, decoded, sliced
 
-RULES = Path(__file__).resolve().parents[2] / "rules"
 START = parse_start("2024-06-03T00:00:00")
 
 
 def _ctx(seed: int = 5) -> SimContext:
-    return SimContext(seed=seed, start=START, end=START + 12 * 3600, city=reference_city(RULES))
-
-
-def _slice(dept: Health, t0: float, t1: float) -> list[tuple]:
-    return sorted((e.ts, e.key, e.value["event_id"], e.value.get("count"), e.value.get("value"))
-                  for e in dept.events(t0, t1, dept.plan()) if t0 <= e.ts < t1)
+    return context(seed, 12)
 
 
 def test_same_seed_same_plan_and_events_however_the_run_is_cut() -> None:
     a, b = Health(_ctx()), Health(_ctx())
     assert [i.as_json() for i in a.plan()] == [i.as_json() for i in b.plan()]
-    whole = _slice(a, START, START + 4 * 3600)
-    cut = _slice(b, START, START + 3600 + 77) + _slice(b, START + 3600 + 77, START + 4 * 3600)
-    assert whole == sorted(cut)
+    whole = sliced(a, [START, START + 4 * 3600])
+    assert whole == sliced(b, [START, START + 3600 + 77, START + 4 * 3600])
     assert len(whole) > 1000
 
 
@@ -38,9 +30,10 @@ def test_events_validate_and_every_model_has_incidents() -> None:
     assert {i.model_id for i in incidents} == set(MODELS)
     assert len({i.incident_id for i in incidents}) == len(incidents)
     for envelope in dept.events(START, START + 12 * 3600, incidents):
-        assert isinstance(decode(envelope.topic, envelope.value, key=envelope.key), Event)
+        decoded(envelope)
 
 
+@pytest.mark.slow
 def test_incidents_are_detected_by_their_models() -> None:
     # Ten days of history: the fever-visit model judges nothing in a clinic's first ten days.
     scores, meta = run_quality(seed=3, start="2024-06-03T00:00:00", duration="12h",

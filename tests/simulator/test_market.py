@@ -37,6 +37,7 @@ def quality():
     return scores, meta
 
 
+@pytest.mark.slow
 def test_every_market_model_detects_both_planned_incidents(quality):
     scores, meta = quality
     assert meta["bad"] == 0
@@ -50,6 +51,7 @@ def test_every_market_model_detects_both_planned_incidents(quality):
         assert scores[model].detected == planned, model
 
 
+@pytest.mark.slow
 def test_rule_based_market_models_raise_no_false_alarm_on_the_background(quality):
     scores, _ = quality
     for model in ("market.bid.blacklisted_company", "market.price.essential_jump",

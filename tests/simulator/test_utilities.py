@@ -2,68 +2,25 @@
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-
 import pytest
 
-from bench.quality import run_quality, score
-from engine.core import MemoryStore, ScoringCore
-from engine.loader import load_rules
-from simulator.base import Department, Envelope, SimContext, parse_start
+from bench.quality import run_quality
+from simulator.base import parse_start
 from simulator.departments.utilities import Utilities, in_heating_season
-from simulator.run import reference_city
-from topics.codec import Event, decode
-
-RULES = Path(__file__).resolve().parents[2] / "rules"
-
-
-@cache
-def city():
-    return reference_city(RULES)
+from tests.simkit import RULES, context, decoded, detect, run_in_slices
 
 
 def make(seed: int, start: str, hours: float) -> Utilities:
-    begin = parse_start(start)
-    ctx = SimContext(seed=seed, start=begin, end=begin + hours * 3600, city=city())
-    return Utilities(ctx)
+    return Utilities(context(seed, hours, start))
 
 
-def run(dept: Department, step: float = 3600.0) -> list[Envelope]:
-    incidents = dept.plan()
-    out, t0 = [], dept.ctx.start
-    while t0 < dept.ctx.end:
-        t1 = min(t0 + step, dept.ctx.end)
-        out += sorted((e for e in dept.events(t0, t1, incidents) if t0 <= e.ts < t1),
-                      key=lambda e: (e.ts, e.key))
-        t0 = t1
-    return out
-
-
-def detect(dept: Department) -> dict:
-    loaded = load_rules([RULES])
-    rules = [r for r in loaded.rules if set(r.spec.sources) & set(dept.topics)
-             and r.file.parent.name == "utilities"]
-    core = ScoringCore(rules, MemoryStore())
-    alerts, clock = [], float("-inf")
-    for envelope in run(dept):
-        event = decode(envelope.topic, envelope.value, key=envelope.key)
-        assert isinstance(event, Event)
-        if event.ts > clock:
-            clock = event.ts
-            alerts += core.advance(clock)
-        alerts += core.process((event,))
-    alerts += core.advance(dept.ctx.end)
-    truth = dept.plan()
-    return score(truth, alerts, {r.id: "utilities" for r in rules})
-
-
+@pytest.mark.slow
 def test_same_seed_same_events_whatever_the_slices() -> None:
-    a = [e.as_json() for e in run(make(5, "2024-06-03T00:00:00", 4))]
-    b = [e.as_json() for e in run(make(5, "2024-06-03T00:00:00", 4), step=1800.0)]
+    a = [e.as_json() for e in run_in_slices(make(5, "2024-06-03T00:00:00", 4))]
+    b = [e.as_json() for e in run_in_slices(make(5, "2024-06-03T00:00:00", 4), step=1800.0)]
     assert a == b
     assert len(a) > 4000
-    c = [e.as_json() for e in run(make(6, "2024-06-03T00:00:00", 4))]
+    c = [e.as_json() for e in run_in_slices(make(6, "2024-06-03T00:00:00", 4))]
     assert a != c
 
 
@@ -72,9 +29,8 @@ def test_events_validate_and_use_the_documented_metrics() -> None:
                "heat": {"supply_temp_c", "return_temp_c"}, "drainage": {"level_m"},
                "bridge": {"strain_ue", "tilt_deg"}, "power": {"feeder_trip"},
                "streetlight": {"lamp_fault"}}
-    for envelope in run(make(2, "2024-06-03T00:00:00", 3)):
-        event = decode(envelope.topic, envelope.value, key=envelope.key)
-        assert isinstance(event, Event), event
+    for envelope in run_in_slices(make(2, "2024-06-03T00:00:00", 3)):
+        decoded(envelope)
         value = envelope.value
         assert value["metric"] in metrics[value["network"]] | {"cover_tilt_deg"}
         if value["network"] == "gas" and value["metric"] == "pressure_kpa":
@@ -93,9 +49,10 @@ def test_heating_season_follows_the_calendar() -> None:
     assert not in_heating_season(june.ctx.local(parse_start("2025-03-16T12:00:00")))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_planned_incidents_are_detected() -> None:
-    scores = detect(make(3, "2024-06-03T00:00:00", 24))
+    scores = detect(make(3, "2024-06-03T00:00:00", 24), "utilities")
     for model in ("utilities.water.pressure_drop", "utilities.water.night_flow_rising",
                   "utilities.gas.pressure_out_of_band", "utilities.gas.manhole_lel",
                   "utilities.drainage.level_high", "utilities.drainage.level_rising_fast",
@@ -112,6 +69,7 @@ def test_planned_incidents_are_detected() -> None:
         assert scores[model].alerts == scores[model].matched_alerts, model
 
 
+@pytest.mark.slow
 def test_the_learned_flow_and_strain_models_detect_their_incidents_after_ten_days_of_history():
     scores, _ = run_quality(seed=3, start="2024-06-03T00:00:00", duration="1d",
                                departments=["utilities"], rules_dir=RULES, history="10d")
