@@ -21,11 +21,13 @@ class UnsupportedVersionError(RuntimeError):
     """A library the patches reach into is not at the version they were written for."""
 
 
-def check_versions(installed: Callable[[str], str] = version) -> None:
-    """Raise ``UnsupportedVersionError`` naming the first package not at its pinned version."""
+def check_versions(installed: Callable[[str], str] | None = None) -> None:
+    """Raise ``UnsupportedVersionError`` naming the first package not at its pinned version
+    (``installed``: the version lookup, by default ``importlib.metadata.version``)."""
+    lookup = installed or version
     for package, pinned in WRITTEN_FOR.items():
         try:
-            found = installed(package)
+            found = lookup(package)
         except PackageNotFoundError:
             found = "none"
         if found != pinned:
