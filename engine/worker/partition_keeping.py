@@ -74,10 +74,9 @@ class PartitionKeeping:
 
     def _watch_partitions(self, now: float) -> None:
         """Read again a partition whose records wait while nothing of it has been handed on
-        for a while (``PartitionWatch``). With two workers, partitions (nearly always of the
-        re-keying topic) were seen to stop for 10 s and more around rebalances, aiokafka
-        holding fetched records that Faust did not take, and once a quiet partition whose last
-        records Faust took and never handed on (no later message showed the gap)."""
+        for a while (``PartitionWatch``): Faust's consumer was seen to leave partitions unread
+        around rebalances, and to take a quiet partition's last records without handing them
+        on (no later message showed the gap)."""
         consumer = self.app.consumer
         state = partition_states(consumer)
         if state is None:
@@ -113,9 +112,8 @@ class PartitionKeeping:
 
     def _watch_commits(self, now: float, progress: dict[Any, Progress]) -> None:
         """Read again from the committed offset a partition whose commit stands still behind
-        what was handed on: seen once at the end of a two-worker run, every event of
-        ``events.emergency.report[1]`` handed on and its commit held at 1524 of 1682 (Faust
-        commits only up to the first offset it has no acknowledgement for)."""
+        what was handed on (Faust commits only up to the first offset it has no acknowledgement
+        for, and was seen holding one back for good)."""
         committed = committed_offsets(self.app.consumer)
         behind = {tp: Progress(committed.get(tp), seen.position)
                   for tp, seen in progress.items()}

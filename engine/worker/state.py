@@ -34,10 +34,9 @@ def through_table(table: Any, records: list[tuple[bytes, bytes | None]]) -> list
 class ChangelogWriter:
     """Sends state records to the changelog through a producer of their own.
 
-    A flush hands the producer thousands of state records at once (megabytes: a learned model's
-    state is 16-62 KB); through Faust's producer every alert and re-keyed event produced after
-    it would queue behind them, which was the worker's worst latency (over a second at half
-    load). With its own producer and connection, state goes out beside them. Until it has
+    A flush hands the producer thousands of state records at once (megabytes); through Faust's
+    producer every alert and re-keyed event produced after it would queue behind them. With its
+    own producer and connection, state goes out beside them. Until it has
     started (and once it has stopped) records go through the table's own changelog path."""
 
     def __init__(self, bootstrap: str, table: Any, partitions: int) -> None:
@@ -72,8 +71,7 @@ class ChangelogWriter:
 
     async def _send_all(self, records: list[tuple[bytes, bytes | None]]) -> None:
         # One batch per partition rather than a ``send`` per record: a commit writes thousands
-        # of records, and the batches cost a third of the CPU (2,500 records: 12-21 ms
-        # instead of 33-63 ms on this project's machine).
+        # of records, and batches cost a fraction of the CPU (``bench/README.md``).
         producer = self._producer
         assert producer is not None
         topic, partitions = self.table.changelog_topic.get_topic_name(), self.partitions
@@ -214,14 +212,10 @@ class TableStore:
         after its group stays dirty for the next commit, and one another flush wrote
         meanwhile is skipped.
 
-        Why the pauses are long: pickling a commit's 2,000-2,500 keys (some with learned
-        models of 20-60 KB) takes 100-200 ms, and Faust's fetch loop needs several turns of
-        the event loop for each message it hands to a stream. With a bare ``sleep(0)``
-        between chunks it moved one step per chunk; with 2 ms pauses about one message per
-        pause, with 5 ms about six: every event waited for the whole write, 300-500 ms at
-        half load, the worker's worst latency. With 5 ms of writing per 20 ms of pause the
-        write takes a fifth of the loop, the fetch loop keeps up, and the commit finishes
-        under a second later (``bench/README.md``)."""
+        The pauses are long because Faust's fetch loop needs several turns of the event loop
+        for each message it hands to a stream: with short ones every event waits for the whole
+        write; with 5 ms of writing per 20 ms of pause the fetch loop keeps up
+        (``bench/README.md``)."""
         keys, self._for_commit = self._for_commit, []
         self.last_flush = time.monotonic()
         clock = time.monotonic
