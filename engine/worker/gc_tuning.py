@@ -17,8 +17,8 @@ def tune_gc() -> None:
     in each full collection, which with default settings freed nothing and made the worker's
     largest pauses after the state write (``bench/README.md``). What exists once the rules are
     loaded is frozen out of the collector's reach, and a full collection waits for ten times as
-    many younger collections as by default. The worker makes little cyclic garbage (a few hundred objects a minute), so
-    memory does not suffer: ``yujing_gc_full_pause_seconds`` shows what is left."""
+    many younger collections as by default. The worker makes little cyclic garbage, so memory
+    does not suffer: ``yujing_gc_full_pause_seconds`` shows what is left."""
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, 100)
