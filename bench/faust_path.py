@@ -7,8 +7,9 @@ by a Faust app whose one agent takes them in batches (``take_events(1000, 0.05)`
 worker's agents do) and only counts them:
 
 - ``stock``: Faust's fetch loop as it ships;
-- ``inline``: the loop the worker installs (``engine.fetch_drain.drain_inline``), which hands
-  each message to the stream inline instead of through ``wait_first``'s four tasks;
+- ``inline``: the loop the worker installs
+  (``engine.worker.faust_internals.fetch_drain.drain_inline``), which hands each message to the
+  stream inline instead of through ``wait_first``'s four tasks;
 - ``aiokafka``: a plain aiokafka consumer in one process reading the same messages, for scale.
 
 Each run is a process of its own; it prints messages/s from its first message to its last, and
@@ -43,7 +44,7 @@ PARTITIONS = 4
 APP = """
 import asyncio, os, sys, time
 import faust
-from engine.fetch_drain import drain_inline
+from engine.worker.faust_internals.fetch_drain import drain_inline
 
 bootstrap, topic, group, total, mode = sys.argv[1:6]
 total = int(total)

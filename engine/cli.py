@@ -10,6 +10,10 @@ from typing import Annotated
 
 import typer
 
+from engine.worker.settings import DEFAULTS as WORKER
+from engine.worker.settings import WorkerSettings
+from models.durations import format_duration
+
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="yujing 预警 — stream-processing early-warning engine.")
 broker_app = typer.Typer(no_args_is_help=True, help="Run a local Apache Kafka broker.")
@@ -155,38 +159,52 @@ def replay(
 
 @app.command()
 def worker(
-    rules: Annotated[list[Path], typer.Option(help="Rule files or folders.")] = DEFAULT_RULES,
-    bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = "127.0.0.1:9092",
-    metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")] = 9464,
-    app_id: Annotated[str, typer.Option(help="Consumer group and changelog prefix.")] = "yujing",
+    rules: Annotated[list[Path], typer.Option(help="Rule files or folders.")] = WORKER.rules,
+    bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = WORKER.bootstrap,
+    metrics_port: Annotated[int, typer.Option(
+        help="Prometheus /metrics port (0: off).")] = WORKER.metrics_port,
+    app_id: Annotated[str, typer.Option(
+        help="Consumer group and changelog prefix.")] = WORKER.app_id,
     reload_interval: Annotated[float, typer.Option(
-        help="Seconds between checks of the rule files for changes (0: never).")] = 5.0,
+        help="Seconds between checks of the rule files for changes (0: never).")
+    ] = WORKER.reload_interval_s,
     batch_max: Annotated[int, typer.Option(
-        help="Most events scored as one batch.")] = 1000,
+        help="Most events scored as one batch.")] = WORKER.batch_max,
     batch_within: Annotated[float, typer.Option(
         help="Seconds a batch waits at most: it goes as soon as the events fetched so far "
-             "are in, or when it holds --batch-max.")] = 0.05,
+             "are in, or when it holds --batch-max.")] = WORKER.batch_within_s,
     commit_interval: Annotated[float, typer.Option(
-        help="Seconds between offset commits, each writing the changed state first.")] = 2.8,
+        help="Seconds between offset commits, each writing the changed state first.")
+    ] = WORKER.commit_interval_s,
     fetch_busy_above: Annotated[float, typer.Option(
         help="Events/s above which the broker may hold a fetch 10 ms to gather records "
              "(0: never, each fetch returns at its first record; 500 spares the broker at a "
-             "few thousand events/s, and costs about 10% of the throughput on a backlog).")] = 0.0,
+             "few thousand events/s, and costs about 10% of the throughput on a backlog).")
+    ] = WORKER.fetch_busy_above,
     rekey_here: Annotated[bool, typer.Option(
         help="Score an event re-keyed to a key this worker owns at once, not through the "
-             "re-keying topic.")] = True,
+             "re-keying topic.")] = WORKER.rekey_here,
     stream_buffer: Annotated[int, typer.Option(
         help="Events fetched and not yet scored that a stream holds (Faust's "
-             "stream_buffer_maxsize; its default is 4096).")] = 65536,
+             "stream_buffer_maxsize; its default is 4096).")] = WORKER.stream_buffer,
     max_future: Annotated[str, typer.Option(
-        help="Events dated further ahead of the wall clock are dead-lettered.")] = "10m",
+        help="Events dated further ahead of the wall clock are dead-lettered.")
+    ] = format_duration(WORKER.max_future_s),
     max_event_age: Annotated[str, typer.Option(
         help="Events dated further back than this are dead-lettered (0: no horizon, for a "
-             "backfill of old data; nothing before 2000 is ever accepted).")] = "7d",
+             "backfill of old data; nothing before 2000 is ever accepted).")
+    ] = format_duration(WORKER.max_event_age_s),
     loglevel: str = "info",
 ) -> None:
     """Consume the department topics, score every event, publish alerts (a Faust worker)."""
-    from engine.worker import NoRulesError, WorkerSettings, run_worker
+    from engine.worker.faust_internals.versions import UnsupportedVersionError, check_versions
+
+    try:
+        check_versions()  # before Faust is imported: the patches of its internals need it
+    except UnsupportedVersionError as exc:
+        _say(f"yujing worker: {exc}", err=True)
+        raise typer.Exit(1) from None
+    from engine.worker import NoRulesError, run_worker
 
     settings = WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
                               app_id=app_id, reload_interval_s=reload_interval,

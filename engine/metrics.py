@@ -82,13 +82,14 @@ EVENTS_SKIPPED_BY_CONSUMER = Counter(
 CONSUMER_REWINDS = Counter(
     "yujing_consumer_rewinds_total",
     "Times a partition was read again: the consumer fetched past the next offset to hand on "
-    "(seen around rebalances, engine/fetch_order.py), handed nothing on for 10 s with records "
-    "waiting, or its commit stood still for 30 s behind what was handed on (the worker's "
-    "partition and commit watches)", ["topic"])
+    "(seen around rebalances, engine/worker/faust_internals/fetch_order.py), handed nothing "
+    "on for 10 s with records waiting, or its commit stood still for 30 s behind what was "
+    "handed on (the worker's partition and commit watches)", ["topic"])
 PARTITIONS_STALLED = Gauge(
     "yujing_partitions_stalled",
     "Assigned partitions with records waiting of which nothing has been handed on for 10 s "
-    "(see engine/partition_watch.py): each is read again from there every 10 s until it moves")
+    "(see engine/worker/partition_watch.py): each is read again from there every 10 s until "
+    "it moves")
 CONSUMER_UNANSWERED = Counter(
     "yujing_consumer_unanswered_total",
     "Requests for end offsets that Faust's consumer did not answer within 5 s (asked every "

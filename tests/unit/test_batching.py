@@ -1,4 +1,5 @@
-"""Batches handed on as soon as the events fetched so far are in (engine/batching.py).
+"""Batches handed on as soon as the events fetched so far are in
+(engine/worker/faust_internals/batching.py).
 
 Run on a real Faust stream over an in-memory channel: whatever is queued when the stream
 reaches it forms a batch, at most ``max_`` events, without waiting for ``within`` (given 30 s
@@ -9,7 +10,7 @@ import asyncio
 import faust
 import pytest
 
-from engine.batching import take_ready
+from engine.worker.faust_internals.batching import take_ready
 
 LONG = 30.0
 

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from aiokafka.record.default_records import DefaultRecordBatch
 
-from engine.state_table import ChangelogWriter
+from engine.worker.state import ChangelogWriter
 
 Sent = list[tuple[str, int, list[tuple[bytes, bytes | None]]]]
 

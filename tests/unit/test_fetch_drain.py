@@ -1,4 +1,4 @@
-"""Faust's fetch loop with messages delivered inline (engine/fetch_drain.py).
+"""Faust's fetch loop with messages delivered inline (engine/worker/faust_internals/fetch_drain.py).
 
 ``deliver`` runs a delivery inline and finishes one that has to wait in a task, as asyncio
 would have; the loop itself is Faust's, run here on a real (unstarted) Faust consumer whose
@@ -15,8 +15,8 @@ import pytest
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from engine import fetch_drain
-from engine.fetch_drain import deliver, drain_inline
+from engine.worker.faust_internals import fetch_drain
+from engine.worker.faust_internals.fetch_drain import deliver, drain_inline
 
 TOPIC = "events.hazchem.facility"
 TP0 = TP(TOPIC, 0)

@@ -1,4 +1,5 @@
-"""Partitions handed on in offset order from Faust's fetch loop (engine/fetch_order.py).
+"""Partitions handed on in offset order from Faust's fetch loop
+(engine/worker/faust_internals/fetch_order.py).
 
 ``guard_fetches`` wraps a consumer's ``getmany``; here the consumer is a stand-in with the
 two things the wrapper uses (``getmany`` and ``_read_offset``), driven the way Faust's fetch
@@ -10,7 +11,7 @@ from types import SimpleNamespace
 from faust.types import TP
 from prometheus_client import REGISTRY
 
-from engine.fetch_order import FetchOrder, guard_fetches
+from engine.worker.faust_internals.fetch_order import FetchOrder, guard_fetches
 
 TOPIC = "events.hazchem.facility"
 A, B = TP(TOPIC, 0), TP(TOPIC, 1)

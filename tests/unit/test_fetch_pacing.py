@@ -1,4 +1,5 @@
-"""The pace of the worker's fetches, set from the rate of events (engine/fetch_pacing.py)."""
+"""The pace of the worker's fetches, set from the rate of events
+(engine/worker/faust_internals/fetch_pacing.py)."""
 
 import asyncio
 import inspect
@@ -8,7 +9,7 @@ from types import SimpleNamespace
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.consumer.subscription_state import SubscriptionState
 
-from engine.fetch_pacing import FetchPacing, Pace, apply_pace
+from engine.worker.faust_internals.fetch_pacing import FetchPacing, Pace, apply_pace
 from tests.unit.test_worker_intake import record, worker  # noqa: F401 (the fixture)
 
 BUSY = Pace(min_bytes=32768, max_wait_ms=10)

@@ -1,6 +1,6 @@
-"""The watch over partitions the consumer stops reading (engine/partition_watch.py)."""
+"""The watch over partitions the consumer stops reading (engine/worker/partition_watch.py)."""
 
-from engine.partition_watch import PartitionWatch, Progress
+from engine.worker.partition_watch import PartitionWatch, Progress
 
 
 def test_a_partition_standing_still_with_records_waiting_is_reported_every_period():

@@ -4,8 +4,8 @@ import asyncio
 import pickle
 from typing import Any
 
-from engine.in_flight import InFlight
-from engine.state_table import TableStore
+from engine.worker.in_flight import InFlight
+from engine.worker.state import TableStore
 
 
 class Table:

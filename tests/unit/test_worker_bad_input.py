@@ -17,8 +17,8 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from faust.types import TP
 from prometheus_client import REGISTRY
 
-from engine.in_flight import InFlight, Record
 from engine.worker import NoRulesError, Worker, WorkerSettings
+from engine.worker.in_flight import InFlight, Record
 from tests.rulekit import FACILITY, rule_text
 from tests.unit.test_failure_confinement import Faulty
 from topics.bounds import MAX_RECORD_BYTES, fits

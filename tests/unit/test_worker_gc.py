@@ -4,7 +4,7 @@ import gc
 
 from prometheus_client import REGISTRY
 
-from engine.gc_tuning import tune_gc
+from engine.worker.gc_tuning import tune_gc
 
 
 def full_pauses() -> float:

@@ -144,9 +144,9 @@ async def test_records_waiting_are_measured_against_the_brokers_end_offsets(work
 
 
 async def test_a_consumer_that_does_not_answer_is_reported(worker, caplog, monkeypatch):
-    import engine.partition_keeping
+    import engine.worker.partition_keeping
 
-    monkeypatch.setattr(engine.partition_keeping, "END_OFFSETS_TIMEOUT_S", 0.01)
+    monkeypatch.setattr(engine.worker.partition_keeping, "END_OFFSETS_TIMEOUT_S", 0.01)
     worker._assignment = frozenset([TP(FACILITY, 0)])
 
     async def stuck(*partitions):

@@ -1,5 +1,5 @@
 """Re-keyed events: scored at once when this worker reads their re-keying partition, sent
-through the re-keying topic otherwise (engine/worker.py, ``WorkerSettings.rekey_here``).
+through the re-keying topic otherwise (engine/worker/intake.py, ``WorkerSettings.rekey_here``).
 
 The Faust app is built but never started; the assignment is given the way Faust's consumer
 reports it, and what would be sent to the re-keying topic is caught."""

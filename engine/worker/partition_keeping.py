@@ -5,7 +5,8 @@ and more around rebalances — aiokafka holding fetched records that Faust did n
 commit to stand still behind what had been handed on. ``PartitionKeeping`` asks the broker for
 the partitions' end offsets, judges with ``PartitionWatch`` whether each moves, and reads a
 stalled one again from where it stands. It is part of ``engine.worker.Worker``, whose consumer
-(``app``), assignment, ``fetch_order`` and watches it uses.
+(``app``), assignment, ``fetch_order`` and watches it uses; what it reads of the consumers'
+bookkeeping goes through ``faust_internals.consumer``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from engine import metrics
-from engine.fetch_order import seek_in_consumer_thread
-from engine.partition_watch import Progress
+from engine.worker.faust_internals.consumer import (
+    committed_offsets,
+    fetch_again,
+    partition_states,
+    read_offsets,
+    reading_state,
+)
+from engine.worker.faust_internals.fetch_order import seek_in_consumer_thread
+from engine.worker.partition_watch import Progress
 
 log = logging.getLogger("yujing.worker")
 
@@ -66,18 +74,16 @@ class PartitionKeeping:
 
     def _watch_partitions(self, now: float) -> None:
         """Read again a partition whose records wait while nothing of it has been handed on
-        for a while (``PartitionWatch``). With two workers, partitions (nearly always of the
-        re-keying topic) were seen to stop for 10 s and more around rebalances, aiokafka
-        holding fetched records that Faust did not take, and once a quiet partition whose last
-        records Faust took and never handed on (no later message showed the gap)."""
+        for a while (``PartitionWatch``): Faust's consumer was seen to leave partitions unread
+        around rebalances, and to take a quiet partition's last records without handing them
+        on (no later message showed the gap)."""
         consumer = self.app.consumer
-        try:
-            state = consumer._thread._consumer._subscription.subscription.assignment.state_value
-        except AttributeError:
+        state = partition_states(consumer)
+        if state is None:
             return  # not started, or between assignments
         progress = {}
         read = self._read_topics
-        read_offset = consumer._read_offset
+        read_offset = read_offsets(consumer)
         for tp in self._assignment or ():
             if tp.topic not in read:
                 continue  # the state table's changelog: Faust reads it only to recover
@@ -97,7 +103,7 @@ class PartitionKeeping:
             assert offset is not None  # records wait past it
             log.error("%s[%d]: nothing handed on for %.0f s from offset %s with records "
                       "waiting (%s): read again from there", tp.topic, tp.partition,
-                      self.watch.after_s, offset, self._reading_state(tp, state(tp)))
+                      self.watch.after_s, offset, reading_state(consumer, tp, state(tp)))
             self._read_again(tp, offset)
         for tp in recovered:
             log.warning("%s[%d] is read again", tp.topic, tp.partition)
@@ -106,10 +112,9 @@ class PartitionKeeping:
 
     def _watch_commits(self, now: float, progress: dict[Any, Progress]) -> None:
         """Read again from the committed offset a partition whose commit stands still behind
-        what was handed on: seen once at the end of a two-worker run, every event of
-        ``events.emergency.report[1]`` handed on and its commit held at 1524 of 1682 (Faust
-        commits only up to the first offset it has no acknowledgement for)."""
-        committed = self.app.consumer._committed_offset
+        what was handed on (Faust commits only up to the first offset it has no acknowledgement
+        for, and was seen holding one back for good)."""
+        committed = committed_offsets(self.app.consumer)
         behind = {tp: Progress(committed.get(tp), seen.position)
                   for tp, seen in progress.items()}
         stalled, _ = self.commit_watch.observe(now, behind)
@@ -127,27 +132,9 @@ class PartitionKeeping:
         seek = asyncio.ensure_future(seek_in_consumer_thread(consumer, tp, offset))
         self._seeks.add(seek)  # referenced until done
         seek.add_done_callback(self._sought)
-        if tp not in consumer._paused_partitions:  # Faust pauses only while tables recover
-            # Back among the partitions Faust fetches, in case its buffer flow control lost it.
-            consumer._buffered_partitions.discard(tp)
-            if consumer._active_partitions is not None:
-                consumer._active_partitions.add(tp)
+        fetch_again(consumer, tp)
 
     def _sought(self, seek: Any) -> None:
         self._seeks.discard(seek)
         if not seek.cancelled() and seek.exception() is not None:
             log.error("could not seek a partition to read it again: %r", seek.exception())
-
-    def _reading_state(self, tp: Any, tp_state: Any) -> str:
-        """What Faust's and aiokafka's bookkeeping say of a partition (for a stalled one)."""
-        consumer = self.app.consumer
-        fetched = consumer._thread._consumer._fetcher._records.get(tp)
-        return (f"aiokafka position {tp_state.position}, end {tp_state.highwater}, "
-                f"paused {tp_state.paused}, "
-                f"fetched not taken {type(fetched).__name__ if fetched else None}; "
-                f"faust active {tp in (consumer._active_partitions or ())}, "
-                f"paused {tp in consumer._paused_partitions}, "
-                f"buffered {tp in consumer._buffered_partitions}, "
-                f"read offset {consumer._read_offset.get(tp)}, "
-                f"committed {consumer._committed_offset.get(tp)}, "
-                f"flow active {consumer.flow_active}")

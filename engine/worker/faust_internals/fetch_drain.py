@@ -3,8 +3,8 @@
 Faust's ``Consumer._drain_messages`` delivers each fetched message with
 ``wait_first(callback(message), suspend_flow.wait())``. mode's ``wait_first`` makes a task of
 each of the two and of the service's stopped and crashed events, waits for the first to
-finish and cancels the other three: about 50 µs a message on this machine, where awaiting a
-delivery that does not wait takes under 1 µs (``bench/faust_path.py`` measures the loop).
+finish and cancels the other three, for every message, where awaiting a delivery that does
+not wait costs next to nothing (``bench/faust_path.py`` measures the loop).
 The race is for a callback that has to wait (a stream's buffer is full, the producer's
 buffer is over its limit, the flow is stopped for a rebalance) while a rebalance begins:
 the message is given up, to be read again from the committed offset, rather than holding

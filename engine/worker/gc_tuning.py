@@ -14,12 +14,11 @@ def tune_gc() -> None:
 
     A worker's heap is mostly objects that never become garbage: modules, compiled rules, and
     the cached state of every key (hundreds of thousands of objects). Python walks all of them
-    in each full collection, which with default settings ran every 4 s or so for 100-200 ms
-    with nothing freed, the worker's largest pauses after the state write (the slowest latency
-    probes sat right before them). What exists once the rules are loaded is frozen out of the
-    collector's reach, and a full collection waits for ten times as many younger collections
-    as by default. The worker makes little cyclic garbage (a few hundred objects a minute), so
-    memory does not suffer: ``yujing_gc_full_pause_seconds`` shows what is left."""
+    in each full collection, which with default settings freed nothing and made the worker's
+    largest pauses after the state write (``bench/README.md``). What exists once the rules are
+    loaded is frozen out of the collector's reach, and a full collection waits for ten times as
+    many younger collections as by default. The worker makes little cyclic garbage, so memory
+    does not suffer: ``yujing_gc_full_pause_seconds`` shows what is left."""
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, 100)

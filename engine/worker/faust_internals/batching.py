@@ -2,11 +2,9 @@
 
 Faust's ``Stream.take_events(max_, within)`` yields a batch when it holds ``max_`` events or
 when ``within`` seconds have passed since it began to wait, and it begins to wait only after
-the previous batch was handled. Every event thus waits for the timer: at a few thousand
-events/s, with a 50 ms window and batches handled in about 25 ms, an event waited 60–70 ms in
-the worker before it was scored (half the latency measured end to end). A shorter window
-helps the latency but caps the batches at what the stream takes in within it, and with them
-the throughput (a 5 ms window halved it).
+the previous batch was handled. Every event thus waits for the timer; a shorter window helps
+the latency but caps the batches at what the stream takes in within it, and with them the
+throughput (``bench/README.md``).
 
 ``take_ready`` yields a batch as soon as the stream's channel has nothing more queued (all
 that the fetch loop has handed on is in the batch), or when the batch holds ``max_`` events:

@@ -4,15 +4,14 @@ Faust's consumer asks the broker for records with ``fetch_min_bytes=1`` (aiokafk
 and ``fetch_max_wait_ms=1500``: a fetch returns as soon as any record is there. When idle,
 that is one fetch per record or per 1.5 s, which is right. At a few thousand events/s it is
 many fetches a second, each bringing a few records and naming every partition the worker reads
-(about 70: aiokafka has no incremental fetch sessions). At 2,800 events/s those fetches cost
-the worker's consumer thread about 50 µs of CPU per event, and the broker, on the same two
-cores, 61–70% of a core (``bench/README.md``).
+(aiokafka has no incremental fetch sessions): CPU for the worker's consumer thread and the
+broker alike (``bench/README.md``).
 
 ``FetchPacing`` lets the broker gather records for up to ``busy_wait_s`` (or until
 ``busy_min_bytes``) while events come faster than ``busy_above`` a second, and goes back to
 Faust's settings below half of that rate, so an idle worker still waits for its next record
 instead of polling. The worker paces only when given ``--fetch-busy-above``: it spares the
-broker, but cost about 10% of the throughput on a backlog and 10–20 ms of median latency.
+broker, but costs throughput on a backlog and median latency.
 """
 
 from __future__ import annotations

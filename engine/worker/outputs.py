@@ -4,8 +4,8 @@ Kafka refuses — and the metrics of what its rules could not use or judge.
 Faust's producer raises inside its own task when handed a record over its ``max.request.size``,
 which stops the worker, and a restarted worker meets the same input again. So every send is
 checked against ``topics.bounds.fits`` first, and a record that does not fit — or one the broker
-refuses for what it is (``engine.in_flight``) — is dead-lettered in a form that fits (a prefix,
-its size and hash), counted in ``yujing_records_oversized_total`` and logged once per topic.
+refuses for what it is (``engine.worker.in_flight``) — is dead-lettered in a form that fits (a
+prefix, its size and hash), counted in ``yujing_records_oversized_total`` and logged once per topic.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 from engine import metrics
 from engine.failures import ScoringFailure, describe
-from engine.in_flight import InFlight, Record
 from engine.silences import SilenceBook
+from engine.worker.in_flight import InFlight, Record
 from models.base import Reading, Verdict
 from topics.bounds import MAX_RECORD_BYTES, fits
 from topics.codec import dead_letter

@@ -15,13 +15,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from faust.sensors import Monitor
 
 from engine import metrics
 from engine.entity_state import EntityState as Entity
 from engine.failures import describe
-from engine.in_flight import InFlight
 from engine.kafka_partitions import partition_of
+from engine.worker.in_flight import InFlight
 
 log = logging.getLogger("yujing.worker")
 
@@ -35,10 +34,9 @@ def through_table(table: Any, records: list[tuple[bytes, bytes | None]]) -> list
 class ChangelogWriter:
     """Sends state records to the changelog through a producer of their own.
 
-    A flush hands the producer thousands of state records at once (megabytes: a learned model's
-    state is 16-62 KB); through Faust's producer every alert and re-keyed event produced after
-    it would queue behind them, which was the worker's worst latency (over a second at half
-    load). With its own producer and connection, state goes out beside them. Until it has
+    A flush hands the producer thousands of state records at once (megabytes); through Faust's
+    producer every alert and re-keyed event produced after it would queue behind them. With its
+    own producer and connection, state goes out beside them. Until it has
     started (and once it has stopped) records go through the table's own changelog path."""
 
     def __init__(self, bootstrap: str, table: Any, partitions: int) -> None:
@@ -73,8 +71,7 @@ class ChangelogWriter:
 
     async def _send_all(self, records: list[tuple[bytes, bytes | None]]) -> None:
         # One batch per partition rather than a ``send`` per record: a commit writes thousands
-        # of records, and the batches cost a third of the CPU (2,500 records: 12-21 ms
-        # instead of 33-63 ms on this project's machine).
+        # of records, and batches cost a fraction of the CPU (``bench/README.md``).
         producer = self._producer
         assert producer is not None
         topic, partitions = self.table.changelog_topic.get_topic_name(), self.partitions
@@ -215,14 +212,10 @@ class TableStore:
         after its group stays dirty for the next commit, and one another flush wrote
         meanwhile is skipped.
 
-        Why the pauses are long: pickling a commit's 2,000-2,500 keys (some with learned
-        models of 20-60 KB) takes 100-200 ms, and Faust's fetch loop needs several turns of
-        the event loop for each message it hands to a stream. With a bare ``sleep(0)``
-        between chunks it moved one step per chunk; with 2 ms pauses about one message per
-        pause, with 5 ms about six: every event waited for the whole write, 300-500 ms at
-        half load, the worker's worst latency. With 5 ms of writing per 20 ms of pause the
-        write takes a fifth of the loop, the fetch loop keeps up, and the commit finishes
-        under a second later (``bench/README.md``)."""
+        The pauses are long because Faust's fetch loop needs several turns of the event loop
+        for each message it hands to a stream: with short ones every event waits for the whole
+        write; with 5 ms of writing per 20 ms of pause the fetch loop keeps up
+        (``bench/README.md``)."""
         keys, self._for_commit = self._for_commit, []
         self.last_flush = time.monotonic()
         clock = time.monotonic
@@ -280,85 +273,3 @@ class TableStore:
             if self._owns(key):
                 for stream, entity in (self._streams(key) or {}).items():
                     yield stream, key, entity
-
-
-class WorkerMonitor(Monitor):
-    """Faust's monitor without its per-message bookkeeping, and the worker's commit hook.
-
-    Faust calls every sensor four to six times per message (in, into the stream, out of it,
-    acked, sent, send completed). Its default monitor keeps statistics for Faust's web views,
-    which the worker does not serve (its figures are Prometheus metrics counted per batch), so
-    those hooks do nothing here; rebalance and commit hooks, a few a minute, keep Faust's.
-
-    ``on_commit_initiated`` notes the keys the committed events changed (Faust reads the
-    acknowledged offsets right after it); the commit writes them before the offsets (see
-    ``_outputs_reach_kafka_before_offsets``), so no committed event's state is missing.
-    """
-
-    def __init__(self, store: TableStore, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.store = store
-
-    def on_commit_initiated(self, consumer: Any) -> Any:
-        self.store.mark_for_commit()
-        return super().on_commit_initiated(consumer)
-
-    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
-        return None
-
-    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
-        return None
-
-    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any,
-                            state: Any = None) -> None:
-        return None
-
-    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
-        return None
-
-    def on_table_get(self, table: Any, key: Any) -> None:
-        return None
-
-    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
-        return None
-
-    def on_table_del(self, table: Any, key: Any) -> None:
-        return None
-
-    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int,
-                          valsize: int) -> None:
-        return None
-
-    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
-        return None
-
-
-def outputs_reach_kafka_before_offsets(app: Any, store: TableStore,
-                                         in_flight: InFlight) -> None:
-    """Make each offset commit wait until the broker has what the committed events produced.
-
-    ``WorkerMonitor`` notes the keys the committed events changed as the commit starts; Faust
-    then flushes its own producer (alerts, re-keyed events) and commits, but knows nothing of
-    the state. Faust has no hook between the two, so the consumer's ``_commit_offsets`` is
-    wrapped to write that state (through the ``ChangelogWriter``) and wait for ``in_flight``
-    first."""
-    consumer = app.consumer
-    commit_offsets = getattr(consumer, "_commit_offsets", None)
-    if commit_offsets is None:
-        log.warning("this Faust has no Consumer._commit_offsets: offsets may be committed "
-                    "before the records their events produced reach Kafka (state is then "
-                    "written by the timer only)")
-        return
-
-    # Bounded: a commit runs inside a rebalance too, which must finish within the session.
-    timeout = app.conf.broker_session_timeout / 3
-
-    async def after_the_outputs(offsets: Any, start_new_transaction: bool = True) -> bool:
-        # Pauses let events through while the state is written; with the flow stopped (a
-        # rebalance) there are none to let through, and the rebalance waits for the commit.
-        await store.flush_for_commit(pause_s=FLUSH_PAUSE_S if consumer.flow_active else 0.0)
-        if not await in_flight.delivered(timeout):
-            return False  # committed later (or read again by the next owner): at least once
-        return bool(await commit_offsets(offsets, start_new_transaction=start_new_transaction))
-
-    consumer._commit_offsets = after_the_outputs
