@@ -31,7 +31,7 @@ import yaml
 from detection_score import PROFILES, Series, normalised
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import compile_rule_text
+from engine.rule_files.loader import compile_rule_text
 from topics.codec import Event, decode
 
 STEP_S = 300.0

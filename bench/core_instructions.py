@@ -31,7 +31,7 @@ def count_inside() -> None:
     sys.path.insert(0, str(REPO / "bench"))
     from core import simulated_events, time_core  # type: ignore[import-not-found]
 
-    from engine.loader import load_rules
+    from engine.rule_files.loader import load_rules
 
     duration, seed = sys.argv[1], int(sys.argv[2])
     loaded = load_rules([REPO / "rules"])

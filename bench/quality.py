@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import load_rules
 from engine.reference_records import track_lookup_event
+from engine.rule_files.loader import load_rules
 from models.durations import parse_duration
 from simulator.base import Incident, SimContext, parse_start
 from simulator.run import Simulation, reference_city

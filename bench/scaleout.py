@@ -81,10 +81,10 @@ from bench.throughput import (
 )
 from engine import broker
 from engine.core import stream_of
-from engine.kafka_admin import ensure_topics
-from engine.kafka_partitions import partition_of
-from engine.loader import load_rules
+from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.partitions import partition_of
 from engine.processes import stop_group
+from engine.rule_files.loader import load_rules
 from engine.worker import REPARTITION_SUFFIX, STATE_TABLE
 from models.durations import parse_duration
 from simulator.base import SimContext, parse_start

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import load_rules
+from engine.rule_files.loader import load_rules
 from topics.codec import Event, decode
 
 

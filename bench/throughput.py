@@ -37,8 +37,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from engine import broker
-from engine.kafka_admin import ensure_topics
-from engine.kafka_partitions import partition_of
+from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.partitions import partition_of
 from engine.processes import stop_group
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation, reference_city

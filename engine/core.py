@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from engine.decision import AlertDecider, DecisionState, alert_deadline, applied_quietly
 from engine.entity_state import EntityState, Origin, RuleState, as_entity_state
 from engine.failures import Phase, ScoringFailure, describe, is_fatal
-from engine.loader import CompiledRule
 from engine.plans import Route, route_key, stream_of
+from engine.rule_files.loader import CompiledRule
 from models.base import UNDECIDED, Reading, Verdict
 from topics.codec import Event
 from topics.records import Alert

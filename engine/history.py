@@ -1,7 +1,7 @@
 """Alert history: what fired, who got it, what happened — built from the records alone.
 
 Every view is a pure function of the records the life topics hold (``LifeRecords``), so the
-history survives a restart of every process: ``yujing alerts`` (``engine.history_cli``) reads
+history survives a restart of every process: ``yujing alerts`` (``engine.cli.alerts``) reads
 the topics and prints these views.
 
 >>> from topics.records import Alert

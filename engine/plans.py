@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.loader import CompiledRule
+from engine.rule_files.loader import CompiledRule
 from models.base import Reading, WarningModel
 from models.expr import Expression
 from topics.codec import Event

@@ -1,7 +1,7 @@
 """Applying reference records to the reference data models consult, from whichever source.
 
-Apart from the Kafka reader (``engine.reference``) so that replay, which reads reference records
-from files and envelopes, imports no Kafka client.
+Apart from the Kafka reader (``engine.kafka_client.reference``) so that replay, which reads
+reference records from files and envelopes, imports no Kafka client.
 """
 
 from __future__ import annotations

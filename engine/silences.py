@@ -26,7 +26,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
-from engine.kafka_io import read_to_end
+from engine.kafka_client.whole_topics import read_to_end
 from topics.records import Alert, Silence
 from topics.registry import SILENCES
 

@@ -49,10 +49,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from engine import broker
 from engine.dispatch.cli import DEFAULT_ROUTES
 from engine.dispatch.routing import Routing, load_routing
-from engine.kafka_admin import ensure_topics
-from engine.loader import load_rules
+from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.reference import publish_reference
 from engine.processes import signal_group, wait_or_kill
-from engine.reference import publish_reference
+from engine.rule_files.loader import load_rules
 from topics.records import Feedback, FeedbackStatus
 from topics.registry import ALERTS, DEADLETTER, EVENT_TOPICS, FEEDBACK, ORDERS, SCORECARDS
 from topics.schemas import CITY_TZ

@@ -58,7 +58,7 @@ class Simulation:
 
 def reference_city(rules: Path | None) -> City:
     """The city with the zones of the rule set's reference files."""
-    from engine.loader import load_rules
+    from engine.rule_files.loader import load_rules
 
     return City(load_rules([rules]).env.reference) if rules else City()
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine import broker
-from engine.kafka_admin import ensure_topics
+from engine.kafka_client.admin import ensure_topics
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from engine.loader import CompiledRule, compile_rule_text
+from engine.rule_files.loader import CompiledRule, compile_rule_text
 from topics.codec import Event, decode
 
 _ids = itertools.count()

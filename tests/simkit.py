@@ -15,7 +15,7 @@ import pytest
 
 from bench.quality import score
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import load_rules
+from engine.rule_files.loader import load_rules
 from simulator import run
 from simulator.base import Department, Envelope, SimContext, parse_start
 from simulator.city import City

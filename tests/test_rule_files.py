@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.loader import load_rules
-from engine.rulefile import json_schema
-from engine.ruletest import run_rule_test
+from engine.offline.ruletest import run_rule_test
+from engine.rule_files.format import json_schema
+from engine.rule_files.loader import load_rules
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 LOADED = load_rules([RULES_DIR])
@@ -35,7 +35,7 @@ def test_every_evidence_name_the_catalogue_produces_is_one_its_kind_declares(mon
     # What a summary may name is checked against the source's fields and the kind's declared
     # evidence (``WarningModel.evidence_fields``): the declaration must cover what kinds emit.
     import engine.decision.decider
-    from engine.loader import schema_fields
+    from engine.rule_files.loader import schema_fields
     from models import KINDS
 
     seen: dict[str, set[str]] = {}

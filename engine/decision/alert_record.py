@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from engine.decision.episodes import DecisionState
-from engine.loader import CompiledRule
-from engine.summary import render_summary
+from engine.rule_files.loader import CompiledRule
+from engine.rule_files.summary import render_summary
 from topics.bounds import (
     EVIDENCE_MAX_BYTES,
     EVIDENCE_VALUE_MAX_CHARS,

@@ -10,7 +10,7 @@ from engine.decision.alert_record import build_alert
 from engine.decision.episodes import DecisionState, clear_deadline, decide, settle
 from engine.decision.escalation import escalation_deadline, raise_level
 from engine.decision.inhibition import DecisionOf, Inhibition
-from engine.loader import CompiledRule
+from engine.rule_files.loader import CompiledRule
 from models.base import Reading, Verdict
 from topics.records import Alert
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.decision.episodes import DecisionState
-from engine.loader import CompiledRule
+from engine.rule_files.loader import CompiledRule
 
 
 def escalation_deadline(rule: CompiledRule, decision: DecisionState) -> float | None:

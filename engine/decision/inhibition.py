@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from engine.decision.episodes import DecisionState
-from engine.loader import CompiledRule
 from engine.plans import stream_of
+from engine.rule_files.loader import CompiledRule
 from topics.records import Alert, Severity
 
 DecisionOf = Callable[[str, str, str], DecisionState | None]

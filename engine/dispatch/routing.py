@@ -47,7 +47,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 # YAML read as the rule loader reads it: routing files live beside the rules and report problems
 # the same way (file:line: message).
-from engine.yaml_source import Path_, RuleError, line_of, parse_document, read_document, rule_files
+from engine.rule_files.yaml_source import (
+    Path_,
+    RuleError,
+    line_of,
+    parse_document,
+    read_document,
+    rule_files,
+)
 from models.durations import Duration, format_duration
 from topics.departments import DEPARTMENTS
 from topics.records import Alert, Severity

@@ -3,7 +3,7 @@
 Built on aiokafka, not Faust: it is one small consumer group over two topics, with no per-key
 tables to keep — its state is its own compacted output, read back whole at start.
 
-1. Create the topics it uses (``engine.kafka_admin.ensure_topics``).
+1. Create the topics it uses (``engine.kafka_client.admin.ensure_topics``).
 2. Read ``dispatch.orders`` and ``incidents`` to their end (every partition, no group) and
    ``restore`` the core from the latest record of each: open orders get their escalation timers
    back.
@@ -40,7 +40,7 @@ from pydantic import BaseModel, ValidationError
 from engine import metrics
 from engine.dispatch.core import Dispatcher, FeedbackRefused, Outputs
 from engine.dispatch.routing import Routing
-from engine.kafka_admin import ensure_topics
+from engine.kafka_client.admin import ensure_topics
 from topics.codec import dead_letter
 from topics.records import Alert, DeadLetter, DeadLetterClass, Feedback, Incident, WorkOrder
 from topics.registry import ALERTS, DEADLETTER, FEEDBACK, INCIDENTS, ORDERS, TopicSpec

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from engine.kafka_io import read_to_end
+from engine.kafka_client.whole_topics import read_to_end
 from engine.tracking.scores import DEFAULT_SLA_SECONDS, scorecards
 from engine.tracking.store import TRACKED_TOPICS, LifeRecords, add_lines, alert_time
 from topics.records import Scorecard, Severity

@@ -27,8 +27,8 @@ from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, Field
 
 from engine import metrics
-from engine.kafka_admin import ensure_topics
-from engine.kafka_io import (
+from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.whole_topics import (
     TopicRecord,
     assign_whole,
     catch_up,

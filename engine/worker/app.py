@@ -22,10 +22,10 @@ import faust
 
 from engine import metrics
 from engine.core import ScoringCore
-from engine.kafka_admin import ensure_topics
-from engine.reference import ReferenceReader
-from engine.reload import RuleWatcher
-from engine.rule_sandbox import start_server
+from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.reference import ReferenceReader
+from engine.rule_files.reload import RuleWatcher
+from engine.rule_files.sandbox import start_server
 from engine.silences import SilenceBook
 from engine.worker.faust_internals.batching import take_ready
 from engine.worker.faust_internals.commit import (

@@ -12,7 +12,7 @@ from typing import Any
 from engine import metrics
 from engine.core import Origin, ScoringCore
 from engine.failures import is_fatal
-from engine.reload import ReloadReport, RuleWatcher, reload_off_the_loop
+from engine.rule_files.reload import ReloadReport, RuleWatcher, reload_off_the_loop
 from engine.worker.faust_internals.consumer import aiokafka_consumer
 from engine.worker.faust_internals.fetch_pacing import FetchPacing, Pace, apply_pace
 from engine.worker.intake import (
@@ -168,7 +168,7 @@ class BatchHandling:
             metrics.FETCH_MAX_WAIT_SECONDS.set(pace.max_wait_ms / 1000)
 
     async def reload_rules(self) -> None:
-        """Take changed rule files into force, off the event loop (``engine.reload``)."""
+        """Take changed rule files into force, off the event loop (``engine.rule_files.reload``)."""
         if self._reloading or not self.watcher.changes():
             return
         self._reloading = True

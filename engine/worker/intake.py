@@ -17,7 +17,7 @@ import orjson
 
 from engine.core import Origin
 from engine.failures import describe, is_fatal
-from engine.kafka_partitions import partition_of
+from engine.kafka_client.partitions import partition_of
 from topics.codec import Event, compact_value, dead_letter, decode
 from topics.records import DeadLetter
 

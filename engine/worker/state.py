@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from engine import metrics
 from engine.entity_state import EntityState as Entity
 from engine.failures import describe
-from engine.kafka_partitions import partition_of
+from engine.kafka_client.partitions import partition_of
 from engine.worker.in_flight import InFlight
 
 log = logging.getLogger("yujing.worker")

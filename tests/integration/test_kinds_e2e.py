@@ -128,7 +128,7 @@ def test_rule_file_tests_hold_through_the_broker(kafka, tmp_path):
     from datetime import timedelta
     from pathlib import Path
 
-    from engine.loader import load_rules
+    from engine.rule_files.loader import load_rules
     from topics.registry import EVENT_TOPICS
 
     repo = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@
 import pytest
 
 from bench.quality import run_quality
-from engine.loader import load_rules
+from engine.rule_files.loader import load_rules
 from simulator.base import parse_start
 from simulator.departments.hazchem import FACILITY, VEHICLE, WAYBILL, Hazchem
 from tests.simkit import RULES, context, decoded, sliced

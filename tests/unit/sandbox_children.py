@@ -21,7 +21,7 @@ def looping_child(connection: Any, paths: list[str], memory_bytes: int) -> None:
 
 
 def hoarding_child(connection: Any, paths: list[str], memory_bytes: int) -> None:
-    from engine import rule_sandbox
+    from engine.rule_files import sandbox as rule_sandbox
 
     rule_sandbox._limit_memory(memory_bytes)
     try:

@@ -1,9 +1,10 @@
-"""``engine.absent_fields``: which conditions a missing optional field quietly silences."""
+"""``engine.rule_files.absent_fields``: which conditions a missing optional field quietly
+silences."""
 
 import time
 
-from engine import absent_fields
-from engine.absent_fields import absent_field_warnings
+from engine.rule_files import absent_fields
+from engine.rule_files.absent_fields import absent_field_warnings
 from models.correlation import Correlation, CorrelationParams
 from models.refdata import ModelEnv
 from models.threshold import Threshold, ThresholdParams

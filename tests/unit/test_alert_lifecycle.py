@@ -7,8 +7,8 @@ import orjson
 import pytest
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import load_rules
-from engine.replay import replay
+from engine.offline.replay import replay
+from engine.rule_files.loader import load_rules
 from tests.rulekit import FACILITY, drive, rule, tank
 
 RULES = Path(__file__).resolve().parents[2] / "rules"

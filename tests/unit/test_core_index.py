@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import load_rules
 from engine.plans import Route
 from engine.reference_records import track_lookup_event
+from engine.rule_files.loader import load_rules
 from models.fastcel import guard_of
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation

@@ -2,7 +2,7 @@
 
 import orjson
 
-from engine.explain import explain, render
+from engine.offline.explain import explain, render
 from tests.rulekit import FACILITY, rule
 
 

@@ -15,8 +15,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.loader import compile_rule_text
-from engine.yaml_source import RuleError
+from engine.rule_files.loader import compile_rule_text
+from engine.rule_files.yaml_source import RuleError
 from models.expr import Expression, ExpressionError
 from tests.rulekit import FACILITY, rule_text
 from topics.bounds import FIELD_MAX_CHARS, TEXT_MAX_CHARS, fits

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.loader import load_rules
+from engine.rule_files.loader import load_rules
 from tests.rulekit import FACILITY, rule_text
 
 BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(

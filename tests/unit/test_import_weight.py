@@ -28,7 +28,7 @@ def loaded_after(*modules: str, watched: tuple[str, ...]) -> list[str]:
 
 
 def test_the_scoring_core_and_replay_import_no_kafka_client():
-    assert loaded_after("engine.core", "engine.replay", watched=KAFKA) == []
+    assert loaded_after("engine.core", "engine.offline.replay", watched=KAFKA) == []
 
 
 @pytest.mark.parametrize("module", ["engine.dispatch.core", "engine.tracking.scores",

@@ -5,7 +5,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.loader import compile_rule_text, load_rules
+from engine.rule_files.loader import compile_rule_text, load_rules
 
 GOOD = """\
 id: test.tank.level_high
@@ -202,7 +202,7 @@ def test_a_tree_warmup_shorter_than_two_windows_names_its_minimum_on_the_warmup_
 
 def test_a_series_in_a_rule_test_stands_for_its_events(tmp_path):
     # What a learned model needs hundreds of readings for, written in one line.
-    from engine.ruletest import run_rule_test
+    from engine.offline.ruletest import run_rule_test
     from tests.rulekit import FACILITY, rule_text
 
     text = rule_text(id="test.tank.window", source=FACILITY, kind="window", aggregate="count",

@@ -2,7 +2,7 @@
 
 import os
 
-from engine.reload import RuleWatcher
+from engine.rule_files.reload import RuleWatcher
 from tests.rulekit import FACILITY, rule_text
 
 

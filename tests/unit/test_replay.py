@@ -6,7 +6,7 @@ import math
 import orjson
 import pytest
 
-from engine.replay import replay
+from engine.offline.replay import replay
 from tests.rulekit import FACILITY, VEHICLE, rule
 
 T0 = 1717372800.0  # 2024-06-03T00:00:00Z

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.reload import RuleWatcher
-from engine.rule_sandbox import check_in_child
+from engine.rule_files.reload import RuleWatcher
+from engine.rule_files.sandbox import check_in_child
 from engine.worker import Worker, WorkerSettings
 from tests.rulekit import FACILITY, rule_text
 from tests.unit.sandbox_children import aborting_child, hoarding_child, looping_child
@@ -75,7 +75,7 @@ async def test_a_worker_rejects_a_hostile_reload_and_keeps_its_rules(tmp_path, c
     assert "parens.yaml:1: condition: the condition is 200010 characters long" in caplog.text
 
     write(rules / "hot.yaml", hot(limit=80))
-    from engine import rule_sandbox
+    from engine.rule_files import sandbox as rule_sandbox
 
     async def crashing(paths, timeout):
         return await check_in_child(paths, timeout, target=aborting_child)

@@ -17,7 +17,7 @@ from engine.core import MemoryStore, ScoringCore
 from engine.decision import DecisionState
 from engine.entity_state import EntityState as Entity
 from engine.entity_state import RuleState
-from engine.loader import load_rules
+from engine.rule_files.loader import load_rules
 from simulator.base import SimContext, parse_start
 from simulator.run import Simulation
 from tests.simkit import RULES, START, city

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from engine.kafka_partitions import partition_of
+from engine.kafka_client.partitions import partition_of
 from engine.worker import intake
 from engine.worker.intake import (
     batch_dead_letters,

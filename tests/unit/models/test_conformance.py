@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from engine.loader import CompiledRule, load_rules
+from engine.rule_files.loader import CompiledRule, load_rules
 from models import KINDS
 from models.base import UNDECIDED, Reading, Verdict
 from tests.simkit import RULES
@@ -88,7 +88,7 @@ class Played:
 @cache
 def played(kind: str) -> Played:
     """The kind's rule (with its test's reference data) and the events of its firing test the
-    rule's ``where`` lets through, as ``engine.ruletest`` builds them."""
+    rule's ``where`` lets through, as ``engine.offline.ruletest`` builds them."""
     rule = _rules()[CASES[kind].rule]
     assert rule.model.kind == kind
     test = next(t for t in rule.spec.tests if t.expect)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import compile_rule_text
+from engine.rule_files.loader import compile_rule_text
 from models.base import Verdict
 from models.drift import Drift, DriftParams
 from tests.rulekit import event, rule, rule_text

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import compile_rule_text
+from engine.rule_files.loader import compile_rule_text
 from models.joined import JoinedParams
 from models.refdata import ModelEnv, ReferenceData
 from tests.rulekit import event, rule, rule_text

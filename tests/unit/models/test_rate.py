@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import compile_rule_text
+from engine.rule_files.loader import compile_rule_text
 from models.base import Verdict
 from models.rate import Rate, RateParams
 from tests.rulekit import VEHICLE, rule, rule_text, vehicle

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import compile_rule_text
+from engine.rule_files.loader import compile_rule_text
 from models.base import Verdict
 from models.sequence import Sequence, SequenceParams, SequenceState
 from tests.rulekit import drive, event, rule, rule_text

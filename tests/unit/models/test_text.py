@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import compile_rule_text
+from engine.rule_files.loader import compile_rule_text
 from models.base import Verdict
 from models.text import Text, TextParams
 from tests.rulekit import event, rule, rule_text

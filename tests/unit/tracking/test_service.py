@@ -6,7 +6,7 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
-from engine.kafka_io import TopicRecord
+from engine.kafka_client.whole_topics import TopicRecord
 from engine.tracking.service import GaugeBoard, Tracker, TrackSettings
 from tests.unit.tracking.recordkit import T0, alert, feedback, order
 from topics.records import Scorecard

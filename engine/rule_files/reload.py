@@ -7,7 +7,7 @@ reload that would leave no rule in force is refused whole: a worker with no rule
 every event unscored.
 
 The worker calls ``reload`` off its event loop (a thread), after a child process has loaded the
-same files without crashing or running out of time (``engine.rule_sandbox``); when the child
+same files without crashing or running out of time (``engine.rule_files.sandbox``); when the child
 did not, ``reject`` keeps the previous version of every changed file.
 """
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import rule_sandbox
-from engine.loader import CompiledRule, load_rules
-from engine.yaml_source import RuleError, rule_files
+from engine.rule_files import sandbox as rule_sandbox
+from engine.rule_files.loader import CompiledRule, load_rules
+from engine.rule_files.yaml_source import RuleError, rule_files
 from models.refdata import ReferenceData
 
 

@@ -1,12 +1,12 @@
 """Compiling rule files where a hostile one cannot hurt the process that asked: a child process.
 
 A worker reloads rule files while it scores the city's events. The loader guards against every
-hostile file it knows of (``engine.yaml_source``, ``models.expr``), but CEL's compiler is native
-code: a file that crashes it, loops in it or exhausts memory must cost a rejected file, not the
-worker. So a worker first loads the changed rule set in a child process — forked from a server
-started once with the loader imported (``forkserver``: no copy of the worker's threads), with an
-address-space limit and a time budget — and compiles it itself only once the child has
-(``Worker.reload_rules``).
+hostile file it knows of (``engine.rule_files.yaml_source``, ``models.expr``), but CEL's
+compiler is native code: a file that crashes it, loops in it or exhausts memory must cost a
+rejected file, not the worker. So a worker first loads the changed rule set in a child process —
+forked from a server started once with the loader imported (``forkserver``: no copy of the
+worker's threads), with an address-space limit and a time budget — and compiles it itself only
+once the child has (``Worker.reload_rules``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _context() -> Any:
     global _CONTEXT
     if _CONTEXT is None:
         _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(["engine.loader"])
+        _CONTEXT.set_forkserver_preload(["engine.rule_files.loader"])
     return _CONTEXT
 
 
@@ -62,7 +62,7 @@ def _limit_memory(memory_bytes: int) -> None:
 
 def _child(connection: Connection, paths: list[str], memory_bytes: int) -> None:
     _limit_memory(memory_bytes)
-    from engine.loader import load_rules
+    from engine.rule_files.loader import load_rules
 
     try:
         result = load_rules([Path(p) for p in paths])

@@ -23,10 +23,10 @@ app.add_typer(reference_app, name="reference")
 from engine.dispatch.cli import dispatch_app  # noqa: E402  (dispatch, 联动指挥)
 
 app.add_typer(dispatch_app, name="dispatch")
-from engine.silence_cli import silence_app  # noqa: E402  (a sub-command group of its own)
+from engine.cli.silence import silence_app  # noqa: E402  (a sub-command group of its own)
 
 app.add_typer(silence_app, name="silence")
-from engine.history_cli import alerts_app  # noqa: E402  (a sub-command group of its own)
+from engine.cli.alerts import alerts_app  # noqa: E402  (a sub-command group of its own)
 from engine.tracking.cli import report, track  # noqa: E402  (performance tracking, 行政问效)
 
 app.add_typer(alerts_app, name="alerts")
@@ -47,7 +47,7 @@ def validate(paths: RulePaths = None) -> None:
 
     Also warns (file:line: warning: message; the exit code is not affected) of conditions a
     missing optional field silences without a fallback."""
-    from engine.loader import load_rules
+    from engine.rule_files.loader import load_rules
 
     result = load_rules(paths or DEFAULT_RULES, strict_reference=True, warn_absent_fields=True)
     for problem in sorted([*result.errors, *result.warnings],
@@ -61,8 +61,8 @@ def validate(paths: RulePaths = None) -> None:
 @app.command("test")
 def test_rules(paths: RulePaths = None) -> None:
     """Run the tests inside rule files; show a diff for each failure. Exit 1 on any."""
-    from engine.loader import load_rules
-    from engine.ruletest import run_rule_tests
+    from engine.offline.ruletest import run_rule_tests
+    from engine.rule_files.loader import load_rules
 
     result = load_rules(paths or DEFAULT_RULES)
     for error in result.errors:
@@ -81,7 +81,7 @@ def test_rules(paths: RulePaths = None) -> None:
 def schema(out: Annotated[Path | None, typer.Option(help="Write here, not stdout.")] = None
            ) -> None:
     """Print the JSON Schema of rule files (for editors: yaml-language-server)."""
-    from engine.rulefile import json_schema
+    from engine.rule_files.format import json_schema
 
     text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
     if out:
@@ -98,9 +98,9 @@ def explain(
         help="Replay this JSONL to show state size and the last verdicts.")] = None,
 ) -> None:
     """What a rule watches, its state size and its last verdicts (over --events)."""
-    from engine.explain import explain as explain_rule
-    from engine.explain import render
-    from engine.loader import load_rules
+    from engine.offline.explain import explain as explain_rule
+    from engine.offline.explain import render
+    from engine.rule_files.loader import load_rules
 
     loaded = load_rules(rules)
     found = [r for r in loaded.rules if r.id == rule_id]
@@ -121,8 +121,8 @@ def replay(
     ] = "7d",
 ) -> None:
     """Run the scoring core over a file of events in event time, without a broker."""
-    from engine.loader import load_rules
-    from engine.replay import replay_file
+    from engine.offline.replay import replay_file
+    from engine.rule_files.loader import load_rules
     from topics.codec import EventTimePolicy
 
     loaded = load_rules(rules)
@@ -235,7 +235,7 @@ def create_topics(
     bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = "127.0.0.1:9092",
 ) -> None:
     """Create every yujing topic with its partition count (existing ones are left alone)."""
-    from engine.kafka_admin import ensure_topics
+    from engine.kafka_client.admin import ensure_topics
 
     created = asyncio.run(ensure_topics(bootstrap))
     _say(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
@@ -304,9 +304,9 @@ def reference_publish(
     bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = "127.0.0.1:9092",
 ) -> None:
     """Send the reference files' records (rules/reference/) to the reference.* topics."""
-    from engine.kafka_admin import ensure_topics
-    from engine.loader import load_rules
-    from engine.reference import publish_reference
+    from engine.kafka_client.admin import ensure_topics
+    from engine.kafka_client.reference import publish_reference
+    from engine.rule_files.loader import load_rules
 
     loaded = load_rules(paths or DEFAULT_RULES)
     problems = [e for e in loaded.errors if "reference" in str(e.file)]

@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import CompiledRule
 from engine.reference_records import apply_reference, track_lookup_event
+from engine.rule_files.loader import CompiledRule
 from models.refdata import ReferenceData
 from topics.codec import Event, EventTimePolicy, dead_letter, decode
 from topics.records import Alert, DeadLetter

@@ -41,7 +41,7 @@ def silence_add(
     bootstrap: Bootstrap = "127.0.0.1:9092",
 ) -> None:
     """Silence matching alerts: still recorded on `alerts`, not dispatched."""
-    from engine.kafka_admin import ensure_topics
+    from engine.kafka_client.admin import ensure_topics
     from engine.silences import new_silence, publish_silence
     from topics.registry import SILENCES
 
@@ -63,7 +63,7 @@ def silence_list(
     bootstrap: Bootstrap = "127.0.0.1:9092",
 ) -> None:
     """The silences in force (or all of them)."""
-    from engine.kafka_admin import ensure_topics
+    from engine.kafka_client.admin import ensure_topics
     from engine.silences import describe, read_silences
     from topics.registry import SILENCES
 

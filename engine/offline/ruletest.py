@@ -11,8 +11,8 @@ from dataclasses import replace as dc_replace
 from datetime import timedelta
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import CompiledRule
-from engine.rulefile import ExpectedAlert, RuleTest
+from engine.rule_files.format import ExpectedAlert, RuleTest
+from engine.rule_files.loader import CompiledRule
 from models.durations import format_duration
 from topics.codec import Event, decode
 from topics.records import Alert, DeadLetter

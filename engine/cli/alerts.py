@@ -90,7 +90,7 @@ def tail_alerts(
 
 async def _tail(bootstrap: str, model: str | None, key: str | None) -> None:
     from engine.history import alert_line, alert_matches
-    from engine.kafka_io import assign_whole, partitions_of, whole_topic_consumer
+    from engine.kafka_client.whole_topics import assign_whole, partitions_of, whole_topic_consumer
     from engine.tracking.store import alert_record_key, parse_record
     from topics.records import Alert
     from topics.registry import ALERTS
@@ -141,7 +141,7 @@ def _read(bootstrap: str, topics: list[str]) -> LifeRecords:
     """The records of ``topics`` up to their current end, problems told on stderr."""
     from aiokafka.errors import KafkaError
 
-    from engine.kafka_io import read_to_end
+    from engine.kafka_client.whole_topics import read_to_end
     from engine.tracking.store import LifeRecords
 
     try:

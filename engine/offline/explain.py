@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.core import MemoryStore, ScoringCore
-from engine.loader import CompiledRule
-from engine.replay import replay
+from engine.offline.replay import replay
+from engine.rule_files.loader import CompiledRule
 from models.base import Reading, Verdict
 from models.durations import format_duration
 from topics.schemas import CITY_TZ

@@ -17,11 +17,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from engine.absent_fields import absent_field_warnings
 from engine.failures import describe, is_fatal
-from engine.rulefile import RuleCommon, rule_adapter
-from engine.summary import summary_fields, summary_problems
-from engine.yaml_source import (
+from engine.rule_files.absent_fields import absent_field_warnings
+from engine.rule_files.format import RuleCommon, rule_adapter
+from engine.rule_files.summary import summary_fields, summary_problems
+from engine.rule_files.yaml_source import (
     Path_,
     RuleError,
     line_of,
@@ -83,7 +83,7 @@ class LoadResult:
     """With ``defer_reference``: the reference files' records, for the caller to put."""
     warnings: list[RuleError] = field(default_factory=list)
     """With ``warn_absent_fields``: loaded rules whose condition a missing field silences
-    (``engine.absent_fields``); the rules are loaded all the same."""
+    (``engine.rule_files.absent_fields``); the rules are loaded all the same."""
 
 
 SHARED_FOLDERS = ("vocabulary", "reference")
