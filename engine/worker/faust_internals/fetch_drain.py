@@ -14,7 +14,7 @@ the fetch loop.
 a callback that has to wait is finished in a task and raced against ``suspend_flow`` as
 Faust does. Nearly every callback finishes without waiting, and costs no task.
 
-The loop is Faust 0.15.3's; ``tests/unit/test_fetch_drain.py`` compares it with the installed
+The loop is Faust 0.15.3's; ``tests/unit/worker/test_fetch_drain.py`` compares it with the installed
 Faust's, line by line, so an upgrade that changes Faust's loop fails there first.
 """
 

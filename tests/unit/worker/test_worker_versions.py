@@ -55,7 +55,7 @@ def test_the_cli_says_so_and_exits(monkeypatch, capsys):
 
 def test_the_pins_are_those_of_pyproject():
     project = tomllib.loads(
-        (Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+        (Path(__file__).parents[3] / "pyproject.toml").read_text(encoding="utf-8"))
     pins = dict(re.fullmatch(r"([\w-]+)==([\w.]+)", requirement).groups()
                 for requirement in project["project"]["dependencies"] if "==" in requirement)
     assert {package: pins.get(package) for package in WRITTEN_FOR} == WRITTEN_FOR

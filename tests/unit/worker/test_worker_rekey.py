@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from engine.worker import Worker, WorkerSettings
 from tests.rulekit import FACILITY, rule_text
-from tests.unit.test_worker_intake import START_TS, record
+from tests.unit.worker.test_worker_intake import START_TS, record
 
 REPARTITION = "yujing-repartition"
 PARTITIONS = 4

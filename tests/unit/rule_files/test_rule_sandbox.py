@@ -12,8 +12,8 @@ from engine.rule_files.reload import RuleWatcher
 from engine.rule_files.sandbox import check_in_child
 from engine.worker import Worker, WorkerSettings
 from tests.rulekit import FACILITY, rule_text
-from tests.unit.sandbox_children import aborting_child, hoarding_child, looping_child
-from tests.unit.test_hostile_rules import HOSTILE
+from tests.unit.rule_files.sandbox_children import aborting_child, hoarding_child, looping_child
+from tests.unit.rule_files.test_hostile_rules import HOSTILE
 
 
 def write(path: Path, text: str) -> None:

@@ -10,7 +10,7 @@ from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.consumer.subscription_state import SubscriptionState
 
 from engine.worker.faust_internals.fetch_pacing import FetchPacing, Pace, apply_pace
-from tests.unit.test_worker_intake import record, worker  # noqa: F401 (the fixture)
+from tests.unit.worker.test_worker_intake import record, worker  # noqa: F401 (the fixture)
 
 BUSY = Pace(min_bytes=32768, max_wait_ms=10)
 QUIET = Pace(min_bytes=1, max_wait_ms=1500)

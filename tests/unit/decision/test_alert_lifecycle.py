@@ -11,7 +11,7 @@ from engine.offline.replay import replay
 from engine.rule_files.loader import load_rules
 from tests.rulekit import FACILITY, drive, rule, tank
 
-RULES = Path(__file__).resolve().parents[2] / "rules"
+RULES = Path(__file__).resolve().parents[3] / "rules"
 
 LEVEL = {"id": "test.tank.level_high", "source": FACILITY, "kind": "threshold",
          "condition": "level_pct >= 90", "severity": "yellow",
