@@ -230,7 +230,7 @@ class Worker(BatchHandling, PartitionKeeping):
             # commit running). The state may be ahead of the committed offsets (Faust forgets
             # the acknowledgements since its last commit before it commits there): the next
             # owner reads those events again and each entity skips the ones it has applied
-            # (``core.ORIGINS``).
+            # (``EntityState.origins``).
             # Until the new assignment is taken, re-keyed events go through the topic to
             # whoever reads their partition then.
             self._rekey_here = frozenset()

@@ -113,7 +113,7 @@ class TableStore:
     the state of every committed event; ``flush`` writes everything at once when partitions are
     revoked, at shutdown, and from the timer when no commit has written state for a while. State
     may run ahead of the committed offsets (a commit that fails, a revocation): the events read
-    again are skipped by each entity's origin marks (``core.ORIGINS``). Pickling whole entities
+    again are skipped by each entity's origin marks (``EntityState.origins``). Pickling whole entities
     per batch was the worker's largest cost.
 
     The table holds bytes (its changelog is raw) and this store pickles: a Faust table derives
@@ -208,7 +208,7 @@ class TableStore:
         """Write the keys noted by ``mark_for_commit``, ``group`` keys at a time: after each
         ``slice_s`` of writing, hand that slice's records to the changelog and let the event
         loop run for ``pause_s``. A key changed again before its group is written goes with
-        its newer state (ahead of the offsets, which ``core.ORIGINS`` allows), one changed
+        its newer state (ahead of the offsets, which ``EntityState.origins`` allows), one changed
         after its group stays dirty for the next commit, and one another flush wrote
         meanwhile is skipped.
 
