@@ -113,8 +113,8 @@ class TableStore:
     the state of every committed event; ``flush`` writes everything at once when partitions are
     revoked, at shutdown, and from the timer when no commit has written state for a while. State
     may run ahead of the committed offsets (a commit that fails, a revocation): the events read
-    again are skipped by each entity's origin marks (``EntityState.origins``). Pickling whole entities
-    per batch was the worker's largest cost.
+    again are skipped by each entity's origin marks (``EntityState.origins``). Pickling whole
+    entities per batch was the worker's largest cost.
 
     The table holds bytes (its changelog is raw) and this store pickles: a Faust table derives
     its changelog codec from its value type, which for plain Python objects is JSON. The cache
