@@ -53,12 +53,7 @@ def run_rule_test(rule: CompiledRule, test: RuleTest) -> TestOutcome:
     if outcome.problems:
         return outcome
 
-    if test.reference:
-        reference = rule.model.env.reference.copy()
-        for table, records in test.reference.items():
-            for key, record in records.items():
-                reference.put(table, key, record)
-        rule = rule.with_env(dc_replace(rule.model.env, reference=reference))
+    rule = with_test_reference(rule, test)
     core = ScoringCore([rule], MemoryStore())
     alerts: list[Alert] = []
     for event in events:
@@ -70,6 +65,17 @@ def run_rule_test(rule: CompiledRule, test: RuleTest) -> TestOutcome:
     if not _matches(alerts, test.expect, start):
         outcome.problems.append(_diff(alerts, test.expect, start))
     return outcome
+
+
+def with_test_reference(rule: CompiledRule, test: RuleTest) -> CompiledRule:
+    """The rule with the test's own reference records added to a copy of its reference data."""
+    if not test.reference:
+        return rule
+    reference = rule.model.env.reference.copy()
+    for table, records in test.reference.items():
+        for key, record in records.items():
+            reference.put(table, key, record)
+    return rule.with_env(dc_replace(rule.model.env, reference=reference))
 
 
 def _matches(alerts: list[Alert], expected: list[ExpectedAlert], start: float) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from engine.offline.ruletest import with_test_reference
 from engine.rule_files.loader import CompiledRule, load_rules
 from models import KINDS
 from models.base import UNDECIDED, Reading, Verdict
@@ -92,12 +93,7 @@ def played(kind: str) -> Played:
     rule = _rules()[CASES[kind].rule]
     assert rule.model.kind == kind
     test = next(t for t in rule.spec.tests if t.expect)
-    if test.reference:
-        reference = rule.model.env.reference.copy()
-        for table, records in test.reference.items():
-            for key, record in records.items():
-                reference.put(table, key, record)
-        rule = rule.with_env(replace(rule.model.env, reference=reference))
+    rule = with_test_reference(rule, test)
     lines = [(at, fields, item.topic) for item in test.events for at, fields in item.expanded()]
     events = []
     for i, (at, own, topic) in enumerate(sorted(lines, key=lambda line: line[0])):
