@@ -32,6 +32,7 @@ def apply_reference(reference: ReferenceData, topic: str, key: str,
 
 
 def track_lookup_event(reference: ReferenceData, event: Event) -> None:
-    """Keep the latest event of lookup topics (waybills) as reference."""
+    """Keep the events of lookup topics (waybills) as reference, each version in force from
+    its event time: a backlog read after newer versions is judged as it was live."""
     if event.topic in LOOKUP_EVENT_TOPICS:
-        reference.put(event.topic, event.key, event.data)
+        reference.put(event.topic, event.key, event.data, at=event.ts)

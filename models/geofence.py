@@ -193,7 +193,7 @@ class Geofence(WarningModel[DwellState | None]):
     def _off_route(self, point: Point, event: Event) -> Reading:
         waybill_id = event.data.get(self.params.route_field)
         waybill = None if waybill_id is None else \
-            self.env.reference.get(WAYBILLS_TABLE, str(waybill_id))
+            self.env.reference.get(WAYBILLS_TABLE, str(waybill_id), event.ts)
         route = _route(waybill)
         if len(route) < 2:
             return HOLD  # no planned route known: nothing to compare with

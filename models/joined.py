@@ -231,7 +231,7 @@ class Joined(WarningModel[None]):
         record: dict[str, Any] | None = None
         if p.table is not None and p.via is not None:
             key = event.data.get(p.via)
-            found = None if key is None else self.env.reference.get(p.table, str(key))
+            found = None if key is None else self.env.reference.get(p.table, str(key), event.ts)
             record = None if found is None else self._normalised(found)
             fields = self._record_fields
             data[p.record] = record if record is None or fields is None else {
@@ -246,7 +246,7 @@ class Joined(WarningModel[None]):
         if p.siblings_by is not None and p.table is not None:
             value = event.data.get(p.siblings_by)
             siblings = [] if value is None else [
-                self._normalised(r) for k, r in self.env.reference.items(p.table)
+                self._normalised(r) for k, r in self.env.reference.items(p.table, event.ts)
                 if k != str(event.data.get(p.via)) and r.get(p.siblings_by) == value]
             data["siblings"] = siblings
             evidence["siblings"] = len(siblings)

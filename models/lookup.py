@@ -70,7 +70,7 @@ class Lookup(WarningModel[None]):
         entity = event.data.get(self.params.field)
         if entity is None:
             return UNDECIDED
-        entry = self.env.reference.get(LISTS_TABLE, f"{self.params.list}:{entity}")
+        entry = self.env.reference.get(LISTS_TABLE, f"{self.params.list}:{entity}", event.ts)
         status = _status(entry, event.ts)
         evidence: dict[str, Any] = {"list": self.params.list, "entity": entity,
                                     "entry": status}
