@@ -179,7 +179,9 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.quorum.voters=1@{h}:{c}
 log.dirs={cfg.home / "data"}
 num.partitions=1
-auto.create.topics.enable=true
+# Topics come from `yujing create-topics` with the registry's partitions and policies: a
+# topic a client's first request created would be kept with one partition, unnoticed.
+auto.create.topics.enable=false
 # One node: every internal topic must live with replication factor 1.
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1

@@ -233,12 +233,21 @@ def _duration(option: str, text: str) -> float:
 @app.command("create-topics")
 def create_topics(
     bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = "127.0.0.1:9092",
+    fix: Annotated[bool, typer.Option(
+        help="Add missing partitions and set the cleanup policy of existing topics that "
+             "differ (adding partitions moves keys: stop the workers first).")] = False,
 ) -> None:
-    """Create every yujing topic with its partition count (existing ones are left alone)."""
-    from engine.kafka_client.admin import ensure_topics
+    """Create every yujing topic with its partition count, and report existing ones whose
+    partition count or cleanup policy differs (exit 1 while any is left)."""
+    from engine.kafka_client.admin import check_topics, ensure_topics
 
     created = asyncio.run(ensure_topics(bootstrap))
     _say(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
+    problems = asyncio.run(check_topics(bootstrap, fix=fix))
+    for problem in problems:
+        _say(str(problem))
+    if any(not p.fixed for p in problems):
+        raise typer.Exit(1)
 
 
 @app.command()

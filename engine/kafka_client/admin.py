@@ -1,11 +1,14 @@
-"""Creating yujing's topics on a broker, with the partition counts the registry gives."""
+"""Creating yujing's topics on a broker, with the partition counts the registry gives, and
+checking (or fixing) existing ones that differ."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from topics.registry import ALL_TOPICS, COMPACTED_ROLES, TopicSpec
@@ -46,3 +49,75 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str],
         if loop.time() > deadline:
             raise TimeoutError(f"topics without a leader after {timeout:.0f}s: {names}")
         await asyncio.sleep(0.2)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicProblem:
+    """An existing topic that differs from the registry, and whether ``check_topics`` fixed
+    it."""
+
+    topic: str
+    problem: str
+    fixable: bool
+    fixed: bool = False
+
+    def __str__(self) -> str:
+        state = "fixed" if self.fixed else ("fixable with --fix" if self.fixable else
+                                            "not fixable in place")
+        return f"{self.topic}: {self.problem} ({state})"
+
+
+async def check_topics(bootstrap: str, specs: list[TopicSpec] | None = None,
+                       fix: bool = False) -> list[TopicProblem]:
+    """Compare the existing topics of ``specs`` with the registry: partition count and
+    cleanup policy. With ``fix``, add the missing partitions and set the policy. (Kafka cannot
+    take partitions away; and adding them moves keys to other partitions, so fix with the
+    workers stopped.) A topic that does not exist is ``ensure_topics``' business."""
+    specs = list(ALL_TOPICS.values()) if specs is None else specs
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        mine = [s for s in specs if s.name in existing]
+        if not mine:
+            return []
+        described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in mine])}
+        policies = await _cleanup_policies(admin, [s.name for s in mine])
+        problems: list[TopicProblem] = []
+        for spec in mine:
+            found = len(described[spec.name]["partitions"])
+            if found != spec.partitions:
+                grow = found < spec.partitions
+                fixed = False
+                if grow and fix:
+                    await admin.create_partitions(
+                        {spec.name: NewPartitions(total_count=spec.partitions)})
+                    fixed = True
+                problems.append(TopicProblem(
+                    spec.name, f"{found} partitions where the registry gives {spec.partitions}",
+                    grow, fixed))
+            wanted = "compact" if spec.role in COMPACTED_ROLES else "delete"
+            policy = policies.get(spec.name, "delete")
+            if policy != wanted:
+                if fix:
+                    await admin.alter_configs([ConfigResource(
+                        ConfigResourceType.TOPIC, spec.name, {"cleanup.policy": wanted})])
+                problems.append(TopicProblem(
+                    spec.name, f"cleanup.policy {policy} where the registry gives {wanted}",
+                    True, fix))
+        return problems
+    finally:
+        await admin.close()
+
+
+async def _cleanup_policies(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, str]:
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name, None) for name in names])
+    policies: dict[str, str] = {}
+    for response in responses:
+        for resource in response.resources:
+            name, entries = resource[3], resource[4]
+            for entry in entries:
+                if entry[0] == "cleanup.policy":
+                    policies[name] = entry[1]
+    return policies

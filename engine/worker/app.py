@@ -22,7 +22,7 @@ import faust
 
 from engine import metrics
 from engine.core import ScoringCore
-from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.admin import check_topics, ensure_topics
 from engine.kafka_client.reference import ReferenceReader
 from engine.rule_files.reload import RuleWatcher
 from engine.rule_files.sandbox import start_server
@@ -264,6 +264,8 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     asyncio.run(ensure_topics(settings.bootstrap, [TopicSpec(
         settings.repartition_topic, "key", DeadLetter, "event",
         partitions=settings.partitions, description="re-keyed events"), SILENCES]))
+    for problem in asyncio.run(check_topics(settings.bootstrap)):
+        log.warning("topic %s (yujing create-topics --fix)", problem)
     worker = Worker(settings)
     if settings.reload_interval_s:
         start_server()  # the child processes that load changed rule files fork from it

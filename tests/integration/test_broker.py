@@ -17,6 +17,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine import broker
+from engine.kafka_client.admin import ensure_topics
+from topics.records import Alert
+from topics.registry import TopicSpec
 
 pytestmark = pytest.mark.broker
 
@@ -53,6 +56,8 @@ async def test_broker_start_produce_consume_stop(cfg: broker.BrokerConfig) -> No
     assert st.bootstrap == f"127.0.0.1:{cfg.port}" and st.kafka_version == cfg.kafka_version
 
     topic = "broker-selftest"
+    # The project's broker creates topics only when asked (auto.create.topics.enable=false).
+    await ensure_topics(cfg.bootstrap, [TopicSpec(topic, "key", Alert, "event", partitions=1)])
     producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all")
     await producer.start()
     try:
