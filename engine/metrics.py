@@ -1,8 +1,15 @@
-"""Prometheus metrics of the engine processes (names follow Prometheus conventions)."""
+"""Prometheus metrics of the engine processes (names follow Prometheus conventions), and the
+HTTP server that exposes them with the processes' health."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
 
 EVENTS_CONSUMED = Counter(
     "yujing_events_consumed_total", "Department events read from Kafka", ["topic"])
@@ -58,11 +65,9 @@ RULE_FILE_ERRORS = Gauge("yujing_rule_file_errors", "Rule files rejected at the 
 EVENT_LAG_SECONDS = Gauge(
     "yujing_event_time_lag_seconds", "Wall clock minus the newest event time scored", ["topic"])
 
-
-def serve(port: int) -> None:
-    """Expose /metrics on ``port`` (0 turns it off)."""
-    if port:
-        start_http_server(port)
+BROKER_CONNECTED = Gauge(
+    "yujing_broker_connected",
+    "1 while the broker answers a metadata request (asked every 2 s, 2 s to answer), else 0")
 STATE_RECORDS_WRITTEN = Counter(
     "yujing_state_records_written_total",
     "Per-key state records written to the changelog (one per dirty key per flush)")
@@ -109,3 +114,41 @@ FETCH_MAX_WAIT_SECONDS = Gauge(
     "yujing_fetch_max_wait_seconds",
     "How long the broker may hold the worker's fetches to gather records (1.5 s, Faust's, "
     "while events are few: a fetch returns at its first record)")
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes and probes are not worth a log line each."""
+
+
+def health_app(not_ready: Callable[[], str | None]) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app of the metrics port: ``/healthz`` answers 200 while the process runs,
+    ``/readyz`` 200 while ``not_ready()`` has no reason and 503 with the reason otherwise,
+    anything else the metrics."""
+    metrics_app = make_wsgi_app()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path not in ("/healthz", "/readyz"):
+            return metrics_app(environ, start_response)
+        reason = not_ready() if path == "/readyz" else None
+        status = "503 Service Unavailable" if reason else "200 OK"
+        body = f"{reason or ('ready' if path == '/readyz' else 'alive')}\n".encode()
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                                ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+def serve(port: int, not_ready: Callable[[], str | None] = lambda: None) -> None:
+    """Expose /metrics, /healthz and /readyz on ``port`` (0 turns it off) from a daemon
+    thread."""
+    if not port:
+        return
+    server = make_server("0.0.0.0", port, health_app(not_ready), _Server, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="yujing-metrics", daemon=True).start()

@@ -117,9 +117,11 @@ def run(
     import logging
 
     from engine.dispatch.service import DispatchSettings, run_dispatch
+    from engine.log_repeats import quiet_repeats
 
     routing = _routing_or_exit(routes)
     logging.basicConfig(level=loglevel.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_repeats()
     asyncio.run(run_dispatch(DispatchSettings(bootstrap=bootstrap, routing=routing,
                                               group_id=group_id, metrics_port=metrics_port)))

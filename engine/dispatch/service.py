@@ -41,6 +41,7 @@ from engine import metrics
 from engine.dispatch.core import Dispatcher, FeedbackRefused, Outputs
 from engine.dispatch.routing import Routing
 from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.probe import BrokerProbe
 from topics.codec import dead_letter
 from topics.records import Alert, DeadLetter, DeadLetterClass, Feedback, Incident, WorkOrder
 from topics.registry import ALERTS, DEADLETTER, FEEDBACK, INCIDENTS, ORDERS, TopicSpec
@@ -264,6 +265,11 @@ async def run_dispatch(settings: DispatchSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    metrics.serve(settings.metrics_port)
-    await DispatchService(settings).run(stop)
+    probe = BrokerProbe(settings.bootstrap)
+    metrics.serve(settings.metrics_port, probe.not_ready)
+    probing = asyncio.create_task(probe.run())
+    try:
+        await DispatchService(settings).run(stop)
+    finally:
+        probing.cancel()
     log.info("dispatch stopped")

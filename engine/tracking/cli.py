@@ -40,11 +40,13 @@ def track(
     sla: SlaOption = None,
 ) -> None:
     """Keep per-department and per-model scorecards current on performance.scorecards."""
+    from engine.log_repeats import quiet_repeats
     from engine.tracking.service import TrackSettings, run_tracker
     from models.durations import parse_duration
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_repeats()
     try:
         settings = TrackSettings(bootstrap=bootstrap, every_s=parse_duration(every),
                                  window_s=parse_duration(window), metrics_port=metrics_port,

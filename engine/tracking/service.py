@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from engine import metrics
 from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.probe import BrokerProbe
 from engine.kafka_client.whole_topics import (
     TopicRecord,
     assign_whole,
@@ -215,7 +216,8 @@ async def _current_keys(bootstrap: str) -> set[str]:
 
 def run_tracker(settings: TrackSettings) -> None:
     """Run ``yujing track`` in this process until SIGTERM or Ctrl-C."""
-    metrics.serve(settings.metrics_port)
+    probe = BrokerProbe(settings.bootstrap)
+    metrics.serve(settings.metrics_port, probe.not_ready)
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -223,8 +225,10 @@ def run_tracker(settings: TrackSettings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
+        probing = asyncio.create_task(probe.run())
         with contextlib.suppress(asyncio.CancelledError):
             await Tracker(settings).run()
+        probing.cancel()
         log.info("stopped")
 
     asyncio.run(main())

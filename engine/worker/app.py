@@ -23,7 +23,9 @@ import faust
 from engine import metrics
 from engine.core import ScoringCore
 from engine.kafka_client.admin import check_topics, ensure_topics
+from engine.kafka_client.probe import PROBE_INTERVAL_S, BrokerProbe
 from engine.kafka_client.reference import ReferenceReader
+from engine.log_repeats import quiet_repeats
 from engine.rule_files.reload import RuleWatcher
 from engine.rule_files.sandbox import start_server
 from engine.silences import SilenceBook
@@ -117,6 +119,7 @@ class Worker(BatchHandling, PartitionKeeping):
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
         self.watch = PartitionWatch()
+        self.broker_probe = BrokerProbe(settings.bootstrap, also=self.not_assigned)
         self.commit_watch = PartitionWatch(after_s=COMMIT_STILL_S)
         """Partitions whose committed offset stands still behind what was handed on."""
         self._repartition_topic = settings.repartition_topic
@@ -171,6 +174,12 @@ class Worker(BatchHandling, PartitionKeeping):
         self.core.reschedule_all()
         self.fetch_order.reassigned(assignment or ())
 
+    def not_assigned(self) -> str | None:
+        """Why the worker is not ready though the broker answers: it holds no partition, or
+        has not taken the ones of the latest rebalance yet."""
+        return None if self._assignment and self.app.consumer.assignment() \
+            else "no partitions assigned"
+
     def _define_agents(self) -> None:
         settings = self.settings
 
@@ -195,6 +204,10 @@ class Worker(BatchHandling, PartitionKeeping):
         @self.app.task
         async def reference() -> None:
             await reader.run()
+
+        @self.app.timer(interval=PROBE_INTERVAL_S)
+        async def broker_probe() -> None:
+            await self.broker_probe.check()
 
         @self.app.timer(interval=settings.tick_interval_s)
         async def deadlines() -> None:
@@ -256,6 +269,7 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
             # loggers let debug through: a few percent of the worker's time, for nothing.
             for name in ("aiokafka", "faust", "mode"):
                 logging.getLogger(name).setLevel(max(level, logging.INFO))
+            quiet_repeats()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # The re-keying topic exists, with a leader, before the consumer joins its group: a topic
@@ -270,5 +284,5 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     if settings.reload_interval_s:
         start_server()  # the child processes that load changed rule files fork from it
     tune_gc()
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, worker.broker_probe.not_ready)
     QuietLibrariesWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -8,9 +8,7 @@ cache is the usual one, so only the very first run downloads anything.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine import broker
 from engine.kafka_client.admin import ensure_topics
+from tests.integration.kafkakit import free_ports
 from topics.records import Alert
 from topics.registry import TopicSpec
 
@@ -26,18 +25,9 @@ pytestmark = pytest.mark.broker
 N = 100
 
 
-def _free_ports(n: int) -> list[int]:
-    # Hold every socket until all are picked, so the n ports are distinct.
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-
-
 @pytest.fixture
 def cfg(tmp_path: Path) -> Iterator[broker.BrokerConfig]:
-    port, controller_port = _free_ports(2)
+    port, controller_port = free_ports(2)
     cfg = broker.BrokerConfig(
         port=port, controller_port=controller_port, home=tmp_path / "kafka", heap="512m"
     )
