@@ -106,21 +106,23 @@ class RepeatFilter(logging.Filter):
 
 
 _installed: list[RepeatFilter] = []
+_flusher: threading.Thread | None = None
 
 
 def quiet_repeats(interval_s: float = REPEAT_INTERVAL_S) -> None:
     """Count repeated warnings and errors on every handler of the root logger (call once the
-    handlers are set up; a second call adds nothing), and write the counts from a daemon
-    thread once their interval is over."""
-    handlers = [h for h in logging.getLogger().handlers
-                if not any(isinstance(f, RepeatFilter) for f in h.filters)]
-    for handler in handlers:
-        repeat_filter = RepeatFilter(handler, interval_s)
-        handler.addFilter(repeat_filter)
-        _installed.append(repeat_filter)
-    if handlers and len(_installed) == len(handlers):  # the first installation
-        threading.Thread(target=_flush_forever, args=(min(1.0, interval_s),),
-                         name="yujing-log-repeats", daemon=True).start()
+    handlers are set up; a handler already counting is left as it is), and write the counts
+    from a daemon thread once their interval is over."""
+    global _flusher
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RepeatFilter) for f in handler.filters):
+            repeat_filter = RepeatFilter(handler, interval_s)
+            handler.addFilter(repeat_filter)
+            _installed.append(repeat_filter)
+    if _installed and _flusher is None:
+        _flusher = threading.Thread(target=_flush_forever, args=(min(1.0, interval_s),),
+                                    name="yujing-log-repeats", daemon=True)
+        _flusher.start()
 
 
 def _flush_forever(every_s: float) -> None:
