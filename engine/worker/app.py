@@ -27,6 +27,7 @@ from engine.kafka_client.reference import ReferenceReader
 from engine.rule_files.reload import RuleWatcher
 from engine.rule_files.sandbox import start_server
 from engine.silences import SilenceBook
+from engine.worker.backlog import BacklogClock
 from engine.worker.faust_internals.batching import take_ready
 from engine.worker.faust_internals.commit import (
     WorkerMonitor,
@@ -135,6 +136,7 @@ class Worker(BatchHandling, PartitionKeeping):
         """The end offsets of the partitions read, as last asked of the broker."""
         self._starts: dict[Any, int] = {}
         """Their first offsets (where a partition with no committed offset is read from)."""
+        self.backlog = BacklogClock()
         guard_fetches(self.app.consumer, self.fetch_order, self._read_topics)
         drain_inline(self.app.consumer)  # no tasks per message fetched
 
@@ -170,6 +172,9 @@ class Worker(BatchHandling, PartitionKeeping):
         self.store.discard()  # the recovered table is the truth now
         self.core.reschedule_all()
         self.fetch_order.reassigned(assignment or ())
+        self.backlog.assigned([(tp.topic, tp.partition) for tp in assignment or ()
+                               if tp.topic in self._read_topics], time.monotonic())
+        metrics.CATCHING_UP.set(int(self.backlog.catching_up))
 
     def _define_agents(self) -> None:
         settings = self.settings
@@ -199,6 +204,7 @@ class Worker(BatchHandling, PartitionKeeping):
         @self.app.timer(interval=settings.tick_interval_s)
         async def deadlines() -> None:
             self.handle_tick(time.time())
+            await self.measure_backlog()
 
         @self.app.timer(interval=END_OFFSETS_INTERVAL_S)
         async def end_offsets() -> None:
