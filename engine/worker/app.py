@@ -204,7 +204,13 @@ class Worker(BatchHandling, PartitionKeeping):
         @self.app.timer(interval=settings.tick_interval_s)
         async def deadlines() -> None:
             self.handle_tick(time.time())
-            await self.measure_backlog()
+
+        @self.app.task
+        async def backlog_ends() -> None:
+            # Not in the tick: the broker's answer can take longer than a tick.
+            while True:
+                await self.measure_backlog()
+                await asyncio.sleep(settings.tick_interval_s)
 
         @self.app.timer(interval=END_OFFSETS_INTERVAL_S)
         async def end_offsets() -> None:

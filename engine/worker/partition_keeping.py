@@ -59,16 +59,16 @@ class PartitionKeeping:
             return
         generation = self.backlog.generation
         partitions = [tp for tp in self._assignment or () if tp.topic in self._read_topics]
+        consumer = self.app.consumer
         try:
-            ends = await asyncio.wait_for(self.app.consumer.highwaters(*partitions),
-                                          END_OFFSETS_TIMEOUT_S)
-            firsts = await asyncio.wait_for(self.app.consumer.earliest_offsets(*partitions),
-                                            END_OFFSETS_TIMEOUT_S)
+            ends, firsts = await asyncio.wait_for(asyncio.gather(
+                consumer.highwaters(*partitions), consumer.earliest_offsets(*partitions)),
+                END_OFFSETS_TIMEOUT_S)
         except (TimeoutError, KafkaError) as exc:
             log.warning("the end offsets of the partitions given are not known yet (%r): "
                         "deadlines wait", exc)
             return
-        committed = committed_offsets(self.app.consumer)
+        committed = committed_offsets(consumer)
         starts = {}
         for tp in partitions:
             offset = committed.get(tp)
