@@ -207,9 +207,13 @@ class Worker(BatchHandling, PartitionKeeping):
 
         @self.app.task
         async def backlog_ends() -> None:
-            # Not in the tick: the broker's answer can take longer than a tick.
+            # Not in the tick: the broker's answer can take longer than a tick. Deadlines wait
+            # for it, so the loop must outlive whatever one attempt meets.
             while True:
-                await self.measure_backlog()
+                try:
+                    await self.measure_backlog()
+                except Exception:
+                    log.exception("the end offsets of the partitions given could not be asked")
                 await asyncio.sleep(settings.tick_interval_s)
 
         @self.app.timer(interval=END_OFFSETS_INTERVAL_S)

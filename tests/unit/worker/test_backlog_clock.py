@@ -3,6 +3,7 @@ time deadlines are judged at follows the event time read until each partition is
 the end offset it had; then the wall clock. First the clock alone, then in a worker that is
 built but never started, against replay of the same events."""
 
+import asyncio
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -167,3 +168,29 @@ def test_a_restarted_worker_judges_silence_in_the_event_time_of_its_backlog(work
     worker.handle_tick(T0 + 3600)
     assert [(a.alert_id, a.state) for a in worker.published[2:]] == [
         (alert_id_for(RULE, "V1", T0 + 1700), "firing")]
+
+
+def test_the_worker_asks_how_far_the_backlog_of_its_partitions_goes(worker, monkeypatch):
+    given_partitions = {TP(VEHICLE, 0), TP(VEHICLE, 1)}
+    worker.app.consumer._thread._consumer = SimpleNamespace(assignment=lambda: given_partitions)
+    worker.take_assignment()
+
+    async def highwaters(*partitions: TP) -> dict[TP, int]:
+        return {TP(VEHICLE, 0): 40, TP(VEHICLE, 1): 7}
+
+    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
+        return {TP(VEHICLE, 0): 0, TP(VEHICLE, 1): 2}
+
+    monkeypatch.setattr(worker.app.consumer, "highwaters", highwaters)
+    monkeypatch.setattr(worker.app.consumer, "earliest_offsets", earliest_offsets)
+    # partition 0 committed at its end; partition 1 never committed: read from its first offset
+    worker.app.consumer._committed_offset.update({TP(VEHICLE, 0): 40, TP(VEHICLE, 1): -1})
+    asyncio.run(worker.measure_backlog())
+    assert not worker.backlog.wants_ends and worker.backlog.catching_up
+    assert worker.backlog.at(T0) is None  # partition 1 is behind with nothing read
+    worker.handle_intake([reading(6, T0 - 60)])  # partition 0's offset 6: already counted
+    assert worker.backlog.catching_up
+    item = reading(6, T0 - 60)
+    item.message.partition, item.message.tp = 1, TP(VEHICLE, 1)
+    worker.handle_intake([item])
+    assert not worker.backlog.catching_up and catching_up() == 0.0
