@@ -49,12 +49,14 @@ class PartitionKeeping:
     _starts: dict[Any, int]
     _seeks: set[Any]
     backlog: BacklogClock
+    _backlog_unanswered = -1
+    """The assignment for which the broker was last found not answering (said once)."""
     report_caught_up: Callable[[CaughtUp | None], None]
 
     async def measure_backlog(self) -> None:
         """Once partitions were given (and sought to their committed offsets), ask the broker
         for their end offsets: the backlog the deadlines wait for (``BacklogClock``). Asked
-        again at the next tick when the broker does not answer."""
+        again a tick later while the broker does not answer (said once an assignment)."""
         if not self.backlog.wants_ends or self.app.rebalancing or self.app.in_recovery:
             return
         generation = self.backlog.generation
@@ -65,8 +67,10 @@ class PartitionKeeping:
                 consumer.highwaters(*partitions), consumer.earliest_offsets(*partitions)),
                 END_OFFSETS_TIMEOUT_S)
         except (TimeoutError, KafkaError) as exc:
-            log.warning("the end offsets of the partitions given are not known yet (%r): "
-                        "deadlines wait", exc)
+            if self._backlog_unanswered != generation:
+                self._backlog_unanswered = generation
+                log.warning("the end offsets of the partitions given are not known yet (%r): "
+                            "deadlines wait", exc)
             return
         committed = committed_offsets(consumer)
         starts = {}
