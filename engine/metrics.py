@@ -110,6 +110,10 @@ GC_FULL_PAUSE_SECONDS = Histogram(
     "yujing_gc_full_pause_seconds",
     "Pauses of Python's full (generation 2) garbage collections; nothing runs meanwhile",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+CATCHING_UP = Gauge(
+    "yujing_catching_up",
+    "1 while the worker reads the backlog its partitions had when it was given them (deadlines "
+    "follow the event time read meanwhile, engine/worker/backlog.py), 0 once it has")
 FETCH_MAX_WAIT_SECONDS = Gauge(
     "yujing_fetch_max_wait_seconds",
     "How long the broker may hold the worker's fetches to gather records (1.5 s, Faust's, "

@@ -29,6 +29,7 @@ from engine.log_repeats import quiet_repeats
 from engine.rule_files.reload import RuleWatcher
 from engine.rule_files.sandbox import start_server
 from engine.silences import SilenceBook
+from engine.worker.backlog import BacklogClock
 from engine.worker.faust_internals.batching import take_ready
 from engine.worker.faust_internals.commit import (
     WorkerMonitor,
@@ -138,6 +139,7 @@ class Worker(BatchHandling, PartitionKeeping):
         """The end offsets of the partitions read, as last asked of the broker."""
         self._starts: dict[Any, int] = {}
         """Their first offsets (where a partition with no committed offset is read from)."""
+        self.backlog = BacklogClock()
         guard_fetches(self.app.consumer, self.fetch_order, self._read_topics)
         drain_inline(self.app.consumer)  # no tasks per message fetched
 
@@ -173,6 +175,9 @@ class Worker(BatchHandling, PartitionKeeping):
         self.store.discard()  # the recovered table is the truth now
         self.core.reschedule_all()
         self.fetch_order.reassigned(assignment or ())
+        self.backlog.assigned([(tp.topic, tp.partition) for tp in assignment or ()
+                               if tp.topic in self._read_topics], time.monotonic())
+        metrics.CATCHING_UP.set(int(self.backlog.catching_up))
 
     def not_assigned(self) -> str | None:
         """Why the worker is not ready though the broker answers: it holds no partition, or
@@ -212,6 +217,17 @@ class Worker(BatchHandling, PartitionKeeping):
         @self.app.timer(interval=settings.tick_interval_s)
         async def deadlines() -> None:
             self.handle_tick(time.time())
+
+        @self.app.task
+        async def backlog_ends() -> None:
+            # Not in the tick: the broker's answer can take longer than a tick. Deadlines wait
+            # for it, so the loop must outlive whatever one attempt meets.
+            while True:
+                try:
+                    await self.measure_backlog()
+                except Exception:
+                    log.exception("the end offsets of the partitions given could not be asked")
+                await asyncio.sleep(settings.tick_interval_s)
 
         @self.app.timer(interval=END_OFFSETS_INTERVAL_S)
         async def end_offsets() -> None:

@@ -13,6 +13,7 @@ from engine import metrics
 from engine.core import Origin, ScoringCore
 from engine.failures import is_fatal
 from engine.rule_files.reload import ReloadReport, RuleWatcher, reload_off_the_loop
+from engine.worker.backlog import BacklogClock, CaughtUp
 from engine.worker.faust_internals.consumer import aiokafka_consumer
 from engine.worker.faust_internals.fetch_pacing import FetchPacing, Pace, apply_pace
 from engine.worker.intake import (
@@ -45,6 +46,7 @@ class BatchHandling:
     watcher: RuleWatcher
     time_policy: EventTimePolicy
     fetch_pacing: FetchPacing
+    backlog: BacklogClock
     _local_streams: frozenset[str]
     _local_only: frozenset[str]
     _rekey_here: frozenset[int]
@@ -69,9 +71,14 @@ class BatchHandling:
                           len(batch))
             for letter in batch_dead_letters(batch, exc):
                 self.publish_dead_letter(letter)
+            if self.backlog.catching_up:
+                self._read_backlog(batch, {})
 
     def handle_intake(self, batch: Sequence[Any]) -> None:
         started = time.perf_counter()
+        catching_up = self.backlog.catching_up
+        if catching_up:
+            self._follow_backlog()
         routed = route_intake(
             batch, bounds=self.time_policy.around(time.time()),
             partitions=self.settings.partitions, rekey_here=self._rekey_here,
@@ -92,9 +99,14 @@ class BatchHandling:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         for topic, count in routed.consumed.items():
             metrics.EVENTS_CONSUMED.labels(topic).inc(count)
+        newest: dict[str, float] = {}
+        for (topic, _), ts in routed.newest.items():
+            newest[topic] = max(ts, newest.get(topic, ts))
         now = time.time()
-        for topic, ts in routed.newest.items():
+        for topic, ts in newest.items():
             metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
+        if catching_up:
+            self._read_backlog(batch, routed.newest)
 
     def _send_forward_record(self, partition: int, entries: list[bytes]) -> None:
         metrics.EVENTS_REKEYED.inc(len(entries))
@@ -102,11 +114,47 @@ class BatchHandling:
                           f"a re-keying record of {len(entries)} events", partition=partition)
 
     def handle_rekeyed(self, batch: Sequence[Any]) -> None:
-        by_stream, letters = decode_rekeyed(batch)
+        catching_up = self.backlog.catching_up
+        if catching_up:
+            self._follow_backlog()
+        newest: dict[tuple[str, int], float] | None = {} if catching_up else None
+        by_stream, letters = decode_rekeyed(batch, newest)
         for letter in letters:
             self.publish_dead_letter(letter)
         for stream, (events, origins) in by_stream.items():
             self._score(events, frozenset((stream,)), origins)
+        if newest is not None:
+            self._read_backlog(batch, newest)
+
+    def _follow_backlog(self) -> None:
+        """While the backlog is read, fire the deadlines its event time has passed before the
+        next batch is scored, as replay does before each event."""
+        at = self.backlog.at(time.time() - self.settings.deadline_lateness_s)
+        if at is not None:
+            self.publish(self.core.advance(at))
+            for failure in self.core.take_failures():
+                self.outputs.report_failure(failure)
+
+    def _read_backlog(self, batch: Sequence[Any], newest: dict[tuple[str, int], float]
+                      ) -> None:
+        positions: dict[tuple[str, int], int] = {}
+        for item in batch:
+            message = item.message
+            read_from = (message.topic, message.partition)
+            if message.offset >= positions.get(read_from, -1):
+                positions[read_from] = message.offset + 1
+        self.report_caught_up(self.backlog.read(positions, newest, len(batch),
+                                                time.monotonic()))
+
+    def report_caught_up(self, caught_up: CaughtUp | None) -> None:
+        if caught_up is None:
+            return
+        metrics.CATCHING_UP.set(0)
+        for tp in caught_up.let_go:
+            log.warning("%s[%d] stood still short of the end offset it had when it was given: "
+                        "deadlines no longer wait for it", *tp)
+        log.info("caught up: the backlog of the partitions given read (%d records in %.1f s); "
+                 "deadlines follow the wall clock again", caught_up.records, caught_up.seconds)
 
     def _score(self, events: list[Event], streams: frozenset[str],
                origins: list[Origin | None]) -> None:
@@ -138,16 +186,22 @@ class BatchHandling:
         assignment = frozenset(self.app.consumer.assignment()) if self.app.consumer else None
         if assignment != self._assignment:
             self.take_assignment()  # normally done when the rebalance completed
-        self.publish(self.core.advance(now - self.settings.deadline_lateness_s))
+        # Until the backlog of the partitions given is read, deadlines follow its event time
+        # (``engine.worker.backlog``): a reading of the key may still wait in it.
+        self.report_caught_up(self.backlog.settle(time.monotonic()))
+        at = self.backlog.at(now - self.settings.deadline_lateness_s)
+        if at is not None:
+            self.publish(self.core.advance(at))
         for failure in self.core.take_failures():
             self.outputs.report_failure(failure)
         self._watch_partitions(time.monotonic())
         self._pace_fetches(time.monotonic())
 
     def sweep(self) -> None:
-        """Drop idle state."""
-        if self.app.rebalancing or self.app.in_recovery:
-            return  # state is being rebuilt (see handle_tick)
+        """Drop idle state (not while the backlog is read: a key idle by the wall clock may
+        have readings waiting in it)."""
+        if self.app.rebalancing or self.app.in_recovery or self.backlog.catching_up:
+            return
         metrics.STATE_DROPPED.inc(self.core.sweep(time.time()))
         for failure in self.core.take_failures():
             self.outputs.report_failure(failure)

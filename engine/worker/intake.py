@@ -44,8 +44,8 @@ class IntakeRouting:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     consumed: dict[str, int] = field(default_factory=dict)
     """Per topic: records read."""
-    newest: dict[str, float] = field(default_factory=dict)
-    """Per topic: the latest event time."""
+    newest: dict[tuple[str, int], float] = field(default_factory=dict)
+    """Per (topic, partition): the latest event time."""
 
 
 def route_intake(batch: Sequence[Any], *, bounds: Any, partitions: int,
@@ -67,8 +67,9 @@ def route_intake(batch: Sequence[Any], *, bounds: Any, partitions: int,
         if isinstance(decoded, DeadLetter):
             routed.dead_letters.append(decoded)
             continue
-        if decoded.ts > newest.get(topic, 0.0):
-            newest[topic] = decoded.ts
+        read_from = (topic, message.partition)
+        if decoded.ts > newest.get(read_from, 0.0):
+            newest[read_from] = decoded.ts
         keyed_right = message.key is not None and message.key == decoded.key.encode()
         if keyed_right:
             routed.local.append(decoded)
@@ -131,9 +132,11 @@ def forward_record_value(entries: list[bytes]) -> bytes:
     return b"[" + b",".join(entries) + b"]"
 
 
-def decode_rekeyed(batch: Sequence[Any]) -> tuple[Scored, list[DeadLetter]]:
+def decode_rekeyed(batch: Sequence[Any], newest: dict[tuple[str, int], float] | None = None
+                   ) -> tuple[Scored, list[DeadLetter]]:
     """Decode a batch of the re-keying topic: its events per stream, and the dead letters of
-    what could not be read."""
+    what could not be read. ``newest``, when given, gets per (topic, partition) read the latest
+    event time."""
     by_stream: Scored = {}
     letters: list[DeadLetter] = []
     for item in batch:
@@ -158,6 +161,10 @@ def decode_rekeyed(batch: Sequence[Any]) -> tuple[Scored, list[DeadLetter]]:
                 continue
             events, origins = by_stream.setdefault(str(stream), ([], []))
             events.append(decoded)
+            if newest is not None:
+                read_from = (message.topic, message.partition)
+                if decoded.ts > newest.get(read_from, 0.0):
+                    newest[read_from] = decoded.ts
             origins.append((topic, partition, offset)
                            if isinstance(partition, int) and isinstance(offset, int) else None)
     return by_stream, letters

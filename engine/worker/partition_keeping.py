@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka.errors import KafkaError
 
 from engine import metrics
+from engine.worker.backlog import BacklogClock, CaughtUp
 from engine.worker.faust_internals.consumer import (
     committed_offsets,
     fetch_again,
@@ -45,6 +48,40 @@ class PartitionKeeping:
     _ends: dict[Any, int]
     _starts: dict[Any, int]
     _seeks: set[Any]
+    backlog: BacklogClock
+    _backlog_unanswered = -1
+    """The assignment for which the broker was last found not answering (said once)."""
+    report_caught_up: Callable[[CaughtUp | None], None]
+
+    async def measure_backlog(self) -> None:
+        """Once partitions were given (and sought to their committed offsets), ask the broker
+        for their end offsets: the backlog the deadlines wait for (``BacklogClock``). Asked
+        again a tick later while the broker does not answer (said once an assignment)."""
+        if not self.backlog.wants_ends or self.app.rebalancing or self.app.in_recovery:
+            return
+        generation = self.backlog.generation
+        partitions = [tp for tp in self._assignment or () if tp.topic in self._read_topics]
+        consumer = self.app.consumer
+        try:
+            ends, firsts = await asyncio.wait_for(asyncio.gather(
+                consumer.highwaters(*partitions), consumer.earliest_offsets(*partitions)),
+                END_OFFSETS_TIMEOUT_S)
+        except (TimeoutError, KafkaError) as exc:
+            if self._backlog_unanswered != generation:
+                self._backlog_unanswered = generation
+                log.warning("the end offsets of the partitions given are not known yet (%r): "
+                            "deadlines wait", exc)
+            return
+        committed = committed_offsets(consumer)
+        starts = {}
+        for tp in partitions:
+            offset = committed.get(tp)
+            start = offset if offset is not None and offset >= 0 else firsts.get(tp)
+            if start is not None:
+                starts[(tp.topic, tp.partition)] = start
+        self.report_caught_up(self.backlog.ends_known(
+            generation, {(tp.topic, tp.partition): end for tp, end in ends.items()
+                         if end is not None}, starts, time.monotonic()))
 
     async def poll_end_offsets(self) -> None:
         """Ask the broker, through Faust's consumer, for the end offsets of the partitions this
