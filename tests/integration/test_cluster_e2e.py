@@ -1,7 +1,7 @@
 """One broker of three killed mid-stream: nothing acknowledged is lost.
 
 A cluster of three KRaft nodes on loopback; yujing's topics created with replication factor 3
-and ``min.insync.replicas`` 2. An hour of the simulated hazchem and hotline departments is
+and ``min.insync.replicas`` 2. Two hours of the simulated hazchem and hotline departments are
 produced (``acks=all``) at a steady rate into a fresh consumer group while a worker scores
 them, bootstrapped with all three nodes; while the second half is being produced the node that
 leads ``__consumer_offsets`` (every group's coordinator) is killed with SIGKILL and not started
@@ -75,7 +75,7 @@ def test_one_node_of_three_killed_mid_stream(cluster, tmp_path, monkeypatch):
         offsets = asyncio.run(describe(cluster.bootstrap, ["__consumer_offsets"]))
         leader = offsets[0]["partitions"][0]["leader"]
         pid = kill_node(cluster, leader)
-        killed.append(f"node {leader} (pid {pid}) killed")
+        killed.append(f"{time.strftime('%H:%M:%S')} node {leader} (pid {pid}) killed")
 
     killer = threading.Thread(target=kill_the_coordinator, daemon=True)
     run = run_fault("broker", cluster.bootstrap, envelopes, REPO / "rules", tmp_path, RATE,
