@@ -122,7 +122,8 @@ class Producer:
     async def _produce(self, until: int) -> None:
         import orjson
 
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, acks="all",
+                                    enable_idempotence=True)
         await producer.start()
         try:
             began, first = time.monotonic(), self.sent

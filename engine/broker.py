@@ -37,6 +37,11 @@ class BrokerConfig(BaseModel):
     jar_cache: Path = Path()  # default set below: it depends on kafka_version
     kafka_version: str = KAFKA_VERSION
     heap: str = "1g"  # -Xmx, at least 256m: the JVM starts with -Xms256m
+    node_id: int = 1
+    voters: str = ""
+    """``controller.quorum.voters`` of a cluster (``1@h:c1,2@h:c2,...``); empty: this node alone."""
+    replication: int = 1
+    """Replication factor of the internal topics and of topics created without one."""
 
     @model_validator(mode="after")
     def _paths(self) -> BrokerConfig:
@@ -168,26 +173,30 @@ def _log_tail(cfg: BrokerConfig, lines: int = 40) -> str:
 
 def _server_properties(cfg: BrokerConfig) -> str:
     h, p, c = cfg.host, cfg.port, cfg.controller_port
+    voters = cfg.voters or f"{cfg.node_id}@{h}:{c}"
+    rf, isr = cfg.replication, min(2, cfg.replication)
     return f"""# Written by engine/broker.py on every start; edits here are lost.
 process.roles=broker,controller
-node.id=1
+node.id={cfg.node_id}
 listeners=PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c}
 advertised.listeners=PLAINTEXT://{h}:{p}
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 # Static voters: no --standalone at format time, and a port change stays harmless.
-controller.quorum.voters=1@{h}:{c}
+controller.quorum.voters={voters}
 log.dirs={cfg.home / "data"}
 num.partitions=1
 # Topics come from `yujing create-topics` with the registry's partitions and policies: a
 # topic a client's first request created would be kept with one partition, unnoticed.
 auto.create.topics.enable=false
-# One node: every internal topic must live with replication factor 1.
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+# Internal topics on every node of a cluster up to three (one node: replication factor 1).
+default.replication.factor={rf}
+min.insync.replicas={isr}
+offsets.topic.replication.factor={rf}
+transaction.state.log.replication.factor={rf}
+transaction.state.log.min.isr={isr}
+share.coordinator.state.topic.replication.factor={rf}
+share.coordinator.state.topic.min.isr={isr}
 # Few partitions for internal topics: creating 50 of each is slow on 2 cores.
 offsets.topic.num.partitions=1
 transaction.state.log.num.partitions=1
@@ -243,22 +252,34 @@ def start(cfg: BrokerConfig, timeout: float = 90.0) -> int:
         if _answering(cfg):
             return pid
     else:
-        cfg.pid_file.unlink(missing_ok=True)
-        for port in (cfg.port, cfg.controller_port):
-            if _port_open(cfg.host, port):
-                raise RuntimeError(f"{cfg.host}:{port} is in use, not by a broker of {cfg.home}")
-        jars = ensure_jars(cfg)
-        (cfg.home / "logs").mkdir(parents=True, exist_ok=True)
-        props = cfg.home / "server.properties"
-        props.write_text(_server_properties(cfg))
-        _format_storage(cfg, jars, props)
-        with (cfg.home / "logs" / "broker.out").open("ab") as out:
-            pid = subprocess.Popen(
-                _java(cfg, jars, "kafka.Kafka", str(props)),
-                cwd=cfg.home, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: survives the CLI and its Ctrl-C
-            ).pid  # fmt: skip
-        cfg.pid_file.write_text(f"{pid}\n")
+        pid = launch(cfg)
+    return wait_answering(cfg, pid, deadline)
+
+
+def launch(cfg: BrokerConfig) -> int:
+    """Start the broker's JVM without waiting for it (a node of a cluster answers only once a
+    majority of the voters runs); return its pid."""
+    cfg.pid_file.unlink(missing_ok=True)
+    for port in (cfg.port, cfg.controller_port):
+        if _port_open(cfg.host, port):
+            raise RuntimeError(f"{cfg.host}:{port} is in use, not by a broker of {cfg.home}")
+    jars = ensure_jars(cfg)
+    (cfg.home / "logs").mkdir(parents=True, exist_ok=True)
+    props = cfg.home / "server.properties"
+    props.write_text(_server_properties(cfg))
+    _format_storage(cfg, jars, props)
+    with (cfg.home / "logs" / "broker.out").open("ab") as out:
+        pid = subprocess.Popen(
+            _java(cfg, jars, "kafka.Kafka", str(props)),
+            cwd=cfg.home, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: survives the CLI and its Ctrl-C
+        ).pid  # fmt: skip
+    cfg.pid_file.write_text(f"{pid}\n")
+    return pid
+
+
+def wait_answering(cfg: BrokerConfig, pid: int, deadline: float) -> int:
+    """Until the broker of ``pid`` answers (return ``pid``), exits or ``deadline`` passes."""
     while time.monotonic() < deadline:
         if not _alive(pid):  # _alive() also reaps our exited child
             cfg.pid_file.unlink(missing_ok=True)
@@ -266,7 +287,7 @@ def start(cfg: BrokerConfig, timeout: float = 90.0) -> int:
         if _answering(cfg):
             return pid
         time.sleep(0.5)
-    raise TimeoutError(f"Kafka broker not answering after {timeout:.0f}s:\n{_log_tail(cfg)}")
+    raise TimeoutError(f"Kafka broker not answering after the deadline:\n{_log_tail(cfg)}")
 
 
 def stop(cfg: BrokerConfig, timeout: float = 30.0) -> bool:

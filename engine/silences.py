@@ -79,7 +79,7 @@ def new_silence(matchers: dict[str, str], duration_s: float, reason: str, create
 
 
 async def publish_silence(bootstrap: str, silence: Silence) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(SILENCES.name, silence.model_dump_json().encode(),

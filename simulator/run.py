@@ -93,7 +93,8 @@ async def send_to_kafka(sim: Simulation, bootstrap: str, speed: float | None = N
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
-                                max_batch_size=256 * 1024)
+                                max_batch_size=256 * 1024, acks="all",
+                                enable_idempotence=True)
     await producer.start()
     sent = 0
     wall0 = time.monotonic()

@@ -236,12 +236,20 @@ def create_topics(
     fix: Annotated[bool, typer.Option(
         help="Add missing partitions and set the cleanup policy of existing topics that "
              "differ (adding partitions moves keys: stop the workers first).")] = False,
+    replication_factor: Annotated[int | None, typer.Option(
+        min=1, envvar="YUJING_REPLICATION_FACTOR",
+        help="Replicas of each topic created (default 1; 3 on a cluster of three).")] = None,
+    min_insync_replicas: Annotated[int | None, typer.Option(
+        min=1, envvar="YUJING_MIN_INSYNC_REPLICAS",
+        help="In-sync replicas a write needs (default 2 with 3 replicas or more, else 1).")
+    ] = None,
 ) -> None:
     """Create every yujing topic with its partition count, and report existing ones whose
     partition count or cleanup policy differs (exit 1 while any is left)."""
     from engine.kafka_client.admin import check_topics, ensure_topics
 
-    created = asyncio.run(ensure_topics(bootstrap))
+    created = asyncio.run(ensure_topics(bootstrap, replication=replication_factor,
+                                        min_insync=min_insync_replicas))
     _say(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
     problems = asyncio.run(check_topics(bootstrap, fix=fix))
     for problem in problems:
@@ -339,30 +347,61 @@ def _broker_config(port: int, controller_port: int):
     return BrokerConfig(port=port, controller_port=controller_port)
 
 
-@broker_app.command("start")
-def broker_start(port: Port = 9092, controller_port: ControllerPort = 9093) -> None:
-    """Fetch Kafka's jars (first time), start the broker, wait until it answers."""
-    from engine import broker
+Nodes = Annotated[int, typer.Option(
+    min=1, envvar="YUJING_KAFKA_NODES",
+    help="Nodes of a cluster on loopback (node i on port + 2(i-1), its controller on the "
+         "next port, under home/node-i); 1: the single broker.")]
 
+
+def _cluster_config(port: int, nodes: int):
+    from engine.broker_cluster import ClusterConfig
+
+    return ClusterConfig(nodes=nodes, port=port)
+
+
+@broker_app.command("start")
+def broker_start(port: Port = 9092, controller_port: ControllerPort = 9093,
+                 nodes: Nodes = 1) -> None:
+    """Fetch Kafka's jars (first time), start the broker, wait until it answers."""
+    from engine import broker, broker_cluster
+
+    if nodes > 1:
+        cluster = _cluster_config(port, nodes)
+        pids = broker_cluster.start_cluster(cluster)
+        _say(f"{nodes} kafka nodes running on {cluster.bootstrap} (pids "
+             f"{', '.join(map(str, pids))}, home {cluster.home}); topics: yujing create-topics "
+             f"--bootstrap {cluster.bootstrap} --replication-factor {cluster.replication}")
+        return
     cfg = _broker_config(port, controller_port)
     pid = broker.start(cfg)
     _say(f"kafka {cfg.kafka_version} running on {cfg.bootstrap} (pid {pid}, home {cfg.home})")
 
 
 @broker_app.command("stop")
-def broker_stop(port: Port = 9092, controller_port: ControllerPort = 9093) -> None:
+def broker_stop(port: Port = 9092, controller_port: ControllerPort = 9093,
+                nodes: Nodes = 1) -> None:
     """Stop the broker started from this folder."""
-    from engine import broker
+    from engine import broker, broker_cluster
 
+    if nodes > 1:
+        stopped = broker_cluster.stop_cluster(_cluster_config(port, nodes))
+        _say(f"stopped {sum(stopped)} of {nodes} nodes")
+        return
     was = broker.stop(_broker_config(port, controller_port))
     _say("stopped" if was else "was not running")
 
 
 @broker_app.command("status")
-def broker_status(port: Port = 9092, controller_port: ControllerPort = 9093) -> None:
+def broker_status(port: Port = 9092, controller_port: ControllerPort = 9093,
+                  nodes: Nodes = 1) -> None:
     """Say whether the broker runs and answers; exit 1 when it does not."""
-    from engine import broker
+    from engine import broker, broker_cluster
 
+    if nodes > 1:
+        found = broker_cluster.cluster_status(_cluster_config(port, nodes))
+        for status in found:
+            _say(status.model_dump_json())
+        raise typer.Exit(0 if all(s.running and s.answering for s in found) else 1)
     status = broker.status(_broker_config(port, controller_port))
     _say(status.model_dump_json(indent=2))
     raise typer.Exit(0 if status.running and status.answering else 1)

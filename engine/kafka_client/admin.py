@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
@@ -14,16 +15,38 @@ from aiokafka.errors import TopicAlreadyExistsError
 from topics.registry import ALL_TOPICS, COMPACTED_ROLES, TopicSpec
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+def replication_factor(given: int | None = None) -> int:
+    """The replication factor of the topics yujing creates: ``given``, else
+    ``YUJING_REPLICATION_FACTOR``, else 1 (one broker)."""
+    return given or int(os.environ.get("YUJING_REPLICATION_FACTOR") or 1)
+
+
+def min_insync_replicas(replication: int, given: int | None = None) -> int:
+    """``given``, else ``YUJING_MIN_INSYNC_REPLICAS``, else 2 when there are three replicas or
+    more (one may be lost while a write acknowledged by all in-sync replicas is kept), else 1."""
+    return given or int(os.environ.get("YUJING_MIN_INSYNC_REPLICAS") or
+                        (2 if replication >= 3 else 1))
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None,
+                        replication: int | None = None, min_insync: int | None = None
+                        ) -> list[str]:
+    """Create the topics that do not exist yet, each ``replication`` times replicated with
+    ``min_insync`` in-sync replicas required for a write (see ``replication_factor`` and
+    ``min_insync_replicas`` for the defaults); return the names created."""
     specs = list(ALL_TOPICS.values()) if specs is None else specs
+    rf = replication_factor(replication)
+    isr = min_insync_replicas(rf, min_insync)
+    if not 1 <= isr <= rf:
+        raise ValueError(f"min.insync.replicas {isr} with replication factor {rf}")
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1,
-                           topic_configs={"cleanup.policy": "compact"}
-                           if s.role in COMPACTED_ROLES else {})
+        wanted = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=rf,
+                           topic_configs={"min.insync.replicas": str(isr),
+                                          **({"cleanup.policy": "compact"}
+                                             if s.role in COMPACTED_ROLES else {})})
                   for s in specs if s.name not in existing]
         if not wanted:
             return []

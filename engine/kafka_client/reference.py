@@ -105,7 +105,8 @@ class ReferenceReader:
 
 async def publish_reference(bootstrap: str, reference: ReferenceData) -> int:
     """Send every record of the reference tables to their topics; return how many."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks="all",
+                                enable_idempotence=True)
     await producer.start()
     sent = 0
     try:

@@ -172,7 +172,8 @@ class Tracker:
         await ensure_topics(settings.bootstrap, [ALERTS, ORDERS, FEEDBACK, SCORECARDS])
         self.published_keys = await _current_keys(settings.bootstrap)
         consumer = whole_topic_consumer(settings.bootstrap)
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=10)
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=10,
+                                    acks="all", enable_idempotence=True)
         try:
             await consumer.start()
             await producer.start()

@@ -22,7 +22,7 @@ import faust
 
 from engine import metrics
 from engine.core import ScoringCore
-from engine.kafka_client.admin import check_topics, ensure_topics
+from engine.kafka_client.admin import check_topics, ensure_topics, replication_factor
 from engine.kafka_client.probe import PROBE_INTERVAL_S, BrokerProbe
 from engine.kafka_client.reference import ReferenceReader
 from engine.log_repeats import quiet_repeats
@@ -68,7 +68,10 @@ def build_app(settings: WorkerSettings) -> faust.App:
         store="memory://",
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=replication_factor(),
+        # Every output waits for all in-sync replicas (Faust's default, said here because a
+        # lost broker must not take acknowledged alerts with it).
+        producer_acks=-1,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",

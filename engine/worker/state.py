@@ -52,7 +52,8 @@ class ChangelogWriter:
     async def start(self) -> None:
         # Created here: aiokafka binds a producer to the running event loop.
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
-                                          max_batch_size=1 << 20)
+                                          max_batch_size=1 << 20, acks="all",
+                                          enable_idempotence=True)
         await self._producer.start()
         self._open = True
 
