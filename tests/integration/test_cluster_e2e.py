@@ -53,9 +53,25 @@ async def describe(bootstrap: str, names: list[str]) -> list[dict]:
         await admin.close()
 
 
+def described_everywhere(bootstrap: str, names: list[str], timeout: float = 60.0
+                         ) -> list[dict]:
+    """The topics as described once every one is known to the node answering, its replicas all
+    in sync: the nodes learn a new topic from the controller one after the other, and a client
+    asking a node that has not yet hears 'unknown topic' (clients retry; so does this, for at
+    most ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = asyncio.run(describe(bootstrap, names))
+        settled = all(t["error_code"] == 0 and all(
+            len(p["isr"]) == len(p["replicas"]) for p in t["partitions"]) for t in described)
+        if settled or time.monotonic() > deadline:
+            return described
+        time.sleep(0.5)
+
+
 def test_topics_replicated_three_times(cluster):
     asyncio.run(ensure_topics(cluster.bootstrap, replication=3, min_insync=2))
-    described = asyncio.run(describe(cluster.bootstrap, [t.name for t in ALL_TOPICS.values()]))
+    described = described_everywhere(cluster.bootstrap, [t.name for t in ALL_TOPICS.values()])
     assert len(described) == len(ALL_TOPICS)
     for topic in described:
         assert topic["error_code"] == 0, topic
