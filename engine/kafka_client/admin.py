@@ -18,14 +18,23 @@ from topics.registry import ALL_TOPICS, COMPACTED_ROLES, TopicSpec
 def replication_factor(given: int | None = None) -> int:
     """The replication factor of the topics yujing creates: ``given``, else
     ``YUJING_REPLICATION_FACTOR``, else 1 (one broker)."""
-    return given or int(os.environ.get("YUJING_REPLICATION_FACTOR") or 1)
+    return given or _count_setting("YUJING_REPLICATION_FACTOR", 1)
 
 
 def min_insync_replicas(replication: int, given: int | None = None) -> int:
     """``given``, else ``YUJING_MIN_INSYNC_REPLICAS``, else 2 when there are three replicas or
     more (one may be lost while a write acknowledged by all in-sync replicas is kept), else 1."""
-    return given or int(os.environ.get("YUJING_MIN_INSYNC_REPLICAS") or
-                        (2 if replication >= 3 else 1))
+    return given or _count_setting("YUJING_MIN_INSYNC_REPLICAS", 2 if replication >= 3 else 1)
+
+
+def _count_setting(name: str, default: int) -> int:
+    """A whole number of at least 1 from the environment, or one clear error naming it."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 4 or int(raw) < 1:
+        raise ValueError(f"{name}={raw[:40]!r}: not a whole number from 1 to 9999")
+    return int(raw)
 
 
 async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None,
