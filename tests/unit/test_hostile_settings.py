@@ -29,6 +29,15 @@ def test_replication_settings_read_as_given_and_default_when_empty(monkeypatch):
     assert replication_factor(1) == 1  # a flag wins over the environment
 
 
+def _read_to_close(conn: socket.socket) -> bytes:
+    # The server writes status line, headers and body in separate sends: one recv() may see
+    # only the first of them, so read until the server closes.
+    chunks = []
+    while chunk := conn.recv(4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def test_garbage_on_the_metrics_port_gets_an_error_and_the_port_goes_on_serving():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -41,7 +50,7 @@ def test_garbage_on_the_metrics_port_gets_an_error_and_the_port_goes_on_serving(
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
             conn.sendall(garbage)
             conn.shutdown(socket.SHUT_WR)
-            answers.append(conn.recv(400))
+            answers.append(_read_to_close(conn))
     # Bytes that are no request: the page of a 400 (no HTTP version to answer with).
     assert b"Error code: 400" in answers[0], answers[0]
     # A request line longer than the server reads: 414, no metrics page.
