@@ -38,6 +38,7 @@ from engine.worker.faust_internals.commit import (
 from engine.worker.faust_internals.fetch_drain import drain_inline
 from engine.worker.faust_internals.fetch_order import FetchOrder, guard_fetches
 from engine.worker.faust_internals.fetch_pacing import FetchPacing, Pace
+from engine.worker.faust_internals.producer import idempotent_outputs
 from engine.worker.faust_internals.versions import check_versions
 from engine.worker.gc_tuning import tune_gc
 from engine.worker.handling import BatchHandling
@@ -62,7 +63,7 @@ log = logging.getLogger("yujing.worker")
 
 
 def build_app(settings: WorkerSettings) -> faust.App:
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
         store="memory://",
@@ -70,7 +71,8 @@ def build_app(settings: WorkerSettings) -> faust.App:
         topic_partitions=settings.partitions,
         topic_replication_factor=replication_factor(),
         # Every output waits for all in-sync replicas (Faust's default, said here because a
-        # lost broker must not take acknowledged alerts with it).
+        # lost broker must not take acknowledged alerts with it); ``idempotent_outputs`` adds
+        # idempotence.
         producer_acks=-1,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
@@ -85,6 +87,8 @@ def build_app(settings: WorkerSettings) -> faust.App:
         key_serializer="raw",
         stream_buffer_maxsize=settings.stream_buffer,
     )
+    idempotent_outputs(app)
+    return app
 
 
 class Worker(BatchHandling, PartitionKeeping):

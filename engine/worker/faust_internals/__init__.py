@@ -12,6 +12,7 @@ refuses to start on versions these were not written for):
   while it runs;
 - ``commit``: Faust's ``Consumer._commit_offsets`` wrapped so a commit waits for the state and
   outputs of its events, and the worker's ``Monitor``;
+- ``producer``: Faust's aiokafka producer asking for idempotence outside transactions too;
 - ``consumer``: what the partition watch reads of the consumers' bookkeeping, and a stalled
   partition put back among the fetched ones.
 
