@@ -1,7 +1,7 @@
 """Soak: a worker at a steady rate for minutes, its memory, CPU and lag printed over time.
 
     python bench/soak.py [--minutes 10] [--rate 1000] [--interval 30] [--port 19292]
-                         [--bootstrap HOST:PORT]
+                         [--bootstrap HOST:PORT] [--profile SECONDS]
 
 The events are the simulated city's (every department, seed 11, as many as the run sends, none
 sent twice), re-dated as they are sent so
@@ -11,7 +11,9 @@ with every catalogue rule, on the broker given or one started on ``--port`` unde
 home. Every ``--interval`` seconds it prints the worker's resident memory, its CPU share of one
 core over the interval, the events it consumed, its lag behind the producer and the alerts it
 published; at the end, the first and last intervals side by side — a worker whose CPU or memory
-climbs at a constant rate shows it there.
+climbs at a constant rate shows it there. With ``--profile``, py-spy samples the worker for that
+many seconds in the first and in the last interval, and the functions whose share of the busy
+samples moved the most are printed side by side (``bench/profile_diff.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ sys.path.insert(0, str(REPO))
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from bench.profile_diff import compare, record
 from bench.throughput import (
     cpu_seconds,
     metrics_of,
@@ -104,7 +107,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=19292)
     parser.add_argument("--metrics-port", type=int, default=19299)
     parser.add_argument("--bootstrap")
+    parser.add_argument("--profile", type=float, default=0.0,
+                        help="seconds of py-spy sampling in the first and last interval")
     args = parser.parse_args()
+    profiles: list[Path] = []
 
     with tempfile.TemporaryDirectory(prefix="yujing-soak-") as tmp:
         home = Path(tmp)
@@ -126,7 +132,15 @@ def main() -> None:
             began = time.monotonic()
             cpu_before, at_before = cpu_seconds(worker.pid), began
             while time.monotonic() - began < args.minutes * 60:
-                time.sleep(args.interval)
+                last = time.monotonic() - began + 1.5 * args.interval > args.minutes * 60
+                spent = 0.0
+                if args.profile and (not rows or last) and len(profiles) < 2:
+                    out = home / f"profile-{len(profiles)}.txt"
+                    sampled_from = time.monotonic()
+                    if record(worker.pid, min(args.profile, args.interval), out):
+                        profiles.append(out)
+                    spent = time.monotonic() - sampled_from
+                time.sleep(max(0.0, args.interval - spent))
                 now = time.monotonic()
                 cpu = cpu_seconds(worker.pid)
                 seen = metrics_of(args.metrics_port, "yujing_events_consumed_total",
@@ -146,6 +160,10 @@ def main() -> None:
                       f"rss {last[1]:.0f} MB, cpu {last[2]:.0f}% "
                       f"(ratio {last[2] / max(first[2], 1e-9):.2f}); "
                       f"{producer.sent} events sent at {args.rate:g}/s")
+            if len(profiles) == 2:
+                print(compare(*profiles), flush=True)
+            elif args.profile:
+                print("no profile: py-spy missing or refused (pip install py-spy)", flush=True)
         finally:
             if producer is not None:
                 producer.stopping.set()
