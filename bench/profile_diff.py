@@ -55,22 +55,29 @@ def shares(path: Path) -> tuple[Counter[str], Counter[str], int]:
     return inclusive, own, total
 
 
-def compare(first: Path, last: Path, top: int = 15) -> str:
-    """A table of the functions whose inclusive share of samples moved the most."""
+def compare(first: Path, last: Path, seconds: float, top: int = 12) -> str:
+    """Two tables of busy samples per second of sampling (``seconds`` each): the functions whose
+    own time (innermost frame) moved most, and those whose inclusive time did, leaving out the
+    frames that hold most samples in both (the entry points every stack passes through)."""
     inc_a, own_a, n_a = shares(first)
     inc_b, own_b, n_b = shares(last)
     if not n_a or not n_b:
         return "no samples"
-    names = set(inc_a) | set(inc_b)
 
-    def pct(c: Counter[str], n: int, name: str) -> float:
-        return 100.0 * c[name] / n
+    def rate(c: Counter[str], name: str) -> float:
+        return c[name] / seconds
 
-    moved = sorted(names, key=lambda f: -abs(pct(inc_b, n_b, f) - pct(inc_a, n_a, f)))
-    lines = [f"samples: first {n_a}, last {n_b} (a sample is one moment the process was busy)",
-             f"{'function':<64} {'incl first':>10} {'incl last':>9} {'self first':>10} "
-             f"{'self last':>9}"]
-    for name in moved[:top]:
-        lines.append(f"{name[:64]:<64} {pct(inc_a, n_a, name):9.1f}% {pct(inc_b, n_b, name):8.1f}% "
-                     f"{pct(own_a, n_a, name):9.1f}% {pct(own_b, n_b, name):8.1f}%")
+    def table(title: str, a: Counter[str], b: Counter[str], names: list[str]) -> list[str]:
+        rows = [f"{title:<66} {'first':>7} {'last':>7}"]
+        moved = sorted(names, key=lambda f: -abs(rate(b, f) - rate(a, f)))
+        rows += [f"{name[:66]:<66} {rate(a, name):7.1f} {rate(b, name):7.1f}"
+                 for name in moved[:top]]
+        return rows
+
+    names = sorted(set(inc_a) | set(inc_b))
+    inner = [f for f in names if inc_a[f] < 0.4 * n_a or inc_b[f] < 0.4 * n_b]
+    lines = [f"busy samples per second of sampling: first {n_a / seconds:.1f}, last "
+             f"{n_b / seconds:.1f} (200 a second per thread at full use)"]
+    lines += table("own time moved most (samples/s)", own_a, own_b, names)
+    lines += table("inclusive time moved most (samples/s)", inc_a, inc_b, inner)
     return "\n".join(lines)

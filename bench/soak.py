@@ -135,7 +135,7 @@ def main() -> None:
                 last = time.monotonic() - began + 1.5 * args.interval > args.minutes * 60
                 spent = 0.0
                 if args.profile and (not rows or last) and len(profiles) < 2:
-                    out = home / f"profile-{len(profiles)}.txt"
+                    out = Path(tempfile.gettempdir()) / f"yujing-soak-profile-{len(profiles)}.txt"
                     sampled_from = time.monotonic()
                     if record(worker.pid, min(args.profile, args.interval), out):
                         profiles.append(out)
@@ -161,7 +161,8 @@ def main() -> None:
                       f"(ratio {last[2] / max(first[2], 1e-9):.2f}); "
                       f"{producer.sent} events sent at {args.rate:g}/s")
             if len(profiles) == 2:
-                print(compare(*profiles), flush=True)
+                print(compare(*profiles, seconds=min(args.profile, args.interval)), flush=True)
+                print(f"stacks kept in {profiles[0]} and {profiles[1]}", flush=True)
             elif args.profile:
                 print("no profile: py-spy missing or refused (pip install py-spy)", flush=True)
         finally:
