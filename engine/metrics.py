@@ -1,123 +1,157 @@
 """Prometheus metrics of the engine processes (names follow Prometheus conventions), and the
-HTTP server that exposes them with the processes' health."""
+HTTP server that exposes them with the processes' health.
+
+Each process exports its own families only: the worker's are in ``WORKER``, dispatch's in
+``DISPATCH``, tracking's in ``TRACKING``, and what every process has (broker connectivity,
+dead letters, the build) in ``SHARED``; ``serve`` exposes one process's registry with the shared
+one and the client library's process and platform collectors. (One registry for all made
+``yujing dispatch run`` export the worker's families as zeros: a ``yujing_rules_loaded 0`` there
+would page a "no rules loaded" alert.)"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from importlib.metadata import PackageNotFoundError, version
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    make_wsgi_app,
+)
+from prometheus_client.registry import Collector
+
+SHARED = CollectorRegistry()
+WORKER = CollectorRegistry()
+DISPATCH = CollectorRegistry()
+TRACKING = CollectorRegistry()
+
+BUILD = Info("yujing_build", "The yujing version this process runs", registry=SHARED)
 
 EVENTS_CONSUMED = Counter(
-    "yujing_events_consumed_total", "Department events read from Kafka", ["topic"])
+    "yujing_events_consumed_total", "Department events read from Kafka", ["topic"],
+    registry=WORKER)
 EVENTS_DEADLETTERED = Counter(
     "yujing_events_deadlettered_total",
     "Records sent to the dead-letter topic, by source topic and reason class (schema, not_json, "
-    "event_time, scoring, oversized …: topics.records.DeadLetterClass)", ["topic", "reason"])
+    "event_time, scoring, oversized …: topics.records.DeadLetterClass)", ["topic", "reason"],
+    registry=SHARED)
 ALERTS_PUBLISHED = Counter(
     "yujing_alerts_published_total", "Alert state changes published",
-    ["model", "severity", "state"])
+    ["model", "severity", "state"], registry=WORKER)
 ALERTS_SUPPRESSED = Counter(
     "yujing_alerts_suppressed_total",
     "Alert state changes published but marked not to dispatch (silenced or inhibited)",
-    ["model", "reason"])
+    ["model", "reason"], registry=WORKER)
 BATCH_SECONDS = Histogram(
     "yujing_batch_seconds", "Time to score one batch of events",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+    registry=WORKER)
 BATCH_SIZE = Histogram(
     "yujing_batch_events", "Events per batch handed to the scoring core",
-    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000), registry=WORKER)
 EVENTS_LATE = Counter(
     "yujing_events_late_total", "Events a model did not use because they came too late",
-    ["model"])
+    ["model"], registry=WORKER)
 EVENTS_UNDECIDED = Counter(
     "yujing_events_undecided_total",
     "Events a model saw but could not judge because a field its condition needs was missing "
     "(no verdict: they neither start, restart nor clear an alert)",
-    ["model"])
+    ["model"], registry=WORKER)
 READINGS_SKIPPED = Counter(
     "yujing_readings_skipped_total",
     "Events a model did not use for another reason (unusable_value: NaN, an infinity or a "
-    "number beyond ±1e15, which a learned model must not learn)", ["model", "reason"])
+    "number beyond ±1e15, which a learned model must not learn)", ["model", "reason"],
+    registry=WORKER)
 RULE_FAILURES = Counter(
     "yujing_rule_failures_total",
     "Times a rule raised: on an event (score, learn: the event was dead-lettered, the other rules "
-    "scored it), at a deadline, or while its state was kept (housekeeping)", ["model", "phase"])
+    "scored it), at a deadline, or while its state was kept (housekeeping)", ["model", "phase"],
+    registry=WORKER)
 STATE_UNREADABLE = Counter(
     "yujing_state_unreadable_total",
     "Per-key state records that could not be read back (corrupted, or of an incompatible "
-    "version): that key's state started afresh")
+    "version): that key's state started afresh", registry=WORKER)
 RECORDS_OVERSIZED = Counter(
     "yujing_records_oversized_total",
     "Records yujing was to write that Kafka would refuse (too large): dead-lettered instead, "
-    "in a form that fits", ["topic"])
+    "in a form that fits", ["topic"], registry=WORKER)
 RULE_RELOADS = Counter(
     "yujing_rule_reloads_total", "Rule-file reloads, by whether any file was rejected",
-    ["result"])
+    ["result"], registry=WORKER)
 STATE_DROPPED = Counter(
     "yujing_state_dropped_total", "Per-key rule states dropped (idle past state_ttl, or of "
-    "rules no longer loaded)")
-RULES_LOADED = Gauge("yujing_rules_loaded", "Rule files in force")
-RULE_FILE_ERRORS = Gauge("yujing_rule_file_errors", "Rule files rejected at the latest load")
+    "rules no longer loaded)", registry=WORKER)
+RULES_LOADED = Gauge("yujing_rules_loaded", "Rule files in force", registry=WORKER)
+RULE_FILE_ERRORS = Gauge("yujing_rule_file_errors", "Rule files rejected at the latest load",
+    registry=WORKER)
 EVENT_LAG_SECONDS = Gauge(
-    "yujing_event_time_lag_seconds", "Wall clock minus the newest event time scored", ["topic"])
+    "yujing_event_time_lag_seconds", "Wall clock minus the newest event time scored", ["topic"],
+    registry=WORKER)
 
 BROKER_CONNECTED = Gauge(
     "yujing_broker_connected",
-    "1 while the broker answers a metadata request (asked every 2 s, 2 s to answer), else 0")
+    "1 while the broker answers a metadata request (asked every 2 s, 2 s to answer), else 0",
+    registry=SHARED)
 STATE_RECORDS_WRITTEN = Counter(
     "yujing_state_records_written_total",
-    "Per-key state records written to the changelog (one per dirty key per flush)")
+    "Per-key state records written to the changelog (one per dirty key per flush)",
+    registry=WORKER)
 STATE_FLUSH_SECONDS = Histogram(
     "yujing_state_flush_seconds",
     "Time spent pickling dirty state for the changelog per flush (before each offset commit, "
     "in slices between which batches are scored; the pauses between them not counted)",
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=WORKER)
 EVENTS_REPEATED = Counter(
     "yujing_events_repeated_total",
     "Events read again (at least once delivery after a rebalance or restart) and skipped, per "
-    "entity that had applied them already")
+    "entity that had applied them already", registry=WORKER)
 EVENTS_SKIPPED_BY_CONSUMER = Counter(
     "yujing_events_skipped_by_consumer_total",
     "Offsets of a department topic partition the consumer jumped over without delivering them "
-    "(seen around rebalances: those events were never scored)", ["topic"])
+    "(seen around rebalances: those events were never scored)", ["topic"], registry=WORKER)
 CONSUMER_REWINDS = Counter(
     "yujing_consumer_rewinds_total",
     "Times a partition was read again: the consumer fetched past the next offset to hand on "
     "(seen around rebalances, engine/worker/faust_internals/fetch_order.py), handed nothing "
     "on for 10 s with records waiting, or its commit stood still for 30 s behind what was "
-    "handed on (the worker's partition and commit watches)", ["topic"])
+    "handed on (the worker's partition and commit watches)", ["topic"], registry=WORKER)
 PARTITIONS_STALLED = Gauge(
     "yujing_partitions_stalled",
     "Assigned partitions with records waiting of which nothing has been handed on for 10 s "
     "(see engine/worker/partition_watch.py): each is read again from there every 10 s until "
-    "it moves")
+    "it moves", registry=WORKER)
 CONSUMER_UNANSWERED = Counter(
     "yujing_consumer_unanswered_total",
     "Requests for end offsets that Faust's consumer did not answer within 5 s (asked every "
-    "10 s): its thread is stuck and no partition is read")
+    "10 s): its thread is stuck and no partition is read", registry=WORKER)
 EVENTS_REKEYED = Counter(
     "yujing_events_rekeyed_total",
-    "Events forwarded to the re-keying topic (for rules keyed by another field)")
+    "Events forwarded to the re-keying topic (for rules keyed by another field)", registry=WORKER)
 EVENTS_REKEYED_HERE = Counter(
     "yujing_events_rekeyed_here_total",
     "Events re-keyed to a key whose re-keying partition this worker reads, scored at once "
-    "instead of through the re-keying topic")
+    "instead of through the re-keying topic", registry=WORKER)
 GC_FULL_PAUSE_SECONDS = Histogram(
     "yujing_gc_full_pause_seconds",
     "Pauses of Python's full (generation 2) garbage collections; nothing runs meanwhile",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0), registry=WORKER)
 CATCHING_UP = Gauge(
     "yujing_catching_up",
     "1 while the worker reads the backlog its partitions had when it was given them (deadlines "
-    "follow the event time read meanwhile, engine/worker/backlog.py), 0 once it has")
+    "follow the event time read meanwhile, engine/worker/backlog.py), 0 once it has",
+    registry=WORKER)
 FETCH_MAX_WAIT_SECONDS = Gauge(
     "yujing_fetch_max_wait_seconds",
     "How long the broker may hold the worker's fetches to gather records (1.5 s, Faust's, "
-    "while events are few: a fetch returns at its first record)")
+    "while events are few: a fetch returns at its first record)", registry=WORKER)
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -129,11 +163,40 @@ class _Quiet(WSGIRequestHandler):
         """Scrapes and probes are not worth a log line each."""
 
 
-def health_app(not_ready: Callable[[], str | None]) -> Callable[..., Iterable[bytes]]:
+class _Together(Collector):
+    """The families of several registries as one (what one process exports)."""
+
+    def __init__(self, *registries: CollectorRegistry) -> None:
+        self.registries = registries
+
+    def collect(self) -> Iterable[Any]:
+        for registry in self.registries:
+            yield from registry.collect()
+
+
+def exported(registry: CollectorRegistry) -> CollectorRegistry:
+    """What a process whose own families are in ``registry`` exports: those, the shared
+    families, and the client library's process, platform and garbage-collector metrics."""
+    together = CollectorRegistry(auto_describe=False)
+    together.register(_Together(REGISTRY, SHARED, registry))
+    return together
+
+
+def sample_value(name: str, labels: dict[str, str] | None = None) -> float | None:
+    """A sample's value in whichever process registry holds it (None when none does)."""
+    for registry in (SHARED, WORKER, DISPATCH, TRACKING, REGISTRY):
+        value = registry.get_sample_value(name, labels or {})
+        if value is not None:
+            return value
+    return None
+
+
+def health_app(not_ready: Callable[[], str | None],
+               registry: CollectorRegistry = WORKER) -> Callable[..., Iterable[bytes]]:
     """The WSGI app of the metrics port: ``/healthz`` answers 200 while the process runs,
     ``/readyz`` 200 while ``not_ready()`` has no reason and 503 with the reason otherwise,
-    anything else the metrics."""
-    metrics_app = make_wsgi_app()
+    anything else the metrics of ``registry`` (with ``exported``'s)."""
+    metrics_app = make_wsgi_app(exported(registry))
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -149,10 +212,20 @@ def health_app(not_ready: Callable[[], str | None]) -> Callable[..., Iterable[by
     return app
 
 
-def serve(port: int, not_ready: Callable[[], str | None] = lambda: None) -> None:
-    """Expose /metrics, /healthz and /readyz on ``port`` (0 turns it off) from a daemon
-    thread."""
+def serve(port: int, not_ready: Callable[[], str | None] = lambda: None,
+          registry: CollectorRegistry = WORKER) -> None:
+    """Expose /metrics (``registry``'s families, see ``exported``), /healthz and /readyz on
+    ``port`` (0 turns it off) from a daemon thread."""
     if not port:
         return
-    server = make_server("0.0.0.0", port, health_app(not_ready), _Server, handler_class=_Quiet)
+    BUILD.info({"version": _version()})
+    server = make_server("0.0.0.0", port, health_app(not_ready, registry), _Server,
+                         handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="yujing-metrics", daemon=True).start()
+
+
+def _version() -> str:
+    try:
+        return version("yujing")
+    except PackageNotFoundError:
+        return "unknown"

@@ -49,16 +49,21 @@ from topics.registry import ALERTS, DEADLETTER, FEEDBACK, INCIDENTS, ORDERS, Top
 log = logging.getLogger("yujing.dispatch")
 
 ORDERS_CREATED = Counter(
-    "yujing_dispatch_orders_created_total", "Work orders created", ["department", "severity"])
+    "yujing_dispatch_orders_created_total", "Work orders created", ["department", "severity"],
+    registry=metrics.DISPATCH)
 ESCALATIONS = Counter(
     "yujing_dispatch_escalations_total", "Work orders escalated for want of acknowledgement",
-    ["department", "severity"])
+    ["department", "severity"], registry=metrics.DISPATCH)
 FEEDBACK_APPLIED = Counter(
-    "yujing_dispatch_feedback_total", "Department feedback applied to work orders", ["status"])
+    "yujing_dispatch_feedback_total", "Department feedback applied to work orders", ["status"],
+    registry=metrics.DISPATCH)
 RECORDS_CONSUMED = Counter(
-    "yujing_dispatch_records_consumed_total", "Alert and feedback records read", ["topic"])
-OPEN_ORDERS = Gauge("yujing_dispatch_open_orders", "Work orders no department has closed yet")
-OPEN_INCIDENTS = Gauge("yujing_dispatch_open_incidents", "Incidents still open")
+    "yujing_dispatch_records_consumed_total", "Alert and feedback records read", ["topic"],
+    registry=metrics.DISPATCH)
+OPEN_ORDERS = Gauge("yujing_dispatch_open_orders", "Work orders no department has closed yet",
+    registry=metrics.DISPATCH)
+OPEN_INCIDENTS = Gauge("yujing_dispatch_open_incidents", "Incidents still open",
+    registry=metrics.DISPATCH)
 
 TICK_SECONDS = 1.0
 """How often the clock is advanced: escalations are at most this late."""
@@ -266,7 +271,7 @@ async def run_dispatch(settings: DispatchSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     probe = BrokerProbe(settings.bootstrap)
-    metrics.serve(settings.metrics_port, probe.not_ready)
+    metrics.serve(settings.metrics_port, probe.not_ready, metrics.DISPATCH)
     probing = asyncio.create_task(probe.run())
     try:
         await DispatchService(settings).run(stop)

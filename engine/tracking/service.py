@@ -46,33 +46,35 @@ log = logging.getLogger("yujing.tracking")
 
 SLA_COMPLIANCE = Gauge(
     "yujing_sla_compliance", "Share of work orders acknowledged within their severity's limit, "
-    "over the tracking window", ["scope", "name"])
+    "over the tracking window", ["scope", "name"], registry=metrics.TRACKING)
 ACK_SECONDS = Gauge(
     "yujing_ack_seconds", "Time from work order to first response (nearest-rank quantile), over "
-    "the tracking window", ["scope", "name", "quantile"])
+    "the tracking window", ["scope", "name", "quantile"], registry=metrics.TRACKING)
 RESOLVE_SECONDS = Gauge(
     "yujing_resolve_seconds", "Time from work order to resolution (nearest-rank quantile), over "
-    "the tracking window", ["scope", "name", "quantile"])
+    "the tracking window", ["scope", "name", "quantile"], registry=metrics.TRACKING)
 WINDOW_ORDERS = Gauge(
-    "yujing_window_orders", "Work orders created in the tracking window", ["scope", "name"])
+    "yujing_window_orders", "Work orders created in the tracking window", ["scope", "name"],
+    registry=metrics.TRACKING)
 WINDOW_ORDERS_CLOSED = Gauge(
     "yujing_window_orders_closed", "Work orders created in the tracking window and closed with "
     "a verdict (resolved or false alarm): what yujing_false_alarm_rate is over",
-    ["scope", "name"])
+    ["scope", "name"], registry=metrics.TRACKING)
 FALSE_ALARM_RATE = Gauge(
     "yujing_false_alarm_rate", "A model's false alarms over its work orders closed with a "
     "verdict (resolved or false alarm; their count is yujing_window_orders_closed), over the "
-    "tracking window", ["model"])
+    "tracking window", ["model"], registry=metrics.TRACKING)
 NOT_DISPATCHED = Gauge(
     "yujing_alerts_not_dispatched", "A model's alerts silenced or inhibited and never dispatched, "
-    "over the tracking window", ["model"])
+    "over the tracking window", ["model"], registry=metrics.TRACKING)
 OPEN_ORDERS = Gauge(
-    "yujing_open_orders", "Work orders of a department without a verdict", ["department"])
+    "yujing_open_orders", "Work orders of a department without a verdict", ["department"],
+    registry=metrics.TRACKING)
 RECORDS_READ = Counter(
-    "yujing_tracking_records_total", "Records tracking read", ["topic"])
+    "yujing_tracking_records_total", "Records tracking read", ["topic"], registry=metrics.TRACKING)
 RECORDS_SKIPPED = Counter(
     "yujing_tracking_records_skipped_total", "Records tracking could not use (malformed)",
-    ["topic"])
+    ["topic"], registry=metrics.TRACKING)
 
 _ALL_GAUGES = (SLA_COMPLIANCE, ACK_SECONDS, RESOLVE_SECONDS, WINDOW_ORDERS,
                WINDOW_ORDERS_CLOSED, FALSE_ALARM_RATE, NOT_DISPATCHED, OPEN_ORDERS)
@@ -218,7 +220,7 @@ async def _current_keys(bootstrap: str) -> set[str]:
 def run_tracker(settings: TrackSettings) -> None:
     """Run ``yujing track`` in this process until SIGTERM or Ctrl-C."""
     probe = BrokerProbe(settings.bootstrap)
-    metrics.serve(settings.metrics_port, probe.not_ready)
+    metrics.serve(settings.metrics_port, probe.not_ready, metrics.TRACKING)
 
     async def main() -> None:
         task = asyncio.current_task()

@@ -307,5 +307,5 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     if settings.reload_interval_s:
         start_server()  # the child processes that load changed rule files fork from it
     tune_gc()
-    metrics.serve(settings.metrics_port, worker.broker_probe.not_ready)
+    metrics.serve(settings.metrics_port, worker.broker_probe.not_ready, metrics.WORKER)
     QuietLibrariesWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()

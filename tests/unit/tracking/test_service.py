@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import REGISTRY
-
+from engine import metrics
 from engine.kafka_client.whole_topics import TopicRecord
 from engine.tracking.service import GaugeBoard, Tracker, TrackSettings
 from tests.unit.tracking.recordkit import T0, alert, feedback, order
@@ -31,7 +30,7 @@ def take(tracker: Tracker, topic: str, record) -> None:
 
 
 def sample(metric: str, **labels: str) -> float | None:
-    return REGISTRY.get_sample_value(metric, labels)
+    return metrics.sample_value(metric, labels)
 
 
 async def test_publish_sends_cards_keyed_by_scope_and_name_and_tombstones_dropped_ones():

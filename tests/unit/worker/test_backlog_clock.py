@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 from faust.types import TP
-from prometheus_client import REGISTRY
 
+from engine import metrics
 from engine.decision import alert_id_for
 from engine.offline.replay import replay
 from engine.worker import Worker, WorkerSettings
@@ -123,7 +123,7 @@ def worker(tmp_path):
 
 
 def catching_up() -> float | None:
-    return REGISTRY.get_sample_value("yujing_catching_up")
+    return metrics.sample_value("yujing_catching_up")
 
 
 def test_a_restarted_worker_judges_silence_in_the_event_time_of_its_backlog(worker,

@@ -9,8 +9,8 @@ from collections import defaultdict
 from types import SimpleNamespace
 
 from faust.types import TP
-from prometheus_client import REGISTRY
 
+from engine import metrics
 from engine.worker.faust_internals.fetch_order import FetchOrder, guard_fetches
 
 TOPIC = "events.hazchem.facility"
@@ -55,7 +55,7 @@ class FetchLoop:
 
 
 def counted(name: str, topic: str = TOPIC) -> float:
-    return REGISTRY.get_sample_value(name, {"topic": topic}) or 0.0
+    return metrics.sample_value(name, {"topic": topic}) or 0.0
 
 
 async def test_a_message_ahead_of_its_partition_is_not_handed_on_and_the_partition_is_sought_back(

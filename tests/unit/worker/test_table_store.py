@@ -4,6 +4,7 @@ import asyncio
 import pickle
 from typing import Any
 
+from engine import metrics
 from engine.worker.in_flight import InFlight
 from engine.worker.state import TableStore
 
@@ -108,19 +109,17 @@ def test_a_deleted_key_becomes_a_tombstone():
 
 
 def test_a_state_record_that_cannot_be_read_starts_that_key_afresh(caplog):
-    from prometheus_client import REGISTRY
-
     from engine.core import ScoringCore
     from tests.rulekit import FACILITY, rule, tank
 
     state, _ = store()
     state.table.data[b"T1"] = b"\x80\x05not a pickle"  # corrupted, or of another version
     state.table.data[b"T2"] = pickle.dumps({"s": {"n": 1}})
-    before = REGISTRY.get_sample_value("yujing_state_unreadable_total") or 0
+    before = metrics.sample_value("yujing_state_unreadable_total") or 0
     hot = rule(id="test.tank.hot", source=FACILITY, kind="threshold", condition="temp_c > 60")
     core = ScoringCore([hot], state)
     alerts = core.process([tank(0, "T1", temp_c=70), tank(0, "T2", temp_c=70)])
     assert sorted(a.key for a in alerts) == ["T1", "T2"]  # the key is scored, from nothing
-    assert REGISTRY.get_sample_value("yujing_state_unreadable_total") == before + 1
+    assert metrics.sample_value("yujing_state_unreadable_total") == before + 1
     assert "the state of key 'T1' could not be read" in caplog.text
     assert sorted({key for _, key, _ in state.entities()}) == ["T1", "T2"]

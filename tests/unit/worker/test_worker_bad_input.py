@@ -15,8 +15,8 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from faust.types import TP
-from prometheus_client import REGISTRY
 
+from engine import metrics
 from engine.worker import NoRulesError, Worker, WorkerSettings
 from engine.worker.in_flight import InFlight, Record
 from tests.rulekit import FACILITY, rule_text
@@ -95,7 +95,7 @@ def _raise_on_13(event: Any) -> None:
 
 def test_events_lacking_the_conditions_field_count_in_the_undecided_metric(worker):
     def undecided() -> float:
-        return REGISTRY.get_sample_value("yujing_events_undecided_total",
+        return metrics.sample_value("yujing_events_undecided_total",
                                          {"model": "test.tank.hot"}) or 0.0
 
     before = undecided()

@@ -2,13 +2,12 @@
 
 import gc
 
-from prometheus_client import REGISTRY
-
+from engine import metrics
 from engine.worker.gc_tuning import tune_gc
 
 
 def full_pauses() -> float:
-    return REGISTRY.get_sample_value("yujing_gc_full_pause_seconds_count") or 0.0
+    return metrics.sample_value("yujing_gc_full_pause_seconds_count") or 0.0
 
 
 def test_full_collections_are_rarer_the_loaded_heap_frozen_and_pauses_timed():

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 from faust.types import TP
-from prometheus_client import REGISTRY
 
+from engine import metrics
 from engine.worker import Worker, WorkerSettings
 from tests.rulekit import FACILITY, rule_text
 
@@ -75,7 +75,7 @@ async def test_a_partition_with_records_waiting_and_nothing_handed_on_is_read_ag
     for tp in (stuck, moving, changelog):
         consumer._read_offset[tp] = 10  # sought to the committed offset 10
     consumer._active_partitions = {moving}  # Faust left ``stuck`` out of its fetches
-    stalled = lambda: REGISTRY.get_sample_value("yujing_partitions_stalled")  # noqa: E731
+    stalled = lambda: metrics.sample_value("yujing_partitions_stalled")  # noqa: E731
     worker._watch_partitions(0.0)
     worker.fetch_order.admit(moving, 10, read=10)  # one of ``moving`` handed on
     worker._watch_partitions(10.0)
@@ -153,9 +153,9 @@ async def test_a_consumer_that_does_not_answer_is_reported(worker, caplog, monke
         await asyncio.sleep(10)
 
     worker.app.consumer.highwaters = stuck
-    before = REGISTRY.get_sample_value("yujing_consumer_unanswered_total") or 0.0
+    before = metrics.sample_value("yujing_consumer_unanswered_total") or 0.0
     await worker.poll_end_offsets()
-    assert REGISTRY.get_sample_value("yujing_consumer_unanswered_total") == before + 1
+    assert metrics.sample_value("yujing_consumer_unanswered_total") == before + 1
     assert "did not answer a request for end offsets" in caplog.text
 
 

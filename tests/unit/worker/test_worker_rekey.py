@@ -11,8 +11,8 @@ import orjson
 import pytest
 from aiokafka.partitioner import murmur2
 from faust.types import TP
-from prometheus_client import REGISTRY
 
+from engine import metrics
 from engine.worker import Worker, WorkerSettings
 from tests.rulekit import FACILITY, rule_text
 from tests.unit.worker.test_worker_intake import START_TS, record
@@ -55,7 +55,7 @@ def assign(worker: Worker, partitions: set[int]) -> None:
 
 
 def rekeyed_here() -> float:
-    return REGISTRY.get_sample_value("yujing_events_rekeyed_here_total") or 0.0
+    return metrics.sample_value("yujing_events_rekeyed_here_total") or 0.0
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""Each process exports its own metric families (and the shared ones), not the others'."""
+
+import importlib
+import re
+import socket
+import urllib.request
+
+from prometheus_client import generate_latest
+
+from engine import metrics
+
+for module in ("engine.dispatch.service", "engine.tracking.service"):
+    importlib.import_module(module)  # defines that process's families
+
+
+def families(registry) -> set[str]:
+    text = generate_latest(metrics.exported(registry)).decode()
+    names = re.findall(r"^# TYPE (yujing_\w+)", text, re.M)
+    return {re.sub(r"_(total|info)$", "", name) for name in names}
+
+
+def test_worker_dispatch_and_tracking_each_export_their_own_families_and_the_shared_ones():
+    worker, dispatch, tracking = (families(metrics.WORKER), families(metrics.DISPATCH),
+                                  families(metrics.TRACKING))
+    shared = {"yujing_broker_connected", "yujing_events_deadlettered", "yujing_build"}
+    for exported in (worker, dispatch, tracking):
+        assert shared <= exported
+    assert {"yujing_rules_loaded", "yujing_events_consumed", "yujing_catching_up"} <= worker
+    assert {"yujing_dispatch_orders_created", "yujing_dispatch_open_orders"} <= dispatch
+    assert {"yujing_sla_compliance", "yujing_false_alarm_rate"} <= tracking
+    # A dispatch process exporting yujing_rules_loaded 0 would page "no rules loaded".
+    assert not (worker - shared) & dispatch and not (worker - shared) & tracking
+    assert not (dispatch - shared) & tracking and not (dispatch - shared) & worker
+    assert not (tracking - shared) & worker
+
+
+def test_the_metrics_port_of_dispatch_serves_dispatch_families_and_the_build():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    metrics.serve(port, lambda: None, metrics.DISPATCH)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+        text = page.read().decode()
+    assert "yujing_dispatch_open_orders" in text and "yujing_rules_loaded" not in text
+    assert re.search(r'^yujing_build_info\{version="[^"]+"\} 1\.0$', text, re.M)
+    assert "process_cpu_seconds_total" in text  # the client library's process collector
