@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, get_args
 
 import faust
 
@@ -37,7 +37,7 @@ from engine.worker.faust_internals.commit import (
 )
 from engine.worker.faust_internals.fetch_drain import drain_inline
 from engine.worker.faust_internals.fetch_order import FetchOrder, guard_fetches
-from engine.worker.faust_internals.fetch_pacing import FetchPacing, Pace
+from engine.worker.faust_internals.fetch_pacing import FAUST_MAX_WAIT_MS, FetchPacing, Pace
 from engine.worker.faust_internals.producer import idempotent_outputs
 from engine.worker.faust_internals.versions import check_versions
 from engine.worker.gc_tuning import tune_gc
@@ -56,7 +56,7 @@ from engine.worker.settings import (
 from engine.worker.state import ChangelogWriter, TableStore
 from models.refdata import ReferenceData
 from topics.codec import EventTimePolicy
-from topics.records import DeadLetter
+from topics.records import DeadLetter, DeadLetterClass
 from topics.registry import ALERTS, DEADLETTER, EVENT_TOPICS, SILENCES, TopicSpec
 
 log = logging.getLogger("yujing.worker")
@@ -108,6 +108,8 @@ class Worker(BatchHandling, PartitionKeeping):
                 f"({len(loaded.errors)} problems): refusing to consume events it would not score")
         self.time_policy = EventTimePolicy(settings.max_future_s, settings.max_event_age_s)
         self._reloading = False
+        metrics.worker_series_from_start(EVENT_TOPICS, get_args(DeadLetterClass),
+                                         FAUST_MAX_WAIT_MS / 1000)
         metrics.RULES_LOADED.set(len(loaded.rules))
         metrics.RULE_FILE_ERRORS.set(len(loaded.errors))
 

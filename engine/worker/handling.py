@@ -76,6 +76,7 @@ class BatchHandling:
 
     def handle_intake(self, batch: Sequence[Any]) -> None:
         started = time.perf_counter()
+        self.outputs.received_at = time.time()
         catching_up = self.backlog.catching_up
         if catching_up:
             self._follow_backlog()
@@ -104,9 +105,10 @@ class BatchHandling:
             newest[topic] = max(ts, newest.get(topic, ts))
         now = time.time()
         for topic, ts in newest.items():
-            metrics.EVENT_LAG_SECONDS.labels(topic).set(now - ts)
+            metrics.EVENT_LAG_SECONDS.labels(topic).set(max(0.0, now - ts))
         if catching_up:
             self._read_backlog(batch, routed.newest)
+        self.outputs.received_at = None
 
     def _send_forward_record(self, partition: int, entries: list[bytes]) -> None:
         metrics.EVENTS_REKEYED.inc(len(entries))

@@ -42,6 +42,8 @@ class Outputs:
         in_flight.on_refused = self.refused
         self._oversize_logged: set[str] = set()
         self._failure_logged: dict[str, float] = {}
+        self.received_at: float | None = None
+        """When the batch being scored was received (None outside a batch: clock alerts)."""
         self._undecided_reported: dict[str, int] = {}
         """The core's undecided counts as last added to ``yujing_events_undecided_total``."""
 
@@ -55,10 +57,20 @@ class Outputs:
             self.send(self.alerts, alert.alert_id.encode(), alert.model_dump_json().encode(),
                       f"the {alert.state} alert {alert.alert_id} of {alert.model_id}")
             metrics.ALERTS_PUBLISHED.labels(alert.model_id, alert.severity, alert.state).inc()
+            if alert.state == "firing":
+                self._observe_latency(alert, now)
             if alert.silenced_by:
                 metrics.ALERTS_SUPPRESSED.labels(alert.model_id, "silenced").inc()
             elif alert.inhibited_by:
                 metrics.ALERTS_SUPPRESSED.labels(alert.model_id, "inhibited").inc()
+
+    def _observe_latency(self, alert: Alert, now: float) -> None:
+        # Raised by an event of this batch: its time is the alert's last_ts. An alert raised by
+        # the clock (an absence, a window emptying) has no event to measure from.
+        if self.received_at is None:
+            return
+        metrics.ALERT_LATENCY_SECONDS.labels("event_time").observe(max(0.0, now - alert.last_ts))
+        metrics.ALERT_LATENCY_SECONDS.labels("receipt").observe(max(0.0, now - self.received_at))
 
     def dead_letter(self, letter: DeadLetter) -> None:
         metrics.EVENTS_DEADLETTERED.labels(letter.source_topic, letter.reason_class).inc()

@@ -134,6 +134,7 @@ class PartitionKeeping:
                     # written to and no one had committed: their records sat unread.
                     position = self._starts.get(tp)
                 progress[tp] = Progress(position, end or None)
+        self._report_lag(progress)
         stalled, recovered = self.watch.observe(now, progress)
         for tp in stalled:
             offset = progress[tp].position
@@ -146,6 +147,20 @@ class PartitionKeeping:
             log.warning("%s[%d] is read again", tp.topic, tp.partition)
         metrics.PARTITIONS_STALLED.set(len(self.watch.stalled))
         self._watch_commits(now, progress)
+
+    def _report_lag(self, progress: dict[Any, Progress]) -> None:
+        """Records waiting and partitions assigned, per topic read (0 for a topic with none)."""
+        lag = dict.fromkeys(self._read_topics, 0)
+        assigned = dict.fromkeys(self._read_topics, 0)
+        for tp in self._assignment or ():
+            if tp.topic in assigned:
+                assigned[tp.topic] += 1
+        for tp, seen in progress.items():
+            if seen.position is not None and seen.end is not None:
+                lag[tp.topic] += max(0, seen.end - seen.position)
+        for topic in self._read_topics:
+            metrics.CONSUMER_LAG_RECORDS.labels(topic).set(lag[topic])
+            metrics.PARTITIONS_ASSIGNED.labels(topic).set(assigned[topic])
 
     def _watch_commits(self, now: float, progress: dict[Any, Progress]) -> None:
         """Read again from the committed offset a partition whose commit stands still behind

@@ -16,7 +16,7 @@ for module in ("engine.dispatch.service", "engine.tracking.service"):
 def families(registry) -> set[str]:
     text = generate_latest(metrics.exported(registry)).decode()
     names = re.findall(r"^# TYPE (yujing_\w+)", text, re.M)
-    return {re.sub(r"_(total|info)$", "", name) for name in names}
+    return {re.sub(r"_(total|info|created)$", "", name) for name in names}
 
 
 def test_worker_dispatch_and_tracking_each_export_their_own_families_and_the_shared_ones():

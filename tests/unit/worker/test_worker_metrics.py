@@ -1,0 +1,78 @@
+"""The worker's own metrics, without a broker: series present from start-up, the event-time lag
+never negative, and the event → alert latency measured at publication."""
+
+import time
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, get_args
+
+import orjson
+import pytest
+from faust.types import TP
+
+from engine import metrics
+from engine.worker import Worker, WorkerSettings
+from tests.rulekit import FACILITY, rule_text
+from topics.records import DeadLetterClass
+from topics.registry import EVENT_TOPICS
+
+
+def record(offset: int, ts: float, tank_id: str = "T1") -> Any:
+    when = datetime.fromtimestamp(ts, UTC).isoformat()
+    value = orjson.dumps({"event_id": f"e{offset}", "ts": when, "tank_id": tank_id,
+                          "facility_id": "F1"})
+    return SimpleNamespace(message=SimpleNamespace(
+        topic=FACILITY, key=tank_id.encode(), value=value, partition=0, offset=offset,
+        tp=TP(FACILITY, 0)))
+
+
+@pytest.fixture
+def worker(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "readings.yaml").write_text(rule_text(
+        id="test.tank.readings", source=FACILITY, kind="window", aggregate="count",
+        size="10m", condition="value >= 3"), encoding="utf-8")
+    worker = Worker(WorkerSettings(rules=[rules], max_event_age_s=0, data_dir=tmp_path / "data",
+                                   reload_interval_s=0))
+    sent: list[Any] = []
+    worker.outputs.send = lambda *args, **kwargs: sent.append(args)  # no broker to send to
+    worker.sent = sent  # type: ignore[attr-defined]
+    return worker
+
+
+def value(name: str, **labels: str) -> float | None:
+    return metrics.sample_value(name, labels)
+
+
+def test_counters_of_every_topic_and_reason_exist_from_start_up(worker):
+    for topic in EVENT_TOPICS:
+        assert value("yujing_events_consumed_total", topic=topic) is not None, topic
+        for reason in get_args(DeadLetterClass):
+            assert value("yujing_events_deadlettered_total", topic=topic,
+                         reason=reason) is not None, (topic, reason)
+    assert value("yujing_rule_reloads_total", result="rejected") is not None
+    assert value("yujing_fetch_max_wait_seconds") == 1.5  # Faust's, until the worker paces
+    assert value("yujing_alert_latency_seconds_count", since="receipt") is not None
+
+
+def test_an_event_ahead_of_the_clock_reads_as_no_lag_not_a_negative_one(worker):
+    worker.handle_intake([record(1, time.time() + 60)])
+    assert value("yujing_event_time_lag_seconds", topic=FACILITY) == 0.0
+    worker.handle_intake([record(2, time.time() - 30, tank_id="T2")])
+    assert 29 < value("yujing_event_time_lag_seconds", topic=FACILITY) < 60
+
+
+def test_a_firing_alert_is_timed_from_its_event_and_from_the_batch_s_receipt(worker):
+    def counts() -> tuple[float, float]:
+        return (value("yujing_alert_latency_seconds_count", since="event_time") or 0.0,
+                value("yujing_alert_latency_seconds_count", since="receipt") or 0.0)
+
+    before = counts()
+    slow = value("yujing_alert_latency_seconds_bucket", since="event_time", le="60.0") or 0.0
+    now = time.time()
+    worker.handle_intake([record(1, now - 300), record(2, now - 200), record(3, now - 120)])
+    assert [orjson.loads(args[2])["state"] for args in worker.sent] == ["firing"]
+    assert counts() == (before[0] + 1, before[1] + 1)
+    # 120 s after its event: above the 60 s bucket, counted there no more than before.
+    assert value("yujing_alert_latency_seconds_bucket", since="event_time", le="60.0") == slow
