@@ -27,6 +27,7 @@ from prometheus_client import (
     disable_created_metrics,
     make_wsgi_app,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 # A `_created` gauge beside every counter and histogram doubles the series for nothing a
@@ -211,11 +212,27 @@ class _Together(Collector):
             yield from registry.collect()
 
 
-def exported(registry: CollectorRegistry) -> CollectorRegistry:
+class _Readiness(Collector):
+    """``yujing_ready``: what ``/readyz`` says, as a sample an alerting rule can read."""
+
+    def __init__(self, not_ready: Callable[[], str | None]) -> None:
+        self.not_ready = not_ready
+
+    def collect(self) -> Iterable[Any]:
+        yield GaugeMetricFamily(
+            "yujing_ready", "1 while the process is ready (broker reachable, partitions "
+            "assigned, rules loaded: what /readyz answers 200 for), else 0",
+            value=0.0 if self.not_ready() else 1.0)
+
+
+def exported(registry: CollectorRegistry,
+             not_ready: Callable[[], str | None] = lambda: None) -> CollectorRegistry:
     """What a process whose own families are in ``registry`` exports: those, the shared
-    families, and the client library's process, platform and garbage-collector metrics."""
+    families, its readiness, and the client library's process, platform and garbage-collector
+    metrics."""
     together = CollectorRegistry(auto_describe=False)
     together.register(_Together(REGISTRY, SHARED, registry))
+    together.register(_Readiness(not_ready))
     return together
 
 
@@ -233,7 +250,7 @@ def health_app(not_ready: Callable[[], str | None],
     """The WSGI app of the metrics port: ``/healthz`` answers 200 while the process runs,
     ``/readyz`` 200 while ``not_ready()`` has no reason and 503 with the reason otherwise,
     anything else the metrics of ``registry`` (with ``exported``'s)."""
-    metrics_app = make_wsgi_app(exported(registry))
+    metrics_app = make_wsgi_app(exported(registry, not_ready))
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")

@@ -36,7 +36,7 @@ def track(
     bootstrap: Bootstrap = "127.0.0.1:9092",
     every: Annotated[str, typer.Option(help="How often to publish scorecards.")] = "60s",
     window: Annotated[str, typer.Option(help="The period the scorecards cover.")] = "24h",
-    metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")] = 0,
+    metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")] = 9466,
     sla: SlaOption = None,
 ) -> None:
     """Keep per-department and per-model scorecards current on performance.scorecards."""

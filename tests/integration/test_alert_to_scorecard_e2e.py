@@ -93,7 +93,7 @@ def test_event_to_scorecard(kafka, tmp_path):
                            kafka.bootstrap, "--routes", str(routes), "--group-id",
                            f"dispatch-{run_id}", "--metrics-port", "0"), \
             yujing_process(tmp_path / "track.log", "track", "--bootstrap", kafka.bootstrap,
-                           "--every", "1s"):
+                           "--every", "1s", "--metrics-port", "0"):
         # the silence is in force once the worker has read control.silences to its end
         wait_for_log(tmp_path / "worker.log", "reference topics read to their end", worker)
         run(produce(kafka.bootstrap, [event(1, tank, level_pct=97.0),

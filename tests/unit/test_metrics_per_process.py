@@ -22,7 +22,8 @@ def families(registry) -> set[str]:
 def test_worker_dispatch_and_tracking_each_export_their_own_families_and_the_shared_ones():
     worker, dispatch, tracking = (families(metrics.WORKER), families(metrics.DISPATCH),
                                   families(metrics.TRACKING))
-    shared = {"yujing_broker_connected", "yujing_events_deadlettered", "yujing_build"}
+    shared = {"yujing_broker_connected", "yujing_events_deadlettered", "yujing_build",
+              "yujing_ready"}
     for exported in (worker, dispatch, tracking):
         assert shared <= exported
     assert {"yujing_rules_loaded", "yujing_events_consumed", "yujing_catching_up"} <= worker
@@ -38,9 +39,17 @@ def test_the_metrics_port_of_dispatch_serves_dispatch_families_and_the_build():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    metrics.serve(port, lambda: None, metrics.DISPATCH)
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
-        text = page.read().decode()
+    reason: list[str] = ["no broker answers"]
+    metrics.serve(port, lambda: reason[0] if reason else None, metrics.DISPATCH)
+
+    def page() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            return answer.read().decode()
+
+    assert re.search(r"^yujing_ready 0\.0$", page(), re.M)
+    reason.clear()
+    text = page()
+    assert re.search(r"^yujing_ready 1\.0$", text, re.M)
     assert "yujing_dispatch_open_orders" in text and "yujing_rules_loaded" not in text
     assert re.search(r'^yujing_build_info\{version="[^"]+"\} 1\.0$', text, re.M)
     assert "process_cpu_seconds_total" in text  # the client library's process collector
