@@ -8,13 +8,20 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test quick lint rules-check clean
+.PHONY: demo test quick lint rules-check tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Prometheus' promtool (monitoring checks) and Prometheus itself (the monitoring end-to-end test),
+# from Debian's packages when missing.
+tools:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+	  echo "installing Prometheus from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
 
 demo: $(STAMP)
 	$(BIN)/yujing demo
@@ -27,10 +34,10 @@ rules-check: $(STAMP)
 	$(BIN)/yujing test rules/
 	$(BIN)/yujing dispatch check rules/routing/routes.yaml
 
-test: lint rules-check
+test: tools lint rules-check
 	$(BIN)/python -m pytest
 
-quick: $(STAMP)
+quick: $(STAMP) tools
 	$(BIN)/python -m pytest -m "not broker and not slow"
 
 clean:

@@ -177,10 +177,14 @@ FETCH_MAX_WAIT_SECONDS = Gauge(
 
 
 def worker_series_from_start(topics: Iterable[str], reasons: Iterable[str],
-                             max_wait_s: float) -> None:
-    """Create the worker's labelled counters at 0 for every topic it reads, so a rate over them
-    has a series from start-up rather than from the first event (or dead letter) of a kind."""
+                             models: Iterable[str], max_wait_s: float) -> None:
+    """Create the worker's labelled counters at 0 for every topic it reads and every rule in
+    force, so a rate over them has a series from start-up rather than from the first event
+    (or dead letter, late or undecided event) of a kind."""
     reasons = tuple(reasons)
+    for model in models:
+        EVENTS_LATE.labels(model)
+        EVENTS_UNDECIDED.labels(model)
     for topic in topics:
         EVENTS_CONSUMED.labels(topic)
         for reason in reasons:

@@ -29,7 +29,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -43,7 +43,17 @@ from engine.dispatch.routing import Routing
 from engine.kafka_client.admin import ensure_topics
 from engine.kafka_client.probe import BrokerProbe
 from topics.codec import dead_letter
-from topics.records import Alert, DeadLetter, DeadLetterClass, Feedback, Incident, WorkOrder
+from topics.departments import DEPARTMENTS
+from topics.records import (
+    Alert,
+    DeadLetter,
+    DeadLetterClass,
+    Feedback,
+    FeedbackStatus,
+    Incident,
+    Severity,
+    WorkOrder,
+)
 from topics.registry import ALERTS, DEADLETTER, FEEDBACK, INCIDENTS, ORDERS, TopicSpec
 
 log = logging.getLogger("yujing.dispatch")
@@ -131,10 +141,22 @@ def decode_record(spec: TopicSpec, schema: type[Record], message: ConsumerRecord
         return dead(f"does not match the {spec.name} schema: {problems}")
 
 
+def series_from_start() -> None:
+    """Dispatch's labelled counters at 0 for every department, severity and feedback status
+    (20 × 4 × 2 + 4 series), so rates and rules over them have a series before the first order."""
+    for department in DEPARTMENTS:
+        for severity in Severity:
+            ORDERS_CREATED.labels(department, severity.value)
+            ESCALATIONS.labels(department, severity.value)
+    for status in get_args(FeedbackStatus):
+        FEEDBACK_APPLIED.labels(status)
+
+
 class DispatchService:
     def __init__(self, settings: DispatchSettings) -> None:
         self.settings = settings
         self.dispatcher = Dispatcher(settings.routing)
+        series_from_start()
 
     async def run(self, stop: asyncio.Event) -> None:
         bootstrap = self.settings.bootstrap

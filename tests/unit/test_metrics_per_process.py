@@ -53,3 +53,17 @@ def test_the_metrics_port_of_dispatch_serves_dispatch_families_and_the_build():
     assert "yujing_dispatch_open_orders" in text and "yujing_rules_loaded" not in text
     assert re.search(r'^yujing_build_info\{version="[^"]+"\} 1\.0$', text, re.M)
     assert "process_cpu_seconds_total" in text  # the client library's process collector
+
+
+def test_dispatch_counts_every_department_severity_and_status_from_start_up():
+    from engine.dispatch.service import series_from_start
+
+    series_from_start()
+    for department in ("emergency_management", "market_regulation"):
+        for severity in ("blue", "yellow", "orange", "red"):
+            labels = {"department": department, "severity": severity}
+            assert metrics.sample_value("yujing_dispatch_escalations_total", labels) is not None
+            assert metrics.sample_value("yujing_dispatch_orders_created_total",
+                                        labels) is not None
+    assert metrics.sample_value("yujing_dispatch_feedback_total",
+                                {"status": "false_alarm"}) is not None

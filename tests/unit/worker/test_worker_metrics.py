@@ -52,6 +52,8 @@ def test_counters_of_every_topic_and_reason_exist_from_start_up(worker):
             assert value("yujing_events_deadlettered_total", topic=topic,
                          reason=reason) is not None, (topic, reason)
     assert value("yujing_rule_reloads_total", result="rejected") is not None
+    for family in ("yujing_events_late_total", "yujing_events_undecided_total"):
+        assert value(family, model="test.tank.readings") is not None, family
     assert value("yujing_fetch_max_wait_seconds") == 1.5  # Faust's, until the worker paces
     assert value("yujing_alert_latency_seconds_count", since="receipt") is not None
 
