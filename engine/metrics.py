@@ -185,6 +185,8 @@ def worker_series_from_start(topics: Iterable[str], reasons: Iterable[str],
     for model in models:
         EVENTS_LATE.labels(model)
         EVENTS_UNDECIDED.labels(model)
+        # Scoring is where a rule fails, if it does: the other phases get a series when used.
+        RULE_FAILURES.labels(model, "score")
     for topic in topics:
         EVENTS_CONSUMED.labels(topic)
         for reason in reasons:

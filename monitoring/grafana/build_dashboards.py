@@ -116,9 +116,9 @@ WARNINGS = [
     Panel("Events too late for a model, top models",
           (("topk(10, sum by (model) (rate(yujing_events_late_total[5m])))", "{{model}}"),),
           "ops"),
-    Panel("Alerts resolved per hour",
-          (('sum(rate(yujing_alerts_published_total{state="resolved"}[5m])) * 3600',
-            "resolved"),)),
+    Panel("Alert state changes per hour, by state",
+          (("sum by (state) (rate(yujing_alerts_published_total[5m])) * 3600", "{{state}}"),),
+          description="firing, resolved, and the escalations of a firing alert's severity."),
 ]
 
 COMMAND = [
