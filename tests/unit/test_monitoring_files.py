@@ -27,7 +27,9 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_scrape_configuration_and_the_alerting_rules_pass_promtool_check():
-    for args in (("check", "config", "prometheus.yml"), ("check", "rules", "yujing-rules.yml")):
+    for args in (("check", "config", "prometheus.yml"),
+                 ("check", "config", "prometheus-compose.yml"),
+                 ("check", "rules", "yujing-rules.yml")):
         done = promtool(*args)
         assert done.returncode == 0, done.stdout + done.stderr
 
