@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from aiokafka.errors import KafkaConnectionError
 
 from engine.worker.settings import DEFAULTS as WORKER
 from engine.worker.settings import WorkerSettings
@@ -407,8 +411,59 @@ def broker_status(port: Port = 9092, controller_port: ControllerPort = 9093,
     raise typer.Exit(0 if status.running and status.answering else 1)
 
 
+SERVICES = {"worker", "dispatch", "track", "demo", "broker"}
+"""Commands that run on and report their own connection troubles (quietly, with a count)."""
+
+
+def _bootstrap_named(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--bootstrap" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--bootstrap="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("YUJING_BOOTSTRAP") or "127.0.0.1:9092"
+
+
 def main() -> None:
-    app()
+    """The ``yujing`` command: a command that cannot reach Kafka says so in one line and exits
+    2 (with ``--debug``, anywhere on the line: the traceback instead)."""
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+    if not debug and command not in SERVICES:
+        # aiokafka logs each failed connection attempt; the one line below says it all.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        app()
+    except (KafkaConnectionError, ConnectionRefusedError) as exc:
+        if debug:
+            raise
+        print(f"error: cannot reach Kafka at {_bootstrap_named(sys.argv)} ({exc}); is the "
+              "broker running? (`yujing broker start` runs one; --debug shows the traceback)",
+              file=sys.stderr)
+        sys.exit(2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"yujing {version('yujing')}")
+        except PackageNotFoundError:
+            typer.echo("yujing (not installed as a package)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of an error (allowed anywhere on the line).")
+    ] = False,
+) -> None:
+    """yujing 预警 — stream-processing early-warning engine."""
 
 
 if __name__ == "__main__":
