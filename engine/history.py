@@ -10,7 +10,7 @@ the topics and prints these views.
 ...               sources=["events.hazchem.facility"], first_ts=1717372800,
 ...               last_ts=1717372830, summary="tank T3 at 96%", emitted_at=1717372831)
 >>> print(alert_line(fired))
-2024-06-03 08:00:31  [RED   ] firing    hazchem.tank.level_high  T3  tank T3 at 96%  (a1)
+2024-06-03 08:00:31 +08:00  [RED   ] firing    hazchem.tank.level_high  T3  tank T3 at 96%  (a1)
 >>> resolved = fired.model_copy(update={"state": "resolved", "emitted_at": 1717374000.0})
 >>> [(v.alert_id, v.state, v.changes) for v in alert_views([fired, resolved, fired])]
 [('a1', 'resolved', 2)]
@@ -35,9 +35,13 @@ def record_time(alert: Alert) -> float:
     return alert.emitted_at if alert.emitted_at is not None else alert.last_ts
 
 
-def clock(epoch: float) -> str:
-    """``2024-06-03 08:00:31`` in the city's time zone."""
-    return datetime.fromtimestamp(epoch, CITY_TZ).strftime("%Y-%m-%d %H:%M:%S")
+def clock(epoch: float, seconds: bool = True) -> str:
+    """``2024-06-03 08:00:31 +08:00``: in the city's time zone (``YUJING_TZ``), which every
+    command prints its times in, with its offset."""
+    moment = datetime.fromtimestamp(epoch, CITY_TZ)
+    offset = moment.strftime("%z")
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + \
+        f" {offset[:3]}:{offset[3:]}"
 
 
 # -- the list ----------------------------------------------------------------------------------

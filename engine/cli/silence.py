@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from engine.history import clock
 from models.durations import parse_duration
 
 silence_app = typer.Typer(no_args_is_help=True,
@@ -76,7 +77,7 @@ def silence_list(
         return
     for row in rows:
         matchers = " ".join(f"{k}={v}" for k, v in row["matchers"].items())  # type: ignore[union-attr]
-        ends = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["ends_at"]))  # type: ignore[arg-type]
+        ends = clock(row["ends_at"], seconds=False)  # type: ignore[arg-type]
         typer.echo(f"{row['silence_id']}  {row['state']:<8} until {ends}  {row['kind']:<11} "
                    f"{matchers}  — {row['reason']} ({row['created_by']})")
     if not rows:

@@ -65,18 +65,18 @@ def test_filters_select_by_time_model_prefix_key_state_and_openness():
 
 def test_list_rendering():
     assert render_list(alert_views(GAS)) == "\n".join([
-        "changed              severity  state              model             key  changes"
+        "changed                     severity  state              model             key  changes"
         "  alert id  summary",
-        "2024-06-03 08:11:40  orange    firing (silenced)  hazchem.tank.lel  T9         1"
+        "2024-06-03 08:11:40 +08:00  orange    firing (silenced)  hazchem.tank.lel  T9         1"
         "  ffff01    gas at T9 28% LEL",
-        "2024-06-03 08:10:00  orange    firing             hazchem.tank.lel  T3         1"
+        "2024-06-03 08:10:00 +08:00  orange    firing             hazchem.tank.lel  T3         1"
         "  d4e5f6    gas at T3 30% LEL",
         "2 alerts",
     ])
 
 
 def test_tail_line():
-    assert alert_line(GAS[1]) == ("2024-06-03 08:11:40  [ORANGE] firing (silenced) "
+    assert alert_line(GAS[1]) == ("2024-06-03 08:11:40 +08:00  [ORANGE] firing (silenced) "
                                   "hazchem.tank.lel  T9  gas at T9 28% LEL  (ffff01)")
 
 
@@ -99,23 +99,23 @@ def test_story_tells_what_fired_who_got_it_and_what_happened():
         "  model hazchem.tank.level_high v1, key T3, departments fire, grid G1",
         "",
         "What fired",
-        "  2024-06-03 08:00:00  firing    red    tank T3 at 96%",
-        "  2024-06-03 08:25:00  resolved  red    tank T3 at 89%",
+        "  2024-06-03 08:00:00 +08:00  firing    red    tank T3 at 96%",
+        "  2024-06-03 08:25:00 +08:00  resolved  red    tank T3 at 89%",
         "",
-        "Incident INC-1 (grid:G1, open, red): opened 2024-06-03 08:00:05, 2 alerts of "
+        "Incident INC-1 (grid:G1, open, red): opened 2024-06-03 08:00:05 +08:00, 2 alerts of "
         "hazchem.tank.level_high, hazchem.tank.lel",
         "",
         "Who got it",
-        "  order O1 → fire (district level), red, created 2024-06-03 08:00:10, acknowledge by "
-        "2024-06-03 08:05:10, now resolved",
-        "    2024-06-03 08:00:10  created by dispatch",
-        "    2024-06-03 08:03:00  acknowledged by duty",
-        "    2024-06-03 08:25:00  resolved by duty",
-        "    2024-06-03 08:03:00  feedback: acknowledged from fire by 王工",
-        "    2024-06-03 08:25:00  feedback: resolved from fire by 王工: valve closed",
-        "  order O2 → environment (city level), red, created 2024-06-03 08:00:10, acknowledge "
-        "by 2024-06-03 08:05:10, now open, escalated 1×",
-        "    2024-06-03 08:00:10  created by dispatch",
+        "  order O1 → fire (district level), red, created 2024-06-03 08:00:10 +08:00, acknowledge by "
+        "2024-06-03 08:05:10 +08:00, now resolved",
+        "    2024-06-03 08:00:10 +08:00  created by dispatch",
+        "    2024-06-03 08:03:00 +08:00  acknowledged by duty",
+        "    2024-06-03 08:25:00 +08:00  resolved by duty",
+        "    2024-06-03 08:03:00 +08:00  feedback: acknowledged from fire by 王工",
+        "    2024-06-03 08:25:00 +08:00  feedback: resolved from fire by 王工: valve closed",
+        "  order O2 → environment (city level), red, created 2024-06-03 08:00:10 +08:00, acknowledge "
+        "by 2024-06-03 08:05:10 +08:00, now open, escalated 1×",
+        "    2024-06-03 08:00:10 +08:00  created by dispatch",
         "",
         "What happened",
         "  O1: resolved; acknowledged after 2m50s (within the red limit of 5m); "
@@ -128,7 +128,7 @@ def test_a_silenced_alert_shows_it_was_not_dispatched():
     story = alert_story(life(alerts=GAS), "ffff01")
     assert story is not None
     text = render_story(story)
-    assert ("  2024-06-03 08:11:40  firing    orange gas at T9 28% LEL  "
+    assert ("  2024-06-03 08:11:40 +08:00  firing    orange gas at T9 28% LEL  "
             "[silenced by maint-7: not dispatched]") in text
     assert text.endswith("Who got it\n  no work order names this alert")
 
