@@ -39,6 +39,8 @@ class ReferenceReader:
         self.topics = [*REFERENCE_SCHEMAS, *LOOKUP_EVENT_TOPICS,
                        *([SILENCES.name] if silences is not None else [])]
         self.records = 0
+        self.caught_up = False
+        """True once every reference topic has been read to the end it had at the start."""
 
     async def run(self) -> None:
         """Read for ever; a failure is logged and the reading starts over after a pause."""
@@ -63,7 +65,6 @@ class ReferenceReader:
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
-            caught_up = False
             while True:
                 batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
                 for messages in batches.values():
@@ -74,9 +75,9 @@ class ReferenceReader:
                             log.error("reference record %s[%d]@%d not applied: %s",
                                       message.topic, message.partition, message.offset,
                                       describe(exc))
-                if not caught_up and not [tp for tp, end in ends.items()
-                                          if await consumer.position(tp) < end]:
-                    caught_up = True
+                if not self.caught_up and not [tp for tp, end in ends.items()
+                                               if await consumer.position(tp) < end]:
+                    self.caught_up = True
                     # Operators (and tests) wait for this before relying on reference data
                     # and silences being in force.
                     log.info("reference topics read to their end: %d records", self.records)

@@ -130,7 +130,9 @@ class Worker(BatchHandling, PartitionKeeping):
         self._local_only = self.core.topics_keyed_by_topic_only
         self._assignment: frozenset[Any] | None = None
         self.watch = PartitionWatch()
-        self.broker_probe = BrokerProbe(settings.bootstrap, also=self.not_assigned)
+        self.reference_reader = ReferenceReader(settings.bootstrap, self.reference,
+                                                self.silences)
+        self.broker_probe = BrokerProbe(settings.bootstrap, also=self.not_ready_here)
         self.commit_watch = PartitionWatch(after_s=COMMIT_STILL_S)
         """Partitions whose committed offset stands still behind what was handed on."""
         self._repartition_topic = settings.repartition_topic
@@ -189,11 +191,15 @@ class Worker(BatchHandling, PartitionKeeping):
                                if tp.topic in self._read_topics], time.monotonic())
         metrics.CATCHING_UP.set(int(self.backlog.catching_up))
 
-    def not_assigned(self) -> str | None:
+    def not_ready_here(self) -> str | None:
         """Why the worker is not ready though the broker answers: it holds no partition, or
-        has not taken the ones of the latest rebalance yet."""
-        return None if self._assignment and self.app.consumer.assignment() \
-            else "no partitions assigned"
+        has not taken the ones of the latest rebalance yet, or has not read the reference data
+        and silences to their end (zones and lists its rules judge by)."""
+        if not (self._assignment and self.app.consumer.assignment()):
+            return "no partitions assigned"
+        if not self.reference_reader.caught_up:
+            return "reference data and silences not read to their end yet"
+        return None
 
     def _define_agents(self) -> None:
         settings = self.settings
@@ -210,7 +216,7 @@ class Worker(BatchHandling, PartitionKeeping):
 
     def _define_timers(self) -> None:
         settings = self.settings
-        reader = ReferenceReader(settings.bootstrap, self.reference, self.silences)
+        reader = self.reference_reader
 
         @self.app.task
         async def changelog_writer() -> None:

@@ -78,3 +78,13 @@ def test_a_firing_alert_is_timed_from_its_event_and_from_the_batch_s_receipt(wor
     assert counts() == (before[0] + 1, before[1] + 1)
     # 120 s after its event: above the 60 s bucket, counted there no more than before.
     assert value("yujing_alert_latency_seconds_bucket", since="event_time", le="60.0") == slow
+
+
+def test_ready_only_with_partitions_assigned_and_the_reference_data_read(worker):
+    assert worker.not_ready_here() == "no partitions assigned"
+    tp = TP(FACILITY, 0)
+    worker._assignment = frozenset((tp,))
+    worker.app.consumer.assignment = lambda: {tp}
+    assert worker.not_ready_here() == "reference data and silences not read to their end yet"
+    worker.reference_reader.caught_up = True  # what its reading sets at the topics' ends
+    assert worker.not_ready_here() is None
