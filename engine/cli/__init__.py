@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from aiokafka.errors import KafkaConnectionError
 
+from engine.log_format import LogFormatOption
 from engine.worker.settings import DEFAULTS as WORKER
 from engine.worker.settings import WorkerSettings
 from models.durations import format_duration
@@ -199,6 +200,7 @@ def worker(
              "backfill of old data; nothing before 2000 is ever accepted).")
     ] = format_duration(WORKER.max_event_age_s),
     loglevel: str = "info",
+    log_format: LogFormatOption = "text",
 ) -> None:
     """Consume the department topics, score every event, publish alerts (a Faust worker)."""
     from engine.worker.faust_internals.versions import UnsupportedVersionError, check_versions
@@ -219,7 +221,7 @@ def worker(
                               max_future_s=_duration("--max-future", max_future),
                               max_event_age_s=_duration("--max-event-age", max_event_age))
     try:
-        run_worker(settings, loglevel=loglevel)
+        run_worker(settings, loglevel=loglevel, log_format=log_format)
     except NoRulesError as exc:
         _say(f"yujing worker: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from engine.log_format import LogFormatOption
+
 if TYPE_CHECKING:
     from engine.dispatch.routing import Routing
 
@@ -111,17 +113,17 @@ def run(
     metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")
                             ] = 9465,
     loglevel: str = "info",
+    log_format: LogFormatOption = "text",
 ) -> None:
     """Consume alerts and feedback, publish incidents and work orders, escalate on time."""
     import asyncio
-    import logging
 
     from engine.dispatch.service import DispatchSettings, run_dispatch
+    from engine.log_format import setup as log_format_setup
     from engine.log_repeats import quiet_repeats
 
     routing = _routing_or_exit(routes)
-    logging.basicConfig(level=loglevel.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format_setup(loglevel, log_format)
     quiet_repeats()
     asyncio.run(run_dispatch(DispatchSettings(bootstrap=bootstrap, routing=routing,
                                               group_id=group_id, metrics_port=metrics_port)))

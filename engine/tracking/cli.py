@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from engine.log_format import LogFormatOption
 from engine.tracking.scores import DEFAULT_SLA_SECONDS
 from topics.records import Severity
 
@@ -38,14 +39,15 @@ def track(
     window: Annotated[str, typer.Option(help="The period the scorecards cover.")] = "24h",
     metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")] = 9466,
     sla: SlaOption = None,
+    log_format: LogFormatOption = "text",
 ) -> None:
     """Keep per-department and per-model scorecards current on performance.scorecards."""
+    from engine.log_format import setup as log_format_setup
     from engine.log_repeats import quiet_repeats
     from engine.tracking.service import TrackSettings, run_tracker
     from models.durations import parse_duration
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format_setup(logging.INFO, log_format)
     quiet_repeats()
     try:
         settings = TrackSettings(bootstrap=bootstrap, every_s=parse_duration(every),

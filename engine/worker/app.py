@@ -25,6 +25,8 @@ from engine.core import ScoringCore
 from engine.kafka_client.admin import check_topics, ensure_topics, replication_factor
 from engine.kafka_client.probe import PROBE_INTERVAL_S, BrokerProbe
 from engine.kafka_client.reference import ReferenceReader
+from engine.log_format import LogFormat
+from engine.log_format import apply as apply_log_format
 from engine.log_repeats import quiet_repeats
 from engine.rule_files.reload import RuleWatcher
 from engine.rule_files.sandbox import start_server
@@ -289,7 +291,8 @@ class Worker(BatchHandling, PartitionKeeping):
             self.take_assignment()
 
 
-def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
+def run_worker(settings: WorkerSettings, loglevel: str = "info",
+               log_format: LogFormat = "text") -> None:
     """Run a worker in this process until it is stopped (SIGTERM / Ctrl-C)."""
     check_versions()
     from faust.worker import Worker as FaustWorker
@@ -301,6 +304,7 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
             # loggers let debug through: a few percent of the worker's time, for nothing.
             for name in ("aiokafka", "faust", "mode"):
                 logging.getLogger(name).setLevel(max(level, logging.INFO))
+            apply_log_format(log_format)  # Faust's handlers, yujing's one format
             quiet_repeats()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

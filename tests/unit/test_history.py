@@ -106,15 +106,15 @@ def test_story_tells_what_fired_who_got_it_and_what_happened():
         "hazchem.tank.level_high, hazchem.tank.lel",
         "",
         "Who got it",
-        "  order O1 → fire (district level), red, created 2024-06-03 08:00:10 +08:00, acknowledge by "
-        "2024-06-03 08:05:10 +08:00, now resolved",
+        "  order O1 → fire (district level), red, created 2024-06-03 08:00:10 +08:00, "
+        "acknowledge by 2024-06-03 08:05:10 +08:00, now resolved",
         "    2024-06-03 08:00:10 +08:00  created by dispatch",
         "    2024-06-03 08:03:00 +08:00  acknowledged by duty",
         "    2024-06-03 08:25:00 +08:00  resolved by duty",
         "    2024-06-03 08:03:00 +08:00  feedback: acknowledged from fire by 王工",
         "    2024-06-03 08:25:00 +08:00  feedback: resolved from fire by 王工: valve closed",
-        "  order O2 → environment (city level), red, created 2024-06-03 08:00:10 +08:00, acknowledge "
-        "by 2024-06-03 08:05:10 +08:00, now open, escalated 1×",
+        "  order O2 → environment (city level), red, created 2024-06-03 08:00:10 +08:00, "
+        "acknowledge by 2024-06-03 08:05:10 +08:00, now open, escalated 1×",
         "    2024-06-03 08:00:10 +08:00  created by dispatch",
         "",
         "What happened",
