@@ -9,7 +9,7 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from aiokafka.errors import KafkaConnectionError
@@ -66,13 +66,16 @@ def validate(paths: RulePaths = None) -> None:
 @app.command("test")
 def test_rules(paths: RulePaths = None) -> None:
     """Run the tests inside rule files; show a diff for each failure. Exit 1 on any."""
-    from engine.offline.ruletest import run_rule_tests
+    from engine.cli.progress import tracked
+    from engine.offline.ruletest import run_rule_test
     from engine.rule_files.loader import load_rules
 
     result = load_rules(paths or DEFAULT_RULES)
     for error in result.errors:
         _say(str(error), err=True)
-    outcomes = run_rule_tests(result.rules)
+    outcomes = [run_rule_test(rule, test) for rule, test in tracked(
+        [(rule, test) for rule in result.rules for test in rule.spec.tests],
+        "rule tests", sum(len(rule.spec.tests) for rule in result.rules))]
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
         _say(f"FAIL {outcome.file}: {outcome.rule_id}: {outcome.test}")
@@ -126,7 +129,8 @@ def replay(
     ] = "7d",
 ) -> None:
     """Run the scoring core over a file of events in event time, without a broker."""
-    from engine.offline.replay import replay_file
+    from engine.cli.progress import tracked
+    from engine.offline.replay import replay
     from engine.rule_files.loader import load_rules
     from topics.codec import EventTimePolicy
 
@@ -139,7 +143,9 @@ def replay(
         raise typer.Exit(1)
     policy = EventTimePolicy(max_age_s=_duration("--max-event-age", max_event_age))
     try:
-        result = replay_file(events, loaded.rules, topic, time_policy=policy)
+        with events.open("rb") as handle:
+            lines = tracked(handle, f"replaying {events.name}", events.stat().st_size, len)
+            result = replay(lines, loaded.rules, topic, time_policy=policy)
     except OSError as exc:
         _say(f"yujing replay: cannot read {events}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
@@ -309,6 +315,7 @@ def simulate(
     ctx = SimContext(seed=seed, start=begin, end=begin + parse_duration(duration), rate=rate,
                      incidents_per_model=incidents, city=reference_city(rules))
     sim = Simulation(ctx, only=department)
+    _track_simulated_time(sim, ctx.start, ctx.end)
     if bootstrap:
         if truth:
             write_truth(sim, truth)
@@ -319,6 +326,21 @@ def simulate(
         raise typer.BadParameter("give --out FILE or --bootstrap HOST:PORT")
     count = write_jsonl(sim, out, truth)
     _say(f"wrote {count} events and {len(sim.truth)} incidents")
+
+
+def _track_simulated_time(sim: Any, start: float, end: float) -> None:
+    """Show the run's progress through simulated time (on a terminal)."""
+    from engine.cli.progress import tracked
+
+    plain = sim.events
+    reached = [start]
+
+    def step(envelope: Any) -> float:
+        moved = max(0.0, envelope.ts - reached[0])
+        reached[0] = max(reached[0], envelope.ts)
+        return moved
+
+    sim.events = lambda: tracked(plain(), "simulating", end - start, step)
 
 
 @reference_app.command("publish")
