@@ -177,16 +177,24 @@ FETCH_MAX_WAIT_SECONDS = Gauge(
 
 
 def worker_series_from_start(topics: Iterable[str], reasons: Iterable[str],
-                             models: Iterable[str], max_wait_s: float) -> None:
+                             models: Iterable[tuple[str, Iterable[str]]],
+                             max_wait_s: float) -> None:
     """Create the worker's labelled counters at 0 for every topic it reads and every rule in
-    force, so a rate over them has a series from start-up rather than from the first event
-    (or dead letter, late or undecided event) of a kind."""
+    force (``models``: each rule's id and the severities it can publish), so a rate over them
+    has a series from start-up. A counter whose series appears with its first increment
+    hides that increment from ``rate`` and ``increase``: a model's first alert would not show
+    on a dashboard."""
     reasons = tuple(reasons)
-    for model in models:
+    for model, severities in models:
         EVENTS_LATE.labels(model)
         EVENTS_UNDECIDED.labels(model)
         # Scoring is where a rule fails, if it does: the other phases get a series when used.
         RULE_FAILURES.labels(model, "score")
+        for severity in severities:
+            for state in ("firing", "escalated", "resolved"):
+                ALERTS_PUBLISHED.labels(model, severity, state)
+        for reason in ("silenced", "inhibited"):
+            ALERTS_SUPPRESSED.labels(model, reason)
     for topic in topics:
         EVENTS_CONSUMED.labels(topic)
         for reason in reasons:

@@ -66,6 +66,11 @@ class CompiledRule:
     def id(self) -> str:
         return self.spec.id
 
+    @property
+    def severities(self) -> list[str]:
+        """The levels its alerts can carry: its severity and those it escalates to."""
+        return [self.spec.severity.value, *(level.severity.value for level in self.spec.escalate)]
+
     def with_env(self, env: ModelEnv) -> CompiledRule:
         """The same rule built against other lists, macros or reference data (rule tests)."""
         where = Expression(self.spec.where, env.constants, env.macros) if self.spec.where \

@@ -111,7 +111,8 @@ class Worker(BatchHandling, PartitionKeeping):
         self.time_policy = EventTimePolicy(settings.max_future_s, settings.max_event_age_s)
         self._reloading = False
         metrics.worker_series_from_start(EVENT_TOPICS, get_args(DeadLetterClass),
-                                         (rule.id for rule in loaded.rules),
+                                         ((rule.id, rule.severities)
+                                          for rule in loaded.rules),
                                          FAUST_MAX_WAIT_MS / 1000)
         metrics.RULES_LOADED.set(len(loaded.rules))
         metrics.RULE_FILE_ERRORS.set(len(loaded.errors))

@@ -133,6 +133,9 @@ def test_prometheus_scrapes_every_process_and_every_query_and_rule_works(kafka, 
                            "--every", "1s", "--metrics-port", str(track_port)), \
             prometheus_process(prometheus, config, tmp_path, prom_port):
         wait_for_log(tmp_path / "worker.log", "reference topics read to their end", worker)
+        # Scraped before the first alert, as a Prometheus running all along would have.
+        wait_until("the worker's counters scraped at 0", lambda: query(
+            prom_port, f'yujing_alerts_published_total{{model="mon.{run_id}.hot"}} == 0'))
         run(produce(kafka.bootstrap, [event(1, tank, level_pct=97.0), event(2, hot, temp_c=70.0),
                                       event(3, quiet, level_pct=99.0)]))
 
@@ -160,6 +163,10 @@ def test_prometheus_scrapes_every_process_and_every_query_and_rule_works(kafka, 
         wait_until("a rate over two scrapes", lambda: query(
             prom_port, "sum(rate(yujing_events_consumed_total[1m])) > 0"))
 
+        # A model's first alert shows in increase(): its series was there before it, at 0.
+        wait_until("the first alerts counted by increase()", lambda: query(
+            prom_port, f'sum(increase(yujing_alerts_published_total{{state="firing", '
+                       f'model=~"mon.{run_id}.*"}}[5m])) >= 2'), timeout=30)
         assert {r["metric"]["job"] for r in query(prom_port, "up == 1")} >= {
             "yujing-worker", "yujing-dispatch", "yujing-track"}
         empty = [q for q in build_dashboards.queries() if not query(prom_port, q)]

@@ -54,6 +54,11 @@ def test_counters_of_every_topic_and_reason_exist_from_start_up(worker):
     assert value("yujing_rule_reloads_total", result="rejected") is not None
     for family in ("yujing_events_late_total", "yujing_events_undecided_total"):
         assert value(family, model="test.tank.readings") is not None, family
+    # A model's first alert counts in rate() only if its series was there before it.
+    assert value("yujing_alerts_published_total", model="test.tank.readings",
+                 severity="yellow", state="firing") is not None
+    assert value("yujing_alerts_suppressed_total", model="test.tank.readings",
+                 reason="silenced") is not None
     assert value("yujing_fetch_max_wait_seconds") == 1.5  # Faust's, until the worker paces
     assert value("yujing_alert_latency_seconds_count", since="receipt") is not None
 
