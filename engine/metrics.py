@@ -156,6 +156,13 @@ CATCHING_UP = Gauge(
     "1 while the worker reads the backlog its partitions had when it was given them (deadlines "
     "follow the event time read meanwhile, engine/worker/backlog.py), 0 once it has",
     registry=WORKER)
+EVENTS_AHEAD_OF_CLOCK = Counter(
+    "yujing_events_ahead_of_clock_total",
+    "Events dated after the worker's wall clock yet within --max-future (scored; a sender's "
+    "clock running fast): yujing_event_time_lag_seconds reads 0 for them, not a negative lag",
+    ["topic"], registry=WORKER)
+STATE_KEYS = Gauge(
+    "yujing_state_keys", "Entities (keys) whose rule state this worker holds", registry=WORKER)
 CONSUMER_LAG_RECORDS = Gauge(
     "yujing_consumer_lag_records",
     "Records of the worker's assigned partitions not yet handed on to scoring (end offset minus "
@@ -197,6 +204,7 @@ def worker_series_from_start(topics: Iterable[str], reasons: Iterable[str],
             ALERTS_SUPPRESSED.labels(model, reason)
     for topic in topics:
         EVENTS_CONSUMED.labels(topic)
+        EVENTS_AHEAD_OF_CLOCK.labels(topic)
         for reason in reasons:
             EVENTS_DEADLETTERED.labels(topic, reason)
     for result in ("ok", "rejected"):

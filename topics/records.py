@@ -127,6 +127,8 @@ class Incident(BaseModel):
     """Once no alert fires: the wall-clock time it closes unless another alert joins."""
 
 
+OrderLevel = Literal["district", "city"]
+"""The command level a work order is at: the district's desk, or the city's after escalation."""
 FeedbackStatus = Literal["acknowledged", "on_scene", "resolved", "false_alarm"]
 
 
@@ -150,7 +152,7 @@ class WorkOrder(BaseModel):
     alert_ids: list[str]
     model_ids: list[str]
     department: str
-    level: Literal["district", "city"] = "district"
+    level: OrderLevel = "district"
     """Who holds it: the district's department, or (escalated) the city command centre."""
     severity: Severity
     district: str | None = None

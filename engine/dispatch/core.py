@@ -42,11 +42,20 @@ import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import get_args
 
 from engine.dispatch.grouping import IncidentGrouper
 from engine.dispatch.routing import Routed, Routing
 from models.durations import format_duration
-from topics.records import Alert, Feedback, Incident, OrderEvent, Severity, WorkOrder
+from topics.records import (
+    Alert,
+    Feedback,
+    Incident,
+    OrderEvent,
+    OrderLevel,
+    Severity,
+    WorkOrder,
+)
 
 TERMINAL_STATES = frozenset({"resolved", "false_alarm"})
 """A department has closed the order: nothing more is added to it."""
@@ -250,6 +259,14 @@ class Dispatcher:
     def unfinished_orders(self) -> int:
         """Orders no department has closed yet."""
         return sum(1 for o in self.orders.values() if o.state not in TERMINAL_STATES)
+
+    def unfinished_by_level(self) -> dict[str, int]:
+        """Orders no department has closed yet, per command level (every level present)."""
+        counts = dict.fromkeys(get_args(OrderLevel), 0)
+        for order in self.orders.values():
+            if order.state not in TERMINAL_STATES:
+                counts[order.level] += 1
+        return counts
 
     @property
     def open_incidents(self) -> int:

@@ -51,6 +51,7 @@ from topics.records import (
     Feedback,
     FeedbackStatus,
     Incident,
+    OrderLevel,
     Severity,
     WorkOrder,
 )
@@ -70,8 +71,9 @@ FEEDBACK_APPLIED = Counter(
 RECORDS_CONSUMED = Counter(
     "yujing_dispatch_records_consumed_total", "Alert and feedback records read", ["topic"],
     registry=metrics.DISPATCH)
-OPEN_ORDERS = Gauge("yujing_dispatch_open_orders", "Work orders no department has closed yet",
-    registry=metrics.DISPATCH)
+OPEN_ORDERS = Gauge(
+    "yujing_dispatch_open_orders", "Work orders no department has closed yet, by command level "
+    "(district, or city after escalation)", ["level"], registry=metrics.DISPATCH)
 OPEN_INCIDENTS = Gauge("yujing_dispatch_open_incidents", "Incidents still open",
     registry=metrics.DISPATCH)
 
@@ -150,6 +152,8 @@ def series_from_start() -> None:
             ESCALATIONS.labels(department, severity.value)
     for status in get_args(FeedbackStatus):
         FEEDBACK_APPLIED.labels(status)
+    for level in get_args(OrderLevel):
+        OPEN_ORDERS.labels(level)
 
 
 class DispatchService:
@@ -202,7 +206,8 @@ class DispatchService:
                     # Partitions moved to another member: it replays the batch, and the
                     # records it has from us make that harmless.
                     log.warning("offsets not committed: %s", exc)
-            OPEN_ORDERS.set(self.dispatcher.unfinished_orders)
+            for level, count in self.dispatcher.unfinished_by_level().items():
+                OPEN_ORDERS.labels(level).set(count)
             OPEN_INCIDENTS.set(self.dispatcher.open_incidents)
 
     def _take(self, message: ConsumerRecord[Any, Any], batch: _Batch) -> None:

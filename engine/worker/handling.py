@@ -80,8 +80,9 @@ class BatchHandling:
         catching_up = self.backlog.catching_up
         if catching_up:
             self._follow_backlog()
+        received = time.time()
         routed = route_intake(
-            batch, bounds=self.time_policy.around(time.time()),
+            batch, bounds=self.time_policy.around(received), now=received,
             partitions=self.settings.partitions, rekey_here=self._rekey_here,
             local_streams=self._local_streams, local_only=self._local_only,
             stream_keys=self.core.stream_keys)
@@ -100,6 +101,8 @@ class BatchHandling:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         for topic, count in routed.consumed.items():
             metrics.EVENTS_CONSUMED.labels(topic).inc(count)
+        for topic, count in routed.ahead.items():
+            metrics.EVENTS_AHEAD_OF_CLOCK.labels(topic).inc(count)
         newest: dict[str, float] = {}
         for (topic, _), ts in routed.newest.items():
             newest[topic] = max(ts, newest.get(topic, ts))

@@ -46,12 +46,15 @@ class IntakeRouting:
     """Per topic: records read."""
     newest: dict[tuple[str, int], float] = field(default_factory=dict)
     """Per (topic, partition): the latest event time."""
+    ahead: dict[str, int] = field(default_factory=dict)
+    """Per topic: events dated after the wall clock (within what the bounds accept)."""
 
 
 def route_intake(batch: Sequence[Any], *, bounds: Any, partitions: int,
                  rekey_here: frozenset[int], local_streams: frozenset[str],
                  local_only: frozenset[str],
-                 stream_keys: Callable[[Event], Iterable[tuple[str, str]]]) -> IntakeRouting:
+                 stream_keys: Callable[[Event], Iterable[tuple[str, str]]],
+                 now: float = float("inf")) -> IntakeRouting:
     """Decode a batch of the department topics and decide, event by event, what is scored here
     and what is re-keyed. ``stream_keys`` is the core's (an event's streams and their keys);
     ``local_streams`` are keyed like their topic, ``local_only`` the topics all of whose
@@ -70,6 +73,8 @@ def route_intake(batch: Sequence[Any], *, bounds: Any, partitions: int,
         read_from = (topic, message.partition)
         if decoded.ts > newest.get(read_from, 0.0):
             newest[read_from] = decoded.ts
+        if decoded.ts > now:
+            routed.ahead[topic] = routed.ahead.get(topic, 0) + 1
         keyed_right = message.key is not None and message.key == decoded.key.encode()
         if keyed_right:
             routed.local.append(decoded)

@@ -40,6 +40,7 @@ class PartitionKeeping:
     """The worker's partition and commit watches (a part of ``Worker``)."""
 
     app: Any
+    table: Any
     fetch_order: Any
     watch: Any
     commit_watch: Any
@@ -161,6 +162,7 @@ class PartitionKeeping:
         for topic in self._read_topics:
             metrics.CONSUMER_LAG_RECORDS.labels(topic).set(lag[topic])
             metrics.PARTITIONS_ASSIGNED.labels(topic).set(assigned[topic])
+        metrics.STATE_KEYS.set(len(self.table))
 
     def _watch_commits(self, now: float, progress: dict[Any, Progress]) -> None:
         """Read again from the committed offset a partition whose commit stands still behind

@@ -130,7 +130,7 @@ COMMAND = [
             "(increase(yujing_dispatch_escalations_total[1h]))",
             "{{department}} {{severity}}"),)),
     Panel("Open work orders and incidents",
-          (("sum(yujing_dispatch_open_orders)", "orders open (dispatch)"),
+          (("sum by (level) (yujing_dispatch_open_orders)", "orders open at {{level}} level"),
            ("sum(yujing_dispatch_open_incidents)", "incidents open"),
            ("sum by (department) (yujing_open_orders)", "{{department}} without verdict"))),
     Panel("Department feedback per hour, by status",

@@ -75,8 +75,11 @@ def test_an_escalated_alert_raises_its_orders():
 def test_an_unacknowledged_order_escalates_to_the_city_and_again_each_period():
     dispatcher = Dispatcher(routing())
     dispatcher.on_alert(alert(), now=1000.0)
+    opened = dispatcher.unfinished_orders
+    assert dispatcher.unfinished_by_level() == {"district": opened, "city": 0}
     assert dispatcher.advance(1599.0).orders == []
     first = by_department(dispatcher.advance(1600.0))
+    assert dispatcher.unfinished_by_level()["city"] == len(first) >= 1
     em = first["emergency_management"]
     assert (em.level, em.escalations, em.ack_due, em.department) == (
         "city", 1, 2200.0, "emergency_management")

@@ -64,8 +64,10 @@ def test_counters_of_every_topic_and_reason_exist_from_start_up(worker):
 
 
 def test_an_event_ahead_of_the_clock_reads_as_no_lag_not_a_negative_one(worker):
+    ahead = value("yujing_events_ahead_of_clock_total", topic=FACILITY)
     worker.handle_intake([record(1, time.time() + 60)])
     assert value("yujing_event_time_lag_seconds", topic=FACILITY) == 0.0
+    assert value("yujing_events_ahead_of_clock_total", topic=FACILITY) == ahead + 1
     worker.handle_intake([record(2, time.time() - 30, tank_id="T2")])
     assert 29 < value("yujing_event_time_lag_seconds", topic=FACILITY) < 60
 
