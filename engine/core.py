@@ -100,6 +100,9 @@ class ScoringCore:
         """(event, entity) pairs skipped so far because the entity had applied the event."""
         self.unused: dict[tuple[str, str], int] = {}
         """Events each rule could not use so far, by (rule id, ``late`` or the skip reason)."""
+        self.evaluated: dict[str, int] = {}
+        """Events each rule scored so far, by state key (``rule_ids`` names them): a dict the
+        worker reports once a batch, as it does ``undecided``."""
         self.undecided: dict[str, int] = {}
         """Events each rule saw but could not judge so far, by rule id: its reading was
         ``UNDECIDED`` (a field its condition needs was missing), which still counts as a HOLD.
@@ -173,6 +176,7 @@ class ScoringCore:
         dirty: dict[tuple[str, str], EntityState] = {}
         self._batch = dirty
         on_reading = self.on_reading
+        evaluated = self.evaluated
         decider = self.decider
         decider.start_moment()
         awaiting_inhibition = decider.awaiting_inhibition
@@ -208,7 +212,9 @@ class ScoringCore:
                     slot = step.slot
                     if slot >= 0 and not held[slot]:
                         continue
-                    state = rule_states.get(step.state_key)
+                    state_key = step.state_key
+                    evaluated[state_key] = evaluated.get(state_key, 0) + 1
+                    state = rule_states.get(state_key)
                     if state is None:
                         state = rule_states[step.state_key] = RuleState(
                             step.rule.model.new_state())

@@ -63,6 +63,9 @@ BATCH_SECONDS = Histogram(
 BATCH_SIZE = Histogram(
     "yujing_batch_events", "Events per batch handed to the scoring core",
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000), registry=WORKER)
+RULE_EVALUATIONS = Counter(
+    "yujing_rule_evaluations_total", "Events a rule scored (its where held for them)",
+    ["model"], registry=WORKER)
 EVENTS_LATE = Counter(
     "yujing_events_late_total", "Events a model did not use because they came too late",
     ["model"], registry=WORKER)
@@ -193,6 +196,7 @@ def worker_series_from_start(topics: Iterable[str], reasons: Iterable[str],
     on a dashboard."""
     reasons = tuple(reasons)
     for model, severities in models:
+        RULE_EVALUATIONS.labels(model)
         EVENTS_LATE.labels(model)
         EVENTS_UNDECIDED.labels(model)
         # Scoring is where a rule fails, if it does: the other phases get a series when used.

@@ -167,6 +167,7 @@ class BatchHandling:
         self.publish(self.core.process(events, streams=streams, origins=origins))
         metrics.EVENTS_REPEATED.inc(self.core.repeated - repeated)
         self.outputs.report_undecided(self.core.undecided)
+        self.outputs.report_evaluated(self.core.evaluated, self.core.rules)
         for failure in self.core.take_failures():
             self.outputs.report_failure(failure)
             if failure.index is None or failure.event is None:

@@ -45,6 +45,7 @@ class Outputs:
         self.received_at: float | None = None
         """When the batch being scored was received (None outside a batch: clock alerts)."""
         self._undecided_reported: dict[str, int] = {}
+        self._evaluated_reported: dict[str, int] = {}
         """The core's undecided counts as last added to ``yujing_events_undecided_total``."""
 
     def publish(self, alerts: list[Alert]) -> None:
@@ -115,6 +116,17 @@ class Outputs:
             self._failure_logged[failure.rule_id] = now
             log.error("%s (yujing_rule_failures_total counts every one; logged once a minute "
                       "per rule)", failure)
+
+    def report_evaluated(self, counts: dict[str, int], rules: dict[str, Any]) -> None:
+        """Add the core's evaluation counts since the last batch to
+        ``yujing_rule_evaluations_total`` (``counts`` by state key, ``rules`` the core's)."""
+        reported = self._evaluated_reported
+        for state_key, count in counts.items():
+            done = reported.get(state_key, 0)
+            rule = rules.get(state_key)
+            if count != done and rule is not None:
+                metrics.RULE_EVALUATIONS.labels(rule.spec.id).inc(count - done)
+                reported[state_key] = count
 
     def report_undecided(self, counts: dict[str, int]) -> None:
         """Add what the core counted since the last batch to ``yujing_events_undecided_total``:

@@ -78,11 +78,13 @@ def test_a_firing_alert_is_timed_from_its_event_and_from_the_batch_s_receipt(wor
                 value("yujing_alert_latency_seconds_count", since="receipt") or 0.0)
 
     before = counts()
+    evaluated = value("yujing_rule_evaluations_total", model="test.tank.readings")
     slow = value("yujing_alert_latency_seconds_bucket", since="event_time", le="60.0") or 0.0
     now = time.time()
     worker.handle_intake([record(1, now - 300), record(2, now - 200), record(3, now - 120)])
     assert [orjson.loads(args[2])["state"] for args in worker.sent] == ["firing"]
     assert counts() == (before[0] + 1, before[1] + 1)
+    assert value("yujing_rule_evaluations_total", model="test.tank.readings") == evaluated + 3
     # 120 s after its event: above the 60 s bucket, counted there no more than before.
     assert value("yujing_alert_latency_seconds_bucket", since="event_time", le="60.0") == slow
 
