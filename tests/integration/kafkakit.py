@@ -122,3 +122,27 @@ def wait_for_log(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: f
             raise RuntimeError(f"worker exited:\n{content[-3000:].decode(errors='replace')}")
         time.sleep(0.2)
     raise TimeoutError(f"{text!r} not in the worker log after {timeout}s")
+
+
+def quick_ack_routes(path: Path, models: str, ack: str) -> Path:
+    """Write a routing file giving ``models`` (a model-id glob) ``ack`` to be acknowledged at
+    every level, and everything else (other tests' alerts on the shared broker) an hour or
+    more: those wait long enough not to churn."""
+    path.write_text(f"""\
+defaults:
+  ack_within: {{red: 1h, orange: 1h, yellow: 1h, blue: 4h}}
+  group_within: 1m
+route:
+  routes:
+    - name: this test's models must be acknowledged within {ack}
+      match: {{model_id: "{models}"}}
+      ack_within: {{red: {ack}, orange: {ack}, yellow: {ack}, blue: {ack}}}
+""", encoding="utf-8")
+    return path
+
+
+def silence_key(bootstrap: str, key: str, reason: str = "sensor under repair") -> None:
+    """``yujing silence add --match key=KEY --for 1h`` as an operator types it."""
+    subprocess.run([sys.executable, "-m", "engine.cli", "silence", "add", "--bootstrap",
+                    bootstrap, "--match", f"key={key}", "--for", "1h", "--reason", reason],
+                   cwd=REPO, check=True, capture_output=True)

@@ -5,19 +5,18 @@ silenced alert recorded but given no work order."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
 from tests.integration.kafkakit import (
-    REPO,
     dumps,
     produce,
+    quick_ack_routes,
     read_until,
     run,
+    silence_key,
     wait_for_log,
     worker_process,
     yujing_process,
@@ -25,19 +24,6 @@ from tests.integration.kafkakit import (
 from tests.rulekit import FACILITY, rule_text
 
 pytestmark = pytest.mark.broker
-
-ROUTES = """\
-defaults:
-  # other tests' alerts on the shared broker wait long enough not to churn
-  ack_within: {red: 1h, orange: 1h, yellow: 1h, blue: 4h}
-  group_within: 1m
-route:
-  routes:
-    - name: this test's models must be acknowledged within 3 s
-      match: {model_id: "e2e.{run}.*"}
-      ack_within: {red: 3s, orange: 3s, yellow: 3s, blue: 3s}
-"""
-
 
 def latest(records: list[dict], field: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
@@ -60,14 +46,10 @@ def test_event_to_scorecard(kafka, tmp_path):
     (rules / "noisy.yaml").write_text(rule_text(
         id=noisy_model, source=FACILITY, kind="threshold", severity="yellow", where=only_ours,
         condition="temp_c >= 60", summary="tank {tank_id} hot"), encoding="utf-8")
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(ROUTES.replace("{run}", run_id), encoding="utf-8")
+    routes = quick_ack_routes(tmp_path / "routes.yaml", f"e2e.{run_id}.*", "3s")
     tank, hot, quiet = (f"{run_id}-T{i}" for i in "AHQ")
 
-    subprocess.run([sys.executable, "-m", "engine.cli", "silence", "add", "--bootstrap",
-                    kafka.bootstrap, "--match", f"key={quiet}", "--for", "1h",
-                    "--reason", "sensor under repair"], cwd=REPO, check=True,
-                   capture_output=True)
+    silence_key(kafka.bootstrap, quiet)
 
     def event(n, tank_id, **fields):
         return (FACILITY, tank_id.encode(), dumps({

@@ -26,8 +26,10 @@ from tests.integration.kafkakit import (
     dumps,
     free_ports,
     produce,
+    quick_ack_routes,
     read_until,
     run,
+    silence_key,
     wait_for_log,
     worker_process,
     yujing_process,
@@ -40,18 +42,6 @@ import build_dashboards
 pytestmark = pytest.mark.broker
 
 RULES_FILE = REPO / "monitoring" / "prometheus" / "yujing-rules.yml"
-ROUTES = """\
-defaults:
-  ack_within: {red: 1h, orange: 1h, yellow: 1h, blue: 4h}
-  group_within: 1m
-route:
-  routes:
-    - name: this test's models must be acknowledged within 2 s
-      match: {model_id: "mon.{run}.*"}
-      ack_within: {red: 2s, orange: 2s, yellow: 2s, blue: 2s}
-"""
-
-
 def api(port: int, path: str, **params: str) -> Any:
     url = f"http://127.0.0.1:{port}/api/v1/{path}"
     if params:
@@ -107,14 +97,10 @@ def test_prometheus_scrapes_every_process_and_every_query_and_rule_works(kafka, 
         id=f"mon.{run_id}.hot", source=FACILITY, kind="threshold", severity="yellow",
         where=only_ours, condition="temp_c >= 60", summary="tank {tank_id} hot"),
         encoding="utf-8")
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(ROUTES.replace("{run}", run_id), encoding="utf-8")
+    routes = quick_ack_routes(tmp_path / "routes.yaml", f"mon.{run_id}.*", "2s")
     worker_port, dispatch_port, track_port, prom_port = free_ports(4)
     tank, hot, quiet = (f"{run_id}-T{i}" for i in "AHQ")
-    subprocess.run([sys.executable, "-m", "engine.cli", "silence", "add", "--bootstrap",
-                    kafka.bootstrap, "--match", f"key={quiet}", "--for", "1h",
-                    "--reason", "sensor under repair"], cwd=REPO, check=True,
-                   capture_output=True)
+    silence_key(kafka.bootstrap, quiet)
 
     def event(n: int, tank_id: str, **fields: Any) -> tuple[str, bytes, bytes]:
         return (FACILITY, tank_id.encode(), dumps({

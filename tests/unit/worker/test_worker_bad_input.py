@@ -8,30 +8,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
-from faust.types import TP
 
 from engine import metrics
 from engine.worker import NoRulesError, Worker, WorkerSettings
 from engine.worker.in_flight import InFlight, Record
 from tests.rulekit import FACILITY, rule_text
 from tests.unit.test_failure_confinement import Faulty
+from tests.unit.worker.kit import message
 from topics.bounds import MAX_RECORD_BYTES, fits
 
 TICKET = "events.hotline.ticket"
-
-
-def message(topic: str, key: str, value: dict[str, Any] | bytes, offset: int,
-            partition: int = 0) -> Any:
-    raw = value if isinstance(value, bytes) else orjson.dumps(value)
-    return SimpleNamespace(message=SimpleNamespace(
-        topic=topic, key=key.encode(), value=raw, partition=partition, offset=offset,
-        tp=TP(topic, partition)))
 
 
 def reading(offset: int, temp_c: float, ts: float | str | None = None, tank: str = "T1") -> Any:

@@ -7,13 +7,13 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-import orjson
 import pytest
 from faust.types import TP
 
 from engine import metrics
 from engine.worker import Worker, WorkerSettings
 from tests.rulekit import FACILITY, rule_text
+from tests.unit.worker.kit import counting_worker, message
 
 START = "2024-06-03T08:00:{:02d}+08:00"
 START_TS = 1717372800.0  # 2024-06-03T00:00:00Z
@@ -21,22 +21,14 @@ START_TS = 1717372800.0  # 2024-06-03T00:00:00Z
 
 def record(offset: int, second: int, partition: int = 0, tank_id: str = "T1") -> Any:
     """One item of a ``take_events`` batch: a facility event keyed by its tank."""
-    value = orjson.dumps({"event_id": f"e{offset}", "ts": START.format(second),
-                          "tank_id": tank_id, "facility_id": "F1"})
-    return SimpleNamespace(message=SimpleNamespace(
-        topic=FACILITY, key=tank_id.encode(), value=value, partition=partition, offset=offset,
-        tp=TP(FACILITY, partition)))
+    return message(FACILITY, tank_id, {"event_id": f"e{offset}", "ts": START.format(second),
+                                       "tank_id": tank_id, "facility_id": "F1"},
+                   offset, partition)
 
 
 @pytest.fixture
 def worker(tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "readings.yaml").write_text(rule_text(
-        id="test.tank.readings", source=FACILITY, kind="window", aggregate="count",
-        size="10m", condition="value >= 3"), encoding="utf-8")
-    worker = Worker(WorkerSettings(rules=[rules], max_event_age_s=0, data_dir=tmp_path / "data",
-                                   reload_interval_s=0))
+    worker = counting_worker(tmp_path)
     published: list[Any] = []
     worker.publish = published.extend  # type: ignore[method-assign]
     worker.published = published  # type: ignore[attr-defined]

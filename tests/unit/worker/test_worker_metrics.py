@@ -3,7 +3,6 @@ never negative, and the event → alert latency measured at publication."""
 
 import time
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, get_args
 
 import orjson
@@ -11,30 +10,21 @@ import pytest
 from faust.types import TP
 
 from engine import metrics
-from engine.worker import Worker, WorkerSettings
-from tests.rulekit import FACILITY, rule_text
+from tests.rulekit import FACILITY
+from tests.unit.worker.kit import counting_worker, message
 from topics.records import DeadLetterClass
 from topics.registry import EVENT_TOPICS
 
 
 def record(offset: int, ts: float, tank_id: str = "T1") -> Any:
-    when = datetime.fromtimestamp(ts, UTC).isoformat()
-    value = orjson.dumps({"event_id": f"e{offset}", "ts": when, "tank_id": tank_id,
-                          "facility_id": "F1"})
-    return SimpleNamespace(message=SimpleNamespace(
-        topic=FACILITY, key=tank_id.encode(), value=value, partition=0, offset=offset,
-        tp=TP(FACILITY, 0)))
+    return message(FACILITY, tank_id, {"event_id": f"e{offset}", "tank_id": tank_id,
+                                       "ts": datetime.fromtimestamp(ts, UTC).isoformat(),
+                                       "facility_id": "F1"}, offset)
 
 
 @pytest.fixture
 def worker(tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "readings.yaml").write_text(rule_text(
-        id="test.tank.readings", source=FACILITY, kind="window", aggregate="count",
-        size="10m", condition="value >= 3"), encoding="utf-8")
-    worker = Worker(WorkerSettings(rules=[rules], max_event_age_s=0, data_dir=tmp_path / "data",
-                                   reload_interval_s=0))
+    worker = counting_worker(tmp_path)
     sent: list[Any] = []
     worker.outputs.send = lambda *args, **kwargs: sent.append(args)  # no broker to send to
     worker.sent = sent  # type: ignore[attr-defined]
