@@ -231,7 +231,7 @@ def test_scorecards_follow_orders_and_feedback_and_history_tells_the_story(kafka
     assert story.returncode == 0, story.stderr
     lines = story.stdout.splitlines()
     assert lines[0] == f"alert {run_id}-a1"
-    assert [line.split()[2] for line in lines[4:6]] == ["firing", "resolved"]
+    assert [line.split()[3] for line in lines[4:6]] == ["firing", "resolved"]
     assert (f"Incident {run_id}-INC (key:{run_id}-T, open, red)" in story.stdout)
     assert (f"  order {run_id}-O1 → {fire} (district level), red" in story.stdout)
     assert "feedback: acknowledged from " + fire + " by 王工: on the way" in story.stdout
