@@ -10,7 +10,9 @@ COPY simulator simulator
 COPY rules rules
 # Editable: the rule folder, the routing file and the reference data are read from here.
 # tzdata: the city's zone (Asia/Shanghai) on an image without the system's zone files.
-RUN pip install --no-cache-dir -e . tzdata
+RUN pip install --no-cache-dir -e . tzdata \
+    && mkdir -p /opt/yujing/.yujing && chown nobody /opt/yujing/.yujing
+# The worker keeps its Faust data under .yujing/ (the only place the image writes).
 USER nobody
 ENTRYPOINT ["yujing"]
 CMD ["--help"]
