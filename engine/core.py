@@ -101,7 +101,7 @@ class ScoringCore:
         self.unused: dict[tuple[str, str], int] = {}
         """Events each rule could not use so far, by (rule id, ``late`` or the skip reason)."""
         self.evaluated: dict[str, int] = {}
-        """Events each rule scored so far, by state key (``rule_ids`` names them): a dict the
+        """Events each rule scored so far, by state key (``rules`` names them): a dict the
         worker reports once a batch, as it does ``undecided``."""
         self.undecided: dict[str, int] = {}
         """Events each rule saw but could not judge so far, by rule id: its reading was
@@ -216,7 +216,7 @@ class ScoringCore:
                     evaluated[state_key] = evaluated.get(state_key, 0) + 1
                     state = rule_states.get(state_key)
                     if state is None:
-                        state = rule_states[step.state_key] = RuleState(
+                        state = rule_states[state_key] = RuleState(
                             step.rule.model.new_state())
                     try:
                         reading = step.score_one(state.model, event)

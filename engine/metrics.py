@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from importlib.metadata import PackageNotFoundError, version
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -29,6 +28,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from engine import installed_version
 
 # A `_created` gauge beside every counter and histogram doubles the series for nothing a
 # dashboard here reads (rates come from the counters themselves).
@@ -246,8 +247,8 @@ class _Readiness(Collector):
 
     def collect(self) -> Iterable[Any]:
         yield GaugeMetricFamily(
-            "yujing_ready", "1 while the process is ready (broker reachable, partitions "
-            "assigned, rules loaded: what /readyz answers 200 for), else 0",
+            "yujing_ready", "1 while the process is ready (broker reachable and, for a worker, "
+            "partitions assigned and reference data read: what /readyz answers 200 for), else 0",
             value=0.0 if self.not_ready() else 1.0)
 
 
@@ -298,14 +299,8 @@ def serve(port: int, not_ready: Callable[[], str | None] = lambda: None,
     ``port`` (0 turns it off) from a daemon thread."""
     if not port:
         return
-    BUILD.info({"version": _version()})
+    BUILD.info({"version": installed_version() or "unknown"})
     server = make_server("0.0.0.0", port, health_app(not_ready, registry), _Server,
                          handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="yujing-metrics", daemon=True).start()
 
-
-def _version() -> str:
-    try:
-        return version("yujing")
-    except PackageNotFoundError:
-        return "unknown"

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,15 +66,13 @@ def validate(paths: RulePaths = None) -> None:
 def test_rules(paths: RulePaths = None) -> None:
     """Run the tests inside rule files; show a diff for each failure. Exit 1 on any."""
     from engine.cli.progress import tracked
-    from engine.offline.ruletest import run_rule_test
+    from engine.offline.ruletest import run_rule_tests
     from engine.rule_files.loader import load_rules
 
     result = load_rules(paths or DEFAULT_RULES)
     for error in result.errors:
         _say(str(error), err=True)
-    outcomes = [run_rule_test(rule, test) for rule, test in tracked(
-        [(rule, test) for rule in result.rules for test in rule.spec.tests],
-        "rule tests", sum(len(rule.spec.tests) for rule in result.rules))]
+    outcomes = run_rule_tests(result.rules, lambda pairs: tracked(pairs, "rule tests", len(pairs)))
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
         _say(f"FAIL {outcome.file}: {outcome.rule_id}: {outcome.test}")
@@ -471,10 +468,9 @@ def main() -> None:
 
 def _version(value: bool) -> None:
     if value:
-        try:
-            typer.echo(f"yujing {version('yujing')}")
-        except PackageNotFoundError:
-            typer.echo("yujing (not installed as a package)")
+        from engine import installed_version
+
+        typer.echo(f"yujing {installed_version() or '(not installed as a package)'}")
         raise typer.Exit()
 
 

@@ -6,6 +6,7 @@ the clock to ``until``; the alerts that rule raises must match ``expect`` one fo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from datetime import timedelta
@@ -30,8 +31,14 @@ class TestOutcome:
         return not self.problems
 
 
-def run_rule_tests(rules: list[CompiledRule]) -> list[TestOutcome]:
-    return [run_rule_test(rule, test) for rule in rules for test in rule.spec.tests]
+def run_rule_tests(rules: list[CompiledRule],
+                   around: Callable[[list[tuple[CompiledRule, RuleTest]]],
+                                    Iterable[tuple[CompiledRule, RuleTest]]] = lambda pairs: pairs
+                   ) -> list[TestOutcome]:
+    """Every test of every rule, in order; ``around`` may wrap the (rule, test) pairs (the
+    CLI's progress bar)."""
+    pairs = [(rule, test) for rule in rules for test in rule.spec.tests]
+    return [run_rule_test(rule, test) for rule, test in around(pairs)]
 
 
 def run_rule_test(rule: CompiledRule, test: RuleTest) -> TestOutcome:

@@ -76,11 +76,10 @@ class BatchHandling:
 
     def handle_intake(self, batch: Sequence[Any]) -> None:
         started = time.perf_counter()
-        self.outputs.received_at = time.time()
         catching_up = self.backlog.catching_up
         if catching_up:
             self._follow_backlog()
-        received = time.time()
+        received = self.outputs.received_at = time.time()
         routed = route_intake(
             batch, bounds=self.time_policy.around(received), now=received,
             partitions=self.settings.partitions, rekey_here=self._rekey_here,

@@ -120,24 +120,29 @@ class Outputs:
     def report_evaluated(self, counts: dict[str, int], rules: dict[str, Any]) -> None:
         """Add the core's evaluation counts since the last batch to
         ``yujing_rule_evaluations_total`` (``counts`` by state key, ``rules`` the core's)."""
-        reported = self._evaluated_reported
-        for state_key, count in counts.items():
-            done = reported.get(state_key, 0)
-            rule = rules.get(state_key)
-            if count != done and rule is not None:
-                metrics.RULE_EVALUATIONS.labels(rule.spec.id).inc(count - done)
-                reported[state_key] = count
+        _add_since_reported(counts, self._evaluated_reported, metrics.RULE_EVALUATIONS,
+                            lambda state_key: rules[state_key].spec.id
+                            if state_key in rules else None)
 
     def report_undecided(self, counts: dict[str, int]) -> None:
         """Add what the core counted since the last batch to ``yujing_events_undecided_total``:
         once a batch, because events lacking an optional field can be most of a model's input
         and each increment of a Prometheus counter takes a lock."""
-        reported = self._undecided_reported
-        for rule_id, count in counts.items():
-            done = reported.get(rule_id, 0)
-            if count != done:
-                metrics.EVENTS_UNDECIDED.labels(rule_id).inc(count - done)
-                reported[rule_id] = count
+        _add_since_reported(counts, self._undecided_reported, metrics.EVENTS_UNDECIDED,
+                            lambda rule_id: rule_id)
+
+
+def _add_since_reported(counts: dict[str, int], reported: dict[str, int], counter: Any,
+                        model_of: Any) -> None:
+    """Add to ``counter{model}`` what ``counts`` (running totals, by key) gained since the totals
+    in ``reported``, which are brought up to date; a key ``model_of`` names None is left out."""
+    for key, count in counts.items():
+        done = reported.get(key, 0)
+        if count != done:
+            model = model_of(key)
+            if model is not None:
+                counter.labels(model).inc(count - done)
+                reported[key] = count
 
 
 def count_unused(rule: Any, reading: Reading) -> None:

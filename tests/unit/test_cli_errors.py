@@ -45,3 +45,19 @@ def test_version():
     done = yujing("--version")
     assert done.returncode == 0
     assert done.stdout.startswith("yujing ") and done.stdout.split()[1][0].isdigit()
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_a_log_format_that_is_not_text_or_json_is_refused_by_name(how):
+    import os
+
+    args, env = ["track", "--metrics-port", "0"], dict(os.environ)
+    if how == "flag":
+        args += ["--log-format", "json\n--debug"]
+    else:
+        env["YUJING_LOG_FORMAT"] = "yaml"
+    done = subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Invalid value for '--log-format'" in done.stderr
+    assert "is not one of 'text', 'json'" in done.stderr
