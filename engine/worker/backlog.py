@@ -10,6 +10,11 @@ newest event time read from the partition furthest behind (a partition's events 
 order, partitions among themselves in no order). A partition still behind with nothing read
 yet holds the clock where it is. Once caught up, the wall clock again.
 
+The clock is only as good as the order of event times within a partition: records produced
+after newer ones (a department re-sending an old day) find it already past their deadlines, as
+``yujing replay`` of the same records in the same order does, and as the wall clock does for
+late events read live.
+
 A partition whose reading stands still for ``stalled_after_s`` while still short of its end
 (the consumer stuck, or a transactional producer's marker as its last offset, which no record
 carries) is let go rather than hold every deadline for good.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from engine.processes import stop_group
 
@@ -43,6 +43,23 @@ async def produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]
         return [(m.partition, m.offset) for m in metas]
     finally:
         await producer.stop()
+
+
+async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Commit the end offsets ``topics`` have now for ``group`` (as an operator's
+    ``kafka-consumer-groups --reset-offsets --to-latest``): a worker of that group reads only
+    what is produced after, not the earlier tests' events the broker keeps."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # the partitions of every topic
+        partitions = [TopicPartition(topic, p) for topic in topics
+                      for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.commit(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()
 
 
 async def read_until(bootstrap: str, topic: str, done: Callable[[list[dict[str, Any]]], bool],

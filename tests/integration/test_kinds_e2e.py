@@ -19,6 +19,7 @@ from tests.integration.kafkakit import (
     produce,
     read_until,
     run,
+    start_group_at_end,
     wait_for_log,
     worker_process,
 )
@@ -112,10 +113,12 @@ def test_correlation_restart_recovery_and_hot_reload(kafka, tmp_path):
 
 
 # Rule-file tests replayed through Kafka and a worker: the same events, the same expected
-# alerts, but with the broker, re-keying, batching and the worker's wall-clock timers between.
-# Only cases whose outcome does not depend on when the worker's wall-clock timer runs between
-# batches: the tests' events are from 2024, so every deadline is due the moment it is known, and
-# a confirmation that comes after its deadline may be scored before or after the timer fires.
+# alerts, but with the broker, re-keying, batching and the worker's timers between. The worker
+# reads them as a backlog, so its deadlines follow their event time until it has caught up
+# (``engine.worker.backlog``); its group starts at the ends the topics had before they were
+# produced, so no earlier test's newer events move that clock past theirs. Only cases whose
+# outcome does not depend on when a deadline fires between batches: a confirmation that comes
+# after its deadline may be scored before or after the timer fires.
 THROUGH_BROKER = [
     ("rules/emergency/fire_alarm_unconfirmed.yaml",   # sequence, fired by the timer
      ["a confirmation exactly 3 min after the alarm is in time and stays silent",
@@ -162,12 +165,14 @@ def test_rule_file_tests_hold_through_the_broker(kafka, tmp_path):
             start = test.start.timestamp()
             expected[tag] = [(rule.id, want.state, None if want.at is None else start + want.at)
                              for want in test.expect]
+    app_id = f"e2e-files-{run_id}"
+    run(start_group_at_end(kafka.bootstrap, app_id, sorted(EVENT_TOPICS)))
     run(produce(kafka.bootstrap, records))
 
     def ours(record):
         return str(record.get("key", "")).startswith(run_id)
 
-    with worker_process(kafka.bootstrap, rules_dir, f"e2e-files-{run_id}",
+    with worker_process(kafka.bootstrap, rules_dir, app_id,
                         tmp_path / "worker.log", "--max-event-age", "0") as proc:
         total = sum(len(v) for v in expected.values())
         alerts = run(read_until(kafka.bootstrap, "alerts", wanted=ours,
