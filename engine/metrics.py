@@ -294,13 +294,14 @@ def health_app(not_ready: Callable[[], str | None],
 
 
 def serve(port: int, not_ready: Callable[[], str | None] = lambda: None,
-          registry: CollectorRegistry = WORKER) -> None:
+          registry: CollectorRegistry = WORKER, host: str = "127.0.0.1") -> WSGIServer | None:
     """Expose /metrics (``registry``'s families, see ``exported``), /healthz and /readyz on
-    ``port`` (0 turns it off) from a daemon thread."""
+    ``host``:``port`` (port 0 turns it off) from a daemon thread."""
     if not port:
-        return
+        return None
     BUILD.info({"version": installed_version() or "unknown"})
-    server = make_server("0.0.0.0", port, health_app(not_ready, registry), _Server,
+    server = make_server(host, port, health_app(not_ready, registry), _Server,
                          handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="yujing-metrics", daemon=True).start()
+    return server
 

@@ -26,6 +26,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
+from engine.kafka_client.connection import client_options
 from engine.kafka_client.whole_topics import read_to_end
 from topics.records import Alert, Silence
 from topics.registry import SILENCES
@@ -79,7 +80,7 @@ def new_silence(matchers: dict[str, str], duration_s: float, reason: str, create
 
 
 async def publish_silence(bootstrap: str, silence: Silence) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(bootstrap), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(SILENCES.name, silence.model_dump_json().encode(),

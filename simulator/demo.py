@@ -50,6 +50,7 @@ from engine import broker
 from engine.dispatch.cli import DEFAULT_ROUTES
 from engine.dispatch.routing import Routing, load_routing
 from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.connection import client_options
 from engine.kafka_client.reference import publish_reference
 from engine.processes import signal_group, wait_or_kill
 from engine.rule_files.loader import load_rules
@@ -62,8 +63,8 @@ COLOURS = {"blue": "\033[34m", "yellow": "\033[33m", "orange": "\033[38;5;208m",
            "red": "\033[31m"}
 RESET = "\033[0m"
 
-WORKER_PORT, DISPATCH_PORT, TRACK_PORT = 9464, 9465, 9466
-"""Prometheus /metrics ports of the three services."""
+METRICS_PORT = 9464
+"""Prometheus /metrics port of the worker; dispatch and tracking take the two after it."""
 DEMO_ACK_WITHIN = {"red": "10s", "orange": "15s", "yellow": "20s", "blue": "30s"}
 """The routing file's limits scaled from minutes and hours down to seconds, so an order nobody
 answers escalates while the demo runs."""
@@ -338,9 +339,9 @@ async def _run_scene(bootstrap: str, wait_s: float, escalate_to: str,
     # From the beginning: the cluster is fresh, so everything on these topics is this run's,
     # the simulated city's background included.
     consumer = AIOKafkaConsumer(ALERTS.name, DEADLETTER.name, ORDERS.name, SCORECARDS.name,
-                                bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                **client_options(bootstrap), auto_offset_reset="earliest",
                                 enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(**client_options(bootstrap), linger_ms=5)
     watch = Watch(escalate_to)
     await consumer.start()
     await producer.start()
@@ -425,10 +426,15 @@ def missing(seen: Seen) -> list[str]:
 
 # -- the demo ---------------------------------------------------------------------------------
 
-def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False) -> int:
+def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False,
+             kafka_port: int = 9092, metrics_port: int = METRICS_PORT) -> int:
+    """The demo on ``kafka_port`` (its controller on the next port); the worker's metrics on
+    ``metrics_port``, dispatch's and tracking's on the two after."""
     began = time.monotonic()
+    worker_port, dispatch_port, track_port = metrics_port, metrics_port + 1, metrics_port + 2
     # The demo's own broker home, beside the default one (``yujing broker``'s is left alone).
-    cfg = broker.BrokerConfig(home=broker.BrokerConfig().home.parent / "demo-kafka")
+    cfg = broker.BrokerConfig(home=broker.BrokerConfig().home.parent / "demo-kafka",
+                              port=kafka_port, controller_port=kafka_port + 1)
     folder = cfg.home.parent
     routes = folder / "demo-routes.yaml"
     routing, problems = write_demo_routes(DEFAULT_ROUTES, routes)
@@ -456,15 +462,15 @@ def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False) -> int
         bootstrap = ["--bootstrap", cfg.bootstrap]
         services = [
             Service("worker", ["worker", *bootstrap, "--app-id", "yujing-demo",
-                               "--metrics-port", str(WORKER_PORT),
+                               "--metrics-port", str(worker_port),
                                *[arg for path in rules for arg in ("--rules", str(path))]],
                     folder / "demo-worker.log", b"Ready"),
             Service("dispatcher", ["dispatch", "run", *bootstrap, "--routes", str(routes),
                                    "--group-id", "yujing-demo-dispatch",
-                                   "--metrics-port", str(DISPATCH_PORT)],
+                                   "--metrics-port", str(dispatch_port)],
                     folder / "demo-dispatch.log", b"dispatching: consuming"),
             Service("tracker", ["track", *bootstrap, "--every", TRACK_EVERY,
-                                "--metrics-port", str(TRACK_PORT)],
+                                "--metrics-port", str(track_port)],
                     folder / "demo-track.log", b"scorecards every"),
         ]
         print(f"starting the worker, dispatch (acknowledge within "
@@ -475,8 +481,8 @@ def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False) -> int
         deadline = time.monotonic() + START_TIMEOUT_S
         for service in services:
             service.wait_ready(deadline)
-        print(f"all up; metrics on http://127.0.0.1:{WORKER_PORT}/metrics (worker), "
-              f":{DISPATCH_PORT} (dispatch), :{TRACK_PORT} (tracking)", flush=True)
+        print(f"all up; metrics on http://127.0.0.1:{worker_port}/metrics (worker), "
+              f":{dispatch_port} (dispatch), :{track_port} (tracking)", flush=True)
         start = datetime.now(CITY_TZ).isoformat(timespec="seconds")
         simulator = Service("simulator", [
             "simulate", *bootstrap, "--start", start,

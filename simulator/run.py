@@ -92,7 +92,9 @@ async def send_to_kafka(sim: Simulation, bootstrap: str, speed: float | None = N
     import orjson
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
+    from engine.kafka_client.connection import client_options
+
+    producer = AIOKafkaProducer(**client_options(bootstrap), linger_ms=20,
                                 max_batch_size=256 * 1024, acks="all",
                                 enable_idempotence=True)
     await producer.start()

@@ -17,6 +17,7 @@ description) is cut at 4,096 characters with a marker, and the event is scored.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -33,7 +34,20 @@ from pydantic import (
 
 from topics.bounds import FIELD_MAX_CHARS, TEXT_MAX_CHARS, cut
 
-CITY_TZ = ZoneInfo(os.environ.get("YUJING_TZ", "Asia/Shanghai"))
+
+def _city_tz() -> ZoneInfo:
+    name = os.environ.get("YUJING_TZ", "Asia/Shanghai")
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        # Read at import, before any command can say so: a process told a zone that does not
+        # exist stops with one line naming the variable (exit 2, as bad configuration does).
+        print(f"error: YUJING_TZ={name!r} is not a time zone (e.g. Asia/Shanghai)",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+CITY_TZ = _city_tz()
 
 Lat = float
 Lon = float

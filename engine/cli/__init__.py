@@ -19,11 +19,15 @@ from engine.worker.settings import WorkerSettings
 from models.durations import format_duration
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  # Every flag also from YUJING_<COMMAND>_<FLAG> (engine.config).
+                  context_settings={"auto_envvar_prefix": "YUJING"},
                   help="yujing 预警 — stream-processing early-warning engine.")
 broker_app = typer.Typer(no_args_is_help=True, help="Run a local Apache Kafka broker.")
 app.add_typer(broker_app, name="broker")
 reference_app = typer.Typer(no_args_is_help=True, help="Reference data (zones, lists).")
 app.add_typer(reference_app, name="reference")
+config_app = typer.Typer(no_args_is_help=True, help="The configuration every command reads.")
+app.add_typer(config_app, name="config")
 from engine.dispatch.cli import dispatch_app  # noqa: E402  (dispatch, 联动指挥)
 
 app.add_typer(dispatch_app, name="dispatch")
@@ -171,6 +175,9 @@ def worker(
     bootstrap: Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")] = WORKER.bootstrap,
     metrics_port: Annotated[int, typer.Option(
         help="Prometheus /metrics port (0: off).")] = WORKER.metrics_port,
+    metrics_host: Annotated[str, typer.Option(
+        help="Address /metrics, /healthz and /readyz listen on (0.0.0.0: every network).")
+    ] = WORKER.metrics_host,
     app_id: Annotated[str, typer.Option(
         help="Consumer group and changelog prefix.")] = WORKER.app_id,
     reload_interval: Annotated[float, typer.Option(
@@ -216,6 +223,7 @@ def worker(
     from engine.worker import NoRulesError, run_worker
 
     settings = WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
+                              metrics_host=metrics_host,
                               app_id=app_id, reload_interval_s=reload_interval,
                               batch_max=batch_max, batch_within_s=batch_within,
                               commit_interval_s=commit_interval,
@@ -273,16 +281,23 @@ def demo(
     wait: Annotated[float, typer.Option(
         help="Seconds to watch the scene: alerts, work orders, replies, escalation.")] = 30.0,
     keep: Annotated[bool, typer.Option(help="Leave the broker running afterwards.")] = False,
+    kafka_port: Annotated[int, typer.Option(
+        help="The demo broker's client port (its controller on the next one).")] = 9092,
+    metrics_port: Annotated[int, typer.Option(
+        help="The worker's /metrics port; dispatch's and tracking's are the two after.")
+    ] = 9464,
 ) -> None:
     """The whole loop in a minute: broker, worker, dispatch, tracking and a simulated city;
     a scripted scene, the departments' replies, an escalation, the scorecards."""
     from simulator.demo import run_demo
 
-    raise typer.Exit(run_demo(rules, wait_s=wait, keep=keep))
+    raise typer.Exit(run_demo(rules, wait_s=wait, keep=keep, kafka_port=kafka_port,
+                              metrics_port=metrics_port))
 
 
 @app.command()
 def simulate(
+    cli: typer.Context,
     out: Annotated[Path | None, typer.Option(help="Write events here (JSONL envelopes).")] = None,
     truth: Annotated[Path | None, typer.Option(help="Write the ground truth here (JSONL).")] = None,
     seed: int = 1,
@@ -293,7 +308,10 @@ def simulate(
     department: Annotated[list[str] | None, typer.Option(help="Only these departments.")] = None,
     rules: Annotated[Path, typer.Option(help="Rule folder (for its reference zones).")] = Path(
         "rules"),
-    bootstrap: Annotated[str | None, typer.Option(help="Send to Kafka instead of a file.")] = None,
+    bootstrap: Annotated[str | None, typer.Option(
+        envvar="YUJING_BOOTSTRAP",
+        help="Send to this Kafka (without --out: to the configured one; with --out, only "
+             "when given here).")] = None,
     speed: Annotated[float | None, typer.Option(
         help="With --bootstrap: pace events (1 = real time, 60 = an hour a minute).")] = None,
 ) -> None:
@@ -313,14 +331,16 @@ def simulate(
                      incidents_per_model=incidents, city=reference_city(rules))
     sim = Simulation(ctx, only=department)
     _track_simulated_time(sim, ctx.start, ctx.end)
-    if bootstrap:
+    given = cli.get_parameter_source("bootstrap")
+    if out is None or (bootstrap and given is not None and given.name == "COMMANDLINE"):
+        from engine.kafka_client import connection
+
         if truth:
             write_truth(sim, truth)
-        sent = asyncio.run(send_to_kafka(sim, bootstrap, speed))
+        sent = asyncio.run(send_to_kafka(sim, bootstrap or connection.current().bootstrap,
+                                         speed))
         _say(f"sent {sent} events, {len(sim.truth)} incidents")
         return
-    if out is None:
-        raise typer.BadParameter("give --out FILE or --bootstrap HOST:PORT")
     count = write_jsonl(sim, out, truth)
     _say(f"wrote {count} events and {len(sim.truth)} incidents")
 
@@ -442,7 +462,9 @@ def _bootstrap_named(argv: list[str]) -> str:
             return argv[i + 1]
         if arg.startswith("--bootstrap="):
             return arg.split("=", 1)[1]
-    return os.environ.get("YUJING_BOOTSTRAP") or "127.0.0.1:9092"
+    from engine.kafka_client import connection
+
+    return connection.current().bootstrap
 
 
 def main() -> None:
@@ -476,14 +498,43 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     show_version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
     debug: Annotated[bool, typer.Option(
         "--debug", help="Show the traceback of an error (allowed anywhere on the line).")
     ] = False,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", envvar="YUJING_CONFIG", dir_okay=False,
+        help="Configuration file (TOML or YAML): [kafka], [http] and a table of flags per "
+             "command; the environment and the flags override it.")] = None,
 ) -> None:
     """yujing 预警 — stream-processing early-warning engine."""
+    from engine.cli.configured import default_map
+    from engine.config import ConfigError, load_config
+    from engine.kafka_client import connection
+
+    try:
+        config = load_config(config_file)
+        if os.environ.get("YUJING_BOOTSTRAP") and not os.environ.get("YUJING_KAFKA__BOOTSTRAP"):
+            # The older name of the variable, which every command's --bootstrap reads.
+            config = config.model_copy(update={"kafka": config.kafka.model_copy(
+                update={"bootstrap": os.environ["YUJING_BOOTSTRAP"]})})
+        ctx.default_map = default_map(ctx.command, config)
+    except ConfigError as exc:
+        _say(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    connection.use(config.kafka)
+    ctx.obj = config
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective configuration (file, environment, defaults), secrets masked."""
+    from engine.config import shown
+
+    _say(shown(ctx.find_root().obj).rstrip("\n"))
 
 
 if __name__ == "__main__":

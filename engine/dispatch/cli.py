@@ -112,6 +112,9 @@ def run(
                         ] = "yujing-dispatch",
     metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")
                             ] = 9465,
+    metrics_host: Annotated[str, typer.Option(
+        help="Address /metrics, /healthz and /readyz listen on (0.0.0.0: every network).")
+    ] = "127.0.0.1",
     loglevel: str = "info",
     log_format: LogFormatOption = "text",
 ) -> None:
@@ -126,4 +129,5 @@ def run(
     log_format_setup(loglevel, log_format)
     quiet_repeats()
     asyncio.run(run_dispatch(DispatchSettings(bootstrap=bootstrap, routing=routing,
-                                              group_id=group_id, metrics_port=metrics_port)))
+                                              group_id=group_id, metrics_port=metrics_port,
+                                              metrics_host=metrics_host)))

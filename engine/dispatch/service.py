@@ -41,6 +41,7 @@ from engine import metrics
 from engine.dispatch.core import Dispatcher, FeedbackRefused, Outputs
 from engine.dispatch.routing import Routing
 from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.connection import client_options
 from engine.kafka_client.probe import BrokerProbe
 from topics.codec import dead_letter
 from topics.departments import DEPARTMENTS
@@ -87,6 +88,7 @@ class DispatchSettings:
     routing: Routing
     group_id: str = "yujing-dispatch"
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
 
 @dataclass(slots=True)
@@ -169,9 +171,9 @@ class DispatchService:
         self.dispatcher.restore(orders, incidents)
         log.info("restored %d work orders (%d awaiting acknowledgement) and %d incidents",
                  len(orders), sum(o.state == "open" for o in orders), len(incidents))
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks="all",
+        producer = AIOKafkaProducer(**client_options(bootstrap), linger_ms=10, acks="all",
                                     enable_idempotence=True)
-        consumer = AIOKafkaConsumer(ALERTS.name, FEEDBACK.name, bootstrap_servers=bootstrap,
+        consumer = AIOKafkaConsumer(ALERTS.name, FEEDBACK.name, **client_options(bootstrap),
                                     group_id=self.settings.group_id, enable_auto_commit=False,
                                     auto_offset_reset="earliest")
         await producer.start()
@@ -256,7 +258,7 @@ async def read_state(bootstrap: str) -> tuple[list[WorkOrder], list[Incident]]:
     topics (every partition, outside any group)."""
     partitions = [TopicPartition(spec.name, p) for spec in (ORDERS, INCIDENTS)
                   for p in range(spec.partitions)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     latest: dict[tuple[str, bytes], bytes | None] = {}
@@ -298,7 +300,8 @@ async def run_dispatch(settings: DispatchSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     probe = BrokerProbe(settings.bootstrap)
-    metrics.serve(settings.metrics_port, probe.not_ready, metrics.DISPATCH)
+    metrics.serve(settings.metrics_port, probe.not_ready, metrics.DISPATCH,
+                  host=settings.metrics_host)
     probing = asyncio.create_task(probe.run())
     try:
         await DispatchService(settings).run(stop)

@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
+from engine.kafka_client.connection import client_options
 from topics.registry import ALL_TOPICS, COMPACTED_ROLES, TopicSpec
 
 
@@ -48,7 +49,7 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None,
     isr = min_insync_replicas(rf, min_insync)
     if not 1 <= isr <= rf:
         raise ValueError(f"min.insync.replicas {isr} with replication factor {rf}")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap), request_timeout_ms=30000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -106,7 +107,7 @@ async def check_topics(bootstrap: str, specs: list[TopicSpec] | None = None,
     take partitions away; and adding them moves keys to other partitions, so fix with the
     workers stopped.) A topic that does not exist is ``ensure_topics``' business."""
     specs = list(ALL_TOPICS.values()) if specs is None else specs
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap), request_timeout_ms=30000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -17,6 +17,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from engine.failures import describe
+from engine.kafka_client.connection import client_options
 from engine.reference_records import apply_reference, track_lookup_event
 from engine.silences import SilenceBook
 from models.refdata import ReferenceData
@@ -58,7 +59,7 @@ class ReferenceReader:
         # come from the topic registry, which is what created the topics.
         partitions = [TopicPartition(topic, p) for topic in self.topics
                       for p in range(ALL_TOPICS[topic].partitions)]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+        consumer = AIOKafkaConsumer(**client_options(self.bootstrap), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
@@ -106,7 +107,7 @@ class ReferenceReader:
 
 async def publish_reference(bootstrap: str, reference: ReferenceData) -> int:
     """Send every record of the reference tables to their topics; return how many."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks="all",
+    producer = AIOKafkaProducer(**client_options(bootstrap), linger_ms=10, acks="all",
                                 enable_idempotence=True)
     await producer.start()
     sent = 0

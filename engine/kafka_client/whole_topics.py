@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from engine.kafka_client.connection import client_options
+
 
 @dataclass(frozen=True, slots=True)
 class TopicRecord:
@@ -25,7 +27,7 @@ class TopicRecord:
 
 def whole_topic_consumer(bootstrap: str) -> AIOKafkaConsumer:
     """A consumer outside any group that commits nothing (``assign_whole`` it after start)."""
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    return AIOKafkaConsumer(**client_options(bootstrap), group_id=None,
                             enable_auto_commit=False, auto_offset_reset="earliest")
 
 
@@ -35,7 +37,7 @@ async def partitions_of(bootstrap: str, topics: Iterable[str]) -> list[TopicPart
     It asks for the metadata of all topics: asking about a named topic can create it on a
     broker that auto-creates topics, with the wrong partition count.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap), request_timeout_ms=30000)
     await admin.start()
     try:
         described = await admin.describe_topics()

@@ -38,6 +38,9 @@ def track(
     every: Annotated[str, typer.Option(help="How often to publish scorecards.")] = "60s",
     window: Annotated[str, typer.Option(help="The period the scorecards cover.")] = "24h",
     metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")] = 9466,
+    metrics_host: Annotated[str, typer.Option(
+        help="Address /metrics, /healthz and /readyz listen on (0.0.0.0: every network).")
+    ] = "127.0.0.1",
     sla: SlaOption = None,
     log_format: LogFormatOption = "text",
 ) -> None:
@@ -52,6 +55,7 @@ def track(
     try:
         settings = TrackSettings(bootstrap=bootstrap, every_s=parse_duration(every),
                                  window_s=parse_duration(window), metrics_port=metrics_port,
+                                 metrics_host=metrics_host,
                                  sla_seconds=parse_sla(sla))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

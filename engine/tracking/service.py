@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from engine import metrics
 from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.connection import client_options
 from engine.kafka_client.probe import BrokerProbe
 from engine.kafka_client.whole_topics import (
     TopicRecord,
@@ -85,6 +86,7 @@ class TrackSettings(BaseModel):
     every_s: float = Field(60.0, gt=0)
     window_s: float = Field(86400.0, gt=0)
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     sla_seconds: dict[Severity, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_SECONDS))
 
 
@@ -174,7 +176,7 @@ class Tracker:
         await ensure_topics(settings.bootstrap, [ALERTS, ORDERS, FEEDBACK, SCORECARDS])
         self.published_keys = await _current_keys(settings.bootstrap)
         consumer = whole_topic_consumer(settings.bootstrap)
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=10,
+        producer = AIOKafkaProducer(**client_options(settings.bootstrap), linger_ms=10,
                                     acks="all", enable_idempotence=True)
         try:
             await consumer.start()
@@ -220,7 +222,8 @@ async def _current_keys(bootstrap: str) -> set[str]:
 def run_tracker(settings: TrackSettings) -> None:
     """Run ``yujing track`` in this process until SIGTERM or Ctrl-C."""
     probe = BrokerProbe(settings.bootstrap)
-    metrics.serve(settings.metrics_port, probe.not_ready, metrics.TRACKING)
+    metrics.serve(settings.metrics_port, probe.not_ready, metrics.TRACKING,
+                  host=settings.metrics_host)
 
     async def main() -> None:
         task = asyncio.current_task()

@@ -22,6 +22,7 @@ import faust
 
 from engine import metrics
 from engine.core import ScoringCore
+from engine.kafka_client import connection
 from engine.kafka_client.admin import check_topics, ensure_topics, replication_factor
 from engine.kafka_client.probe import PROBE_INTERVAL_S, BrokerProbe
 from engine.kafka_client.reference import ReferenceReader
@@ -68,6 +69,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
+        broker_credentials=connection.current().faust_credentials(),
         store="memory://",
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
@@ -321,5 +323,6 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info",
     if settings.reload_interval_s:
         start_server()  # the child processes that load changed rule files fork from it
     tune_gc()
-    metrics.serve(settings.metrics_port, worker.broker_probe.not_ready, metrics.WORKER)
+    metrics.serve(settings.metrics_port, worker.broker_probe.not_ready, metrics.WORKER,
+                  host=settings.metrics_host)
     QuietLibrariesWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -73,6 +73,8 @@ class WorkerSettings(BaseModel):
     """Events dated further back are dead-lettered: older than any rule's state lasts."""
     metrics_port: int = 9464
     """Prometheus /metrics port (0: off)."""
+    metrics_host: str = "127.0.0.1"
+    """The address /metrics, /healthz and /readyz listen on."""
     data_dir: Path = Path(".yujing/worker")
 
     @property

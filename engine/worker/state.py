@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from engine import metrics
 from engine.entity_state import EntityState as Entity
 from engine.failures import describe
+from engine.kafka_client.connection import client_options
 from engine.kafka_client.partitions import partition_of
 from engine.worker.in_flight import InFlight
 
@@ -51,7 +52,7 @@ class ChangelogWriter:
 
     async def start(self) -> None:
         # Created here: aiokafka binds a producer to the running event loop.
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
+        self._producer = AIOKafkaProducer(**client_options(self.bootstrap), linger_ms=5,
                                           max_batch_size=1 << 20, acks="all",
                                           enable_idempotence=True)
         await self._producer.start()

@@ -1,0 +1,158 @@
+"""yujing's configuration: one file, the environment, then the command line.
+
+Every command reads the same configuration, in increasing order of precedence:
+
+1. a file, ``yujing.toml`` (or ``.yaml``), named by ``--config`` or ``YUJING_CONFIG``;
+2. environment variables with the prefix ``YUJING_`` (``YUJING_KAFKA__USERNAME``: a double
+   underscore goes one table down; a command's flag: ``YUJING_WORKER_BATCH_MAX``);
+3. the command's flags.
+
+The file holds the shared tables ``[kafka]`` (``engine.kafka_client.connection``) and
+``[http]``, and one table per command whose keys are that command's flags (``[worker]``
+``batch_max = 2000``; ``[dispatch]`` applies to every ``yujing dispatch`` command)::
+
+    [kafka]
+    bootstrap = "kafka-1:9093,kafka-2:9093"
+    security_protocol = "SASL_SSL"
+    username = "yujing-worker"
+    password_file = "/run/secrets/kafka-password"
+    ca_file = "/etc/yujing/kafka-ca.pem"
+
+    [http]
+    bind = "10.0.0.5"
+
+    [worker]
+    metrics_port = 9464
+
+A password is never taken from a flag or from the file (it would end up in shell histories,
+process lists and configuration repositories): ``kafka.password_file`` or
+``YUJING_KAFKA__PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
+
+from engine.kafka_client.connection import KafkaConnection
+
+COMMAND_TABLES = ("worker", "dispatch", "track", "console", "simulate", "create-topics",
+                  "reference", "alerts", "report", "silence", "demo", "replay")
+"""Tables of command flags the file may hold (named as the command is typed)."""
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used: the message names the key and the cause."""
+
+
+class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bind: str = "127.0.0.1"
+    """The address every HTTP endpoint (metrics, readiness, the console) listens on. Only
+    this machine by default: ``0.0.0.0`` exposes them to every network the host is on."""
+
+
+class YujingConfig(BaseSettings):
+    """The effective configuration (``load_config`` builds it)."""
+
+    model_config = SettingsConfigDict(env_prefix="YUJING_", env_nested_delimiter="__",
+                                      extra="forbid", frozen=True)
+
+    kafka: KafkaConnection = KafkaConnection()
+    http: HttpSettings = HttpSettings()
+    commands: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per command (``worker``, ``create-topics``, …): flag name → value, from the file."""
+    file: Path | None = None
+    """The file read (None: none)."""
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The file's tables, as read (TOML, or YAML for ``.yaml``/``.yml``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: "
+                          f"{exc.strerror or exc}") from None
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        kind = "YAML" if path.suffix in (".yaml", ".yml") else "TOML"
+        raise ConfigError(f"{path}: not valid {kind}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected tables of settings, found {type(data).__name__}")
+    return data
+
+
+def load_config(path: Path | None = None) -> YujingConfig:
+    """The configuration from ``path`` (if any) and the environment; ``ConfigError`` names
+    the first bad key."""
+    data = read_file(path) if path is not None else {}
+    where = str(path) if path is not None else "the environment"
+    if isinstance(data.get("kafka"), dict) and "password" in data["kafka"]:
+        raise ConfigError(f"{path}: kafka.password: a password does not go in the "
+                          "configuration file: put it in a file of its own "
+                          "(kafka.password_file) or in YUJING_KAFKA__PASSWORD")
+    shared = {k: v for k, v in data.items() if k in ("kafka", "http")}
+    commands: dict[str, dict[str, Any]] = {}
+    for name, table in data.items():
+        if name in ("kafka", "http"):
+            continue
+        if name not in COMMAND_TABLES:
+            raise ConfigError(f"{path}: [{name}]: no such table (the file holds [kafka], "
+                              f"[http] and the commands' {', '.join(COMMAND_TABLES)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {name}: expected a table of the command's flags")
+        commands[name] = {key.replace("-", "_"): value for key, value in table.items()}
+
+    class FromFileThenEnvironment(YujingConfig):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls: Any, init_settings: Any,
+                                       env_settings: Any, dotenv_settings: Any,
+                                       file_secret_settings: Any) -> tuple[Any, ...]:
+            # First the strongest: the environment over the file.
+            return (init_settings, env_settings,
+                    InitSettingsSource(settings_cls, init_kwargs=shared))
+
+    try:
+        loaded = FromFileThenEnvironment(commands=commands, file=path)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration ({where} and YUJING_* variables): "
+                          f"{_first_error(exc)}") from None
+    return YujingConfig.model_construct(**dict(loaded))
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    key = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "no such setting"
+    shown = "" if error["type"] in ("value_error", "extra_forbidden", "missing") else (
+        f" (got {error['input']!r})")
+    more = len(exc.errors()) - 1
+    return f"{key}: {message}{shown}" + (f" (and {more} more)" if more else "")
+
+
+def shown(config: YujingConfig) -> str:
+    """The configuration as a TOML file, secrets masked (``yujing config show``)."""
+    lines = [f"# from {config.file or 'no file'}, the YUJING_* environment and defaults"]
+    kafka = config.kafka.model_dump(mode="json")
+    if kafka.get("password") is not None:
+        kafka["password"] = "********"
+    for name, table in (("kafka", kafka), ("http", config.http.model_dump(mode="json")),
+                        *sorted(config.commands.items())):
+        lines += ["", f"[{name}]"]
+        for key, value in table.items():
+            lines.append(f"# {key} not set" if value is None else
+                         f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"
