@@ -220,7 +220,10 @@ def worker(
     except UnsupportedVersionError as exc:
         _say(f"yujing worker: {exc}", err=True)
         raise typer.Exit(1) from None
+    from engine.kafka_client.access import ensure_access
     from engine.worker import NoRulesError, run_worker
+
+    ensure_access(bootstrap)
 
     settings = WorkerSettings(bootstrap=bootstrap, rules=rules, metrics_port=metrics_port,
                               metrics_host=metrics_host,
@@ -477,12 +480,23 @@ def main() -> None:
     if not debug and command not in SERVICES:
         # aiokafka logs each failed connection attempt; the one line below says it all.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    from engine.kafka_client.access import AccessRefused, check_access
+
     try:
         app()
+    except AccessRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     except (KafkaConnectionError, ConnectionRefusedError) as exc:
         if debug:
             raise
-        print(f"error: cannot reach Kafka at {_bootstrap_named(sys.argv)} ({exc}); is the "
+        bootstrap = _bootstrap_named(sys.argv)
+        try:  # aiokafka says "Unable to bootstrap" for a refused password or certificate too
+            asyncio.run(check_access(bootstrap))
+        except AccessRefused as refused:
+            print(f"error: {refused}", file=sys.stderr)
+            sys.exit(2)
+        print(f"error: cannot reach Kafka at {bootstrap} ({exc}); is the "
               "broker running? (`yujing broker start` runs one; --debug shows the traceback)",
               file=sys.stderr)
         sys.exit(2)

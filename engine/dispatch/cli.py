@@ -122,10 +122,12 @@ def run(
     import asyncio
 
     from engine.dispatch.service import DispatchSettings, run_dispatch
+    from engine.kafka_client.access import ensure_access
     from engine.log_format import setup as log_format_setup
     from engine.log_repeats import quiet_repeats
 
     routing = _routing_or_exit(routes)
+    ensure_access(bootstrap)
     log_format_setup(loglevel, log_format)
     quiet_repeats()
     asyncio.run(run_dispatch(DispatchSettings(bootstrap=bootstrap, routing=routing,

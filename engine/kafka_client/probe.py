@@ -23,12 +23,13 @@ PROBE_INTERVAL_S = 2.0
 PROBE_TIMEOUT_S = 2.0
 
 
-def _hosts(bootstrap: str) -> list[tuple[str, int]]:
-    hosts = []
+def hosts(bootstrap: str) -> list[tuple[str, int]]:
+    """``"a:9092,b:9093"`` as ``[("a", 9092), ("b", 9093)]``."""
+    found = []
     for address in bootstrap.split(","):
         host, _, port = address.strip().rpartition(":")
-        hosts.append((host or "127.0.0.1", int(port)))
-    return hosts
+        found.append((host or "127.0.0.1", int(port)))
+    return found
 
 
 class BrokerProbe:
@@ -70,7 +71,7 @@ class BrokerProbe:
             self._conn = None
 
     async def _answers(self) -> bool:
-        for host, port in _hosts(self.bootstrap):
+        for host, port in hosts(self.bootstrap):
             try:
                 async with asyncio.timeout(self.timeout_s):
                     if self._conn is None or not self._conn.connected():

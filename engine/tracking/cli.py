@@ -45,11 +45,13 @@ def track(
     log_format: LogFormatOption = "text",
 ) -> None:
     """Keep per-department and per-model scorecards current on performance.scorecards."""
+    from engine.kafka_client.access import ensure_access
     from engine.log_format import setup as log_format_setup
     from engine.log_repeats import quiet_repeats
     from engine.tracking.service import TrackSettings, run_tracker
     from models.durations import parse_duration
 
+    ensure_access(bootstrap)
     log_format_setup(logging.INFO, log_format)
     quiet_repeats()
     try:
