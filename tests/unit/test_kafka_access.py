@@ -1,6 +1,7 @@
-"""A certificate nobody trusts stops a command at once with one line (engine.kafka_client.access); a server that does not answer is
-left to the command's own handling. Real TLS handshakes against a local server; the refused
-password needs a broker (tests/integration/test_secure_e2e.py)."""
+"""A certificate nobody trusts stops a command at once with one line
+(engine.kafka_client.access); a server that does not answer is left to the command's own
+handling. Real TLS handshakes against a local server; the refused password needs a broker
+(tests/integration/test_secure_e2e.py)."""
 
 from __future__ import annotations
 
