@@ -66,3 +66,24 @@ def test_the_stack_s_prometheus_scrapes_its_services_with_the_local_jobs_and_rul
     assert "yujing-rules.yml:/etc/prometheus/yujing-rules.yml" in mounted
     assert re.search(r"url: http://prometheus:9090", (
         REPO / "monitoring/grafana/provisioning/datasources/prometheus.yml").read_text())
+
+
+def test_every_yujing_service_s_command_is_one_the_cli_takes():
+    # The image's entrypoint is `yujing`: each command's flags must be ones it takes (their
+    # values are checked when it runs: --help comes first).
+    import sys
+
+    services = compose()["services"]
+    commands = {name: service["command"] for name, service in services.items()
+                if service.get("image") == "yujing:local" and "entrypoint" not in service}
+    assert set(commands) == {"topics", "worker", "dispatch", "track"}
+    for name, command in commands.items():
+        done = subprocess.run([sys.executable, "-m", "engine.cli", *command, "--help"],
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert done.returncode == 0, (name, done.stdout, done.stderr)
+    simulator = services["simulator"]["command"][0]
+    assert simulator.startswith("exec yujing simulate --bootstrap kafka:9092")
+    head = simulator.split("--start")[0].split()[2:]
+    done = subprocess.run([sys.executable, "-m", "engine.cli", *head, "--help"],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stderr
