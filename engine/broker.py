@@ -266,6 +266,9 @@ def start(cfg: BrokerConfig, timeout: float = 90.0) -> int:
     if pid is not None and _alive(pid):
         if not _answering(cfg):
             pid = wait_answering(cfg, pid, deadline)
+        if cfg.security and not _port_open(cfg.host, cfg.security.sasl_port):
+            raise RuntimeError(f"the broker of {cfg.home} (pid {pid}) runs without a SASL_SSL "
+                               f"listener on {cfg.security.sasl_port}: stop it first")
     else:
         pid = wait_answering(cfg, launch(cfg), deadline)
     if cfg.security:
