@@ -55,6 +55,8 @@ ADMIN = "yujing-admin"
 WORKER = "yujing-worker"
 DISPATCH = "yujing-dispatch"
 TRACK = "yujing-track"
+DISPATCH_GROUP = "yujing-dispatch"
+"""The dispatch service's consumer group (``DispatchSettings.group_id``)."""
 
 
 class BrokerSecurity(BaseModel):
@@ -131,7 +133,7 @@ def acl_set(security: BrokerSecurity) -> dict[str, list[AclRule]]:
         # Its state: written as it dispatches, read whole when it restarts.
         *_topics([ORDERS.name, INCIDENTS.name], READ_WRITE),
         *_topics([DEADLETTER.name], WRITES),  # feedback it cannot read
-        AclRule(resource="group", name=DISPATCH, operations=GROUP),
+        AclRule(resource="group", name=DISPATCH_GROUP, operations=GROUP),
     ]
     track = [
         *_topics([ALERTS.name, ORDERS.name, FEEDBACK.name], READS),

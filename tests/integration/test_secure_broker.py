@@ -14,12 +14,25 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+)
 from aiokafka.helpers import create_ssl_context
 
-from engine.broker_security import ensure_tls
+from engine.broker_security import DISPATCH_GROUP, ensure_tls
 from tests.integration.secure_kit import SecureBroker
-from topics.registry import ALERTS, FEEDBACK
+from topics.registry import (
+    ALERTS,
+    DEADLETTER,
+    EVENT_TOPICS,
+    FEEDBACK,
+    INCIDENTS,
+    ORDERS,
+    SCORECARDS,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -134,3 +147,60 @@ def test_plaintext_client_cannot_use_the_sasl_listener(secure_kafka: SecureBroke
     _, seconds = refused_start({"bootstrap_servers": secure_kafka.bootstrap,
                                 "request_timeout_ms": 5000})
     assert seconds < FAST
+
+
+async def joins_group(options: dict[str, Any], group: str, topics: list[str]) -> bool:
+    """Join ``group`` reading ``topics`` (nothing committed); True once partitions are
+    assigned."""
+    consumer = AIOKafkaConsumer(*topics, **options, group_id=group, enable_auto_commit=False,
+                                auto_offset_reset="latest")
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not consumer.assignment() and time.monotonic() < deadline:
+            await consumer.getmany(timeout_ms=500)
+        return bool(consumer.assignment())
+    finally:
+        await consumer.stop()
+
+
+async def may_create(options: dict[str, Any], name: str) -> bool:
+    """Whether the broker would create topic ``name`` for this client (validated only)."""
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        response = await admin.create_topics([NewTopic(name, 1, 1)], validate_only=True)
+        code = response.topic_errors[0][1]
+        assert code in (0, TopicAuthorizationFailedError.errno), response
+        return code == 0
+    finally:
+        await admin.close()
+
+
+def test_services_do_their_own_work(secure_kafka: SecureBroker):
+    """What the worker, dispatch and tracking do on the broker, each as its own principal:
+    its consumer group, its state and outputs, the topics it creates; and not more."""
+    worker = secure_kafka.client_options(secure_kafka.worker)
+    dispatch = secure_kafka.client_options(secure_kafka.dispatch)
+    track = secure_kafka.client_options(secure_kafka.track)
+    # The worker: Faust's group is the app id; it creates its "<app id>-..." topics.
+    assert asyncio.run(joins_group(worker, "yujing", list(EVENT_TOPICS)))
+    assert asyncio.run(may_create(worker, "yujing-acl-test-changelog"))
+    assert not asyncio.run(may_create(worker, "alerts-acl-test"))
+    with pytest.raises(GroupAuthorizationFailedError):
+        asyncio.run(joins_group(worker, DISPATCH_GROUP, [ALERTS.name]))
+    asyncio.run(send(worker, DEADLETTER.name, b"unreadable"))
+    # Dispatch: its group over alerts and feedback, its orders and incidents written and read.
+    assert asyncio.run(joins_group(dispatch, DISPATCH_GROUP, [ALERTS.name, FEEDBACK.name]))
+    for topic in (ORDERS.name, INCIDENTS.name):
+        value = f"state {uuid.uuid4()}".encode()
+        assert asyncio.run(read_one(dispatch, topic, *asyncio.run(send(dispatch, topic, value)))
+                           ) == value
+    with pytest.raises(TopicAuthorizationFailedError):
+        asyncio.run(send(dispatch, ALERTS.name, b"not its to write"))
+    # Tracking: scorecards written (idempotent, as it does) and read back.
+    card = f"card {uuid.uuid4()}".encode()
+    written = asyncio.run(send({**track, "enable_idempotence": True}, SCORECARDS.name, card))
+    assert asyncio.run(read_one(track, SCORECARDS.name, *written)) == card
+    with pytest.raises(TopicAuthorizationFailedError):
+        asyncio.run(subscribe_and_read(track, DEADLETTER.name))

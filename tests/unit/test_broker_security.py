@@ -132,3 +132,17 @@ def test_dispatch_and_track_acls():
     assert all(Op.WRITE not in ops for name, ops in track.items()
                if name != "performance.scorecards")
     assert not any(name.startswith("events.") for name in track)
+
+
+def test_groups_are_the_services_own():
+    import dataclasses
+
+    from engine.dispatch.service import DispatchSettings
+    from engine.worker.settings import WorkerSettings
+
+    groups = {principal: [r.name for r in rules if r.resource == "group"]
+              for principal, rules in acl_set(BrokerSecurity()).items()}
+    assert groups[WORKER] == [WorkerSettings().app_id]
+    dispatch_group = {f.name: f.default for f in dataclasses.fields(DispatchSettings)}["group_id"]
+    assert groups[DISPATCH] == [dispatch_group]
+    assert groups[TRACK] == []  # it reads whole topics outside any group
