@@ -10,7 +10,7 @@ registration before any ACL exists), a SASL_SSL listener for clients:
 - A CA and a broker certificate for ``localhost``/``127.0.0.1`` made with the ``openssl`` CLI
   under ``home/security`` (kept across restarts, so clients keep trusting the same CA).
 - Passwords generated once, one file (mode 0600) per user under ``home/security/passwords``.
-- ``StandardAuthorizer`` with nothing allowed without an ACL; ``ACL_SET`` below is what each
+- ``StandardAuthorizer`` with nothing allowed without an ACL; ``acl_set`` below is what each
   principal may do, applied by ``apply_acls`` at every start.
 """
 
@@ -322,7 +322,7 @@ def client_options(cfg: BrokerConfig, user: str, mechanism: str = "SCRAM-SHA-512
 
 
 def acl_bindings(security: BrokerSecurity) -> Iterator[tuple[int, str, int, str, str, int, int]]:
-    """``ACL_SET`` as CreateAcls v1 creations: (resource type, name, pattern type, principal,
+    """``acl_set`` as CreateAcls v1 creations: (resource type, name, pattern type, principal,
     host, operation, permission)."""
     for principal, rules in acl_set(security).items():
         for rule in rules:
@@ -333,7 +333,7 @@ def acl_bindings(security: BrokerSecurity) -> Iterator[tuple[int, str, int, str,
 
 async def _create_acls(cfg: BrokerConfig) -> int:
     # aiokafka 0.14 has the CreateAcls request but no admin method for it: send it ourselves
-    # (v1, the oldest version Kafka 4 still takes) as the admin user, over SASL_SSL.
+    # (v1, the newest aiokafka knows, which Kafka 4.4 takes) as the admin user, over SASL_SSL.
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.protocol.admin import CreateAclsRequest_v1
     from aiokafka.protocol.api import Request
