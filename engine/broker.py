@@ -23,6 +23,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
+from engine import broker_security
+from engine.broker_security import BrokerSecurity
+
 KAFKA_VERSION = "4.4.0"
 KAFKA_DIR = Path(__file__).resolve().parent / "kafka"  # pom.xml and log4j2.properties
 
@@ -42,6 +45,9 @@ class BrokerConfig(BaseModel):
     """``controller.quorum.voters`` of a cluster (``1@h:c1,2@h:c2,...``); empty: this node alone."""
     replication: int = 1
     """Replication factor of the internal topics and of topics created without one."""
+    security: BrokerSecurity | None = None
+    """A SASL_SSL listener, SCRAM users and ACLs besides the PLAINTEXT one (None: plain only);
+    see ``engine.broker_security``."""
 
     @model_validator(mode="after")
     def _paths(self) -> BrokerConfig:
@@ -175,13 +181,15 @@ def _server_properties(cfg: BrokerConfig) -> str:
     h, p, c = cfg.host, cfg.port, cfg.controller_port
     voters = cfg.voters or f"{cfg.node_id}@{h}:{c}"
     rf, isr = cfg.replication, min(2, cfg.replication)
+    sasl = f",{broker_security.listener(cfg)}" if cfg.security else ""
+    secured = broker_security.server_properties(cfg) if cfg.security else ""
     return f"""# Written by engine/broker.py on every start; edits here are lost.
 process.roles=broker,controller
 node.id={cfg.node_id}
-listeners=PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c}
-advertised.listeners=PLAINTEXT://{h}:{p}
+listeners=PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c}{sasl}
+advertised.listeners=PLAINTEXT://{h}:{p}{sasl}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+{"" if secured else "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"}
 # Static voters: no --standalone at format time, and a port change stays harmless.
 controller.quorum.voters={voters}
 log.dirs={cfg.home / "data"}
@@ -204,7 +212,7 @@ share.coordinator.state.topic.num.partitions=1
 # A lone Faust worker joins at once; the log cleaner gets 32 of its default 128 MiB of heap.
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=33554432
-"""
+{secured}"""
 
 
 def _java(cfg: BrokerConfig, jars: Path, main: str, *args: str) -> list[str]:
@@ -220,16 +228,22 @@ def _java(cfg: BrokerConfig, jars: Path, main: str, *args: str) -> list[str]:
 
 def _format_storage(cfg: BrokerConfig, jars: Path, props: Path) -> None:
     if (cfg.home / "data" / "meta.properties").is_file():
+        if cfg.security:
+            broker_security.check_formatted_users(cfg)
         return
     id_file = cfg.home / "cluster.id"
     if not id_file.is_file():  # the format of `StorageTool random-uuid`, without a JVM start
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         id_file.write_text(("A" + cid[1:] if cid[0] == "-" else cid) + "\n")
     cid = id_file.read_text().strip()
-    cmd = _java(cfg, jars, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props))
+    scram = broker_security.scram_arguments(cfg) if cfg.security else []
+    cmd = _java(cfg, jars, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props),
+                *scram)
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"Kafka storage format failed:\n{res.stdout}{res.stderr}")
+    if cfg.security:
+        broker_security.users_file(cfg.home).write_text("\n".join(cfg.security.users) + "\n")
 
 
 def status(cfg: BrokerConfig) -> BrokerStatus:
@@ -245,28 +259,39 @@ def status(cfg: BrokerConfig) -> BrokerStatus:
 
 
 def start(cfg: BrokerConfig, timeout: float = 90.0) -> int:
-    """Start the broker (or find it running) and return its pid once it answers."""
+    """Start the broker (or find it running) and return its pid once it answers (a secured
+    one: with its ACLs applied)."""
     deadline = time.monotonic() + timeout
     pid = _read_pid(cfg)
     if pid is not None and _alive(pid):
-        if _answering(cfg):
-            return pid
+        if not _answering(cfg):
+            pid = wait_answering(cfg, pid, deadline)
+        if cfg.security and not _port_open(cfg.host, cfg.security.sasl_port):
+            raise RuntimeError(f"the broker of {cfg.home} (pid {pid}) runs without a SASL_SSL "
+                               f"listener on {cfg.security.sasl_port}: stop it first")
     else:
-        pid = launch(cfg)
-    return wait_answering(cfg, pid, deadline)
+        pid = wait_answering(cfg, launch(cfg), deadline)
+    if cfg.security:
+        broker_security.apply_acls(cfg)
+    return pid
 
 
 def launch(cfg: BrokerConfig) -> int:
     """Start the broker's JVM without waiting for it (a node of a cluster answers only once a
     majority of the voters runs); return its pid."""
     cfg.pid_file.unlink(missing_ok=True)
-    for port in (cfg.port, cfg.controller_port):
+    sasl_port = [cfg.security.sasl_port] if cfg.security else []
+    for port in (cfg.port, cfg.controller_port, *sasl_port):
         if _port_open(cfg.host, port):
             raise RuntimeError(f"{cfg.host}:{port} is in use, not by a broker of {cfg.home}")
     jars = ensure_jars(cfg)
     (cfg.home / "logs").mkdir(parents=True, exist_ok=True)
     props = cfg.home / "server.properties"
-    props.write_text(_server_properties(cfg))
+    props.unlink(missing_ok=True)
+    # Private: a secured broker's holds the PLAIN users' passwords.
+    fd = os.open(props, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(_server_properties(cfg))
     _format_storage(cfg, jars, props)
     with (cfg.home / "logs" / "broker.out").open("ab") as out:
         pid = subprocess.Popen(

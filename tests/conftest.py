@@ -2,7 +2,8 @@
 
 The session starts one single-node KRaft broker from Kafka's jars (fetched with Maven on first
 use) under a temporary folder, on ports that do not clash with a developer's own broker
-(``YUJING_TEST_KAFKA_PORT``, default 19092, and the next port for the controller).
+(``YUJING_TEST_KAFKA_PORT``, default 19092, and the next port for the controller). Tests of
+security ask for ``secure_kafka``, a broker of their own with SASL_SSL and ACLs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from engine import broker
 from engine.kafka_client.admin import ensure_topics
+from tests.integration.secure_kit import SecureBroker, secure_broker
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +30,16 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[broker.BrokerCon
         yield cfg
     finally:
         broker.stop(cfg)
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """One secured broker for the session (SASL_SSL with SCRAM users, a generated CA, the
+    StandardAuthorizer with yujing's ACLs), on free ports, every registry topic created.
+
+    Yields a ``tests.integration.secure_kit.SecureBroker``: ``bootstrap`` (SASL_SSL),
+    ``ca_file``, and per principal (``admin``, ``worker``, ``dispatch``, ``track``,
+    ``department``) a ``username`` and a ``password_file``; ``client_options(principal)``
+    gives aiokafka's keyword arguments."""
+    with secure_broker(tmp_path_factory.mktemp("secure-kafka")) as found:
+        yield found

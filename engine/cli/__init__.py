@@ -407,12 +407,24 @@ def _cluster_config(port: int, nodes: int):
     return ClusterConfig(nodes=nodes, port=port)
 
 
+Secure = Annotated[bool, typer.Option(
+    "--secure", help="Add a SASL_SSL listener (SCRAM-SHA-256/512 and PLAIN users, a CA and "
+    "certificate made under the home) and the authorizer with yujing's ACLs.")]
+SaslPort = Annotated[int, typer.Option(envvar="YUJING_KAFKA_SASL_PORT",
+                                       help="The SASL_SSL listener's port (with --secure).")]
+
+
 @broker_app.command("start")
 def broker_start(port: Port = 9092, controller_port: ControllerPort = 9093,
-                 nodes: Nodes = 1) -> None:
+                 nodes: Nodes = 1, secure: Secure = False, sasl_port: SaslPort = 9094) -> None:
     """Fetch Kafka's jars (first time), start the broker, wait until it answers."""
     from engine import broker, broker_cluster
 
+    if secure:
+        if nodes > 1:
+            raise typer.BadParameter("--secure runs a single node", param_hint="--nodes")
+        _start_secure(port, controller_port, sasl_port)
+        return
     if nodes > 1:
         cluster = _cluster_config(port, nodes)
         pids = broker_cluster.start_cluster(cluster)
@@ -423,6 +435,22 @@ def broker_start(port: Port = 9092, controller_port: ControllerPort = 9093,
     cfg = _broker_config(port, controller_port)
     pid = broker.start(cfg)
     _say(f"kafka {cfg.kafka_version} running on {cfg.bootstrap} (pid {pid}, home {cfg.home})")
+
+
+def _start_secure(port: int, controller_port: int, sasl_port: int) -> None:
+    from engine import broker, broker_security
+
+    cfg = _broker_config(port, controller_port).model_copy(
+        update={"security": broker_security.BrokerSecurity(sasl_port=sasl_port)})
+    pid = broker.start(cfg)
+    users = cfg.security.users
+    _say(f"kafka {cfg.kafka_version} running (pid {pid}, home {cfg.home})\n"
+         f"  clients: SASL_SSL on {broker_security.listener(cfg).removeprefix('SASL_SSL://')} "
+         f"(SCRAM-SHA-512, SCRAM-SHA-256, PLAIN)\n"
+         f"  CA file: {broker_security.ca_file(cfg.home)}\n"
+         f"  users: {', '.join(users)} ({users[0]} is a super user); each one's password in "
+         f"{broker_security.password_file(cfg.home, '<user>')}\n"
+         f"  internal: PLAINTEXT on {cfg.bootstrap}, loopback only, every client a super user")
 
 
 @broker_app.command("stop")
