@@ -31,10 +31,11 @@ def free_ports(n: int) -> list[int]:
         return [s.getsockname()[1] for s in socks]
 
 
-async def produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]
-                  ) -> list[tuple[int, int]]:
-    """Send (topic, key, value) records in order; return each one's (partition, offset)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+async def produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]],
+                  client: dict[str, Any] | None = None) -> list[tuple[int, int]]:
+    """Send (topic, key, value) records in order; return each one's (partition, offset).
+    ``client``: aiokafka options to connect with instead (a secured broker's principal)."""
+    producer = AIOKafkaProducer(**(client or {"bootstrap_servers": bootstrap}), linger_ms=5)
     await producer.start()
     try:
         futures = [await producer.send(topic, value=value, key=key)
@@ -64,10 +65,12 @@ async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> N
 
 async def read_until(bootstrap: str, topic: str, done: Callable[[list[dict[str, Any]]], bool],
                      wanted: Callable[[dict[str, Any]], bool], timeout: float = 120.0,
-                     give_up: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
+                     give_up: Callable[[], bool] = lambda: False,
+                     client: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Read ``topic`` from the start, keeping JSON records ``wanted`` says are ours, until
-    ``done(kept)``, the timeout or ``give_up()`` (say, the worker died); return what was kept."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+    ``done(kept)``, the timeout or ``give_up()`` (say, the worker died); return what was kept.
+    ``client``: aiokafka options to connect with instead (a secured broker's principal)."""
+    consumer = AIOKafkaConsumer(topic, **(client or {"bootstrap_servers": bootstrap}),
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     kept: list[dict[str, Any]] = []
@@ -93,14 +96,16 @@ async def read_until(bootstrap: str, topic: str, done: Callable[[list[dict[str, 
 
 @contextmanager
 def yujing_process(log: Path, *args: str, stdout: Path | None = None,
-                   module: str = "engine.cli") -> Iterator[subprocess.Popen[bytes]]:
+                   module: str = "engine.cli", env: dict[str, str] | None = None
+                   ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``yujing ARGS`` as a real process (output to ``log``, or stdout to ``stdout``;
-    ``module``: the command line to run, ``engine.cli`` or a test's own launcher of it);
-    SIGTERM it on exit, SIGKILL if it does not stop within 30 s."""
+    ``module``: the command line to run, ``engine.cli`` or a test's own launcher of it; ``env``:
+    variables to add); SIGTERM it on exit, SIGKILL if it does not stop within 30 s."""
     out = (stdout or log).open("ab")
     err = log.open("ab")
     proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, stdout=out,
-                            stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            stderr=err,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                             start_new_session=True)
     try:
         yield proc
@@ -111,11 +116,12 @@ def yujing_process(log: Path, *args: str, stdout: Path | None = None,
 
 
 def worker_process(bootstrap: str, rules: Path, app_id: str, log: Path, *extra: str,
-                   module: str = "engine.cli"
+                   module: str = "engine.cli", env: dict[str, str] | None = None
                    ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """Run ``yujing worker`` as a real process; stop it with SIGTERM on exit."""
     return yujing_process(log, "worker", "--rules", str(rules), "--bootstrap", bootstrap,
-                          "--app-id", app_id, "--metrics-port", "0", *extra, module=module)
+                          "--app-id", app_id, "--metrics-port", "0", *extra, module=module,
+                          env=env)
 
 
 def run(coro: Any) -> Any:
