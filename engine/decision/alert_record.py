@@ -46,7 +46,8 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
     evidence = guard.record(evidence)
     key = guard.text(key)
     assert decision.alert_id is not None and decision.episode_start is not None
-    evidence["condition"] = rule.model.describe()
+    # The rule's own text too: a condition may compare with a number (a blocked caller's).
+    evidence["condition"] = guard.value(rule.model.describe())
     if spec.hold_for:
         evidence["for_s"] = spec.hold_for
     return Alert(
