@@ -128,3 +128,9 @@ def test_a_record_leaves_with_its_personal_values_protected_wherever_they_appear
     assert out == {"ticket_id": "K1", "caller_phone": "138****5678", "driver_id": token,
                    "text": "请回电 0571-****4321", "entity": token,
                    "signals": {"hotline": {"seen": ["138****5678"]}}}
+
+
+def test_a_phone_number_sent_as_a_json_number_is_masked_too():
+    guard = OutputProtection.of({}, {})
+    assert guard.record({"callback": 13812345678, "ts_ms": 1717372800123, "count": 3}) == {
+        "callback": "138****5678", "ts_ms": 1717372800123, "count": 3}
