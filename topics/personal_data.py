@@ -279,6 +279,7 @@ class OutputProtection:
         return {**self.record(values), **dropped}
 
     def value(self, value: Any) -> Any:
+        """Any value of a record as it may leave: strings scanned, containers walked."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, int) and not isinstance(value, bool) and value > 10**9:

@@ -14,7 +14,6 @@ alike. The rule itself saw the original values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -71,7 +70,7 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
 
 
 @lru_cache(maxsize=256)
-def sources_policies(sources: Iterable[str]) -> dict[str, PolicyKind]:
+def sources_policies(sources: tuple[str, ...]) -> dict[str, PolicyKind]:
     """The personal fields of the topics a rule reads, and their policies.
 
     >>> sources_policies(("events.hazchem.waybill", "events.hotline.ticket"))["driver_id"]
