@@ -5,6 +5,10 @@ Text: ``2024-06-03 08:00:31,123 INFO yujing.worker: message``. JSON: one object 
 ``exc`` — what a log shipper reads without a parsing rule. The worker's Faust sets up its own
 root handlers; ``apply`` gives them this format too, so a worker's log is one format.
 
+Both formats mask phone and ID numbers (``topics.personal_data.mask_text``) in the finished line,
+message and traceback alike: a line that quotes an event (a bad record, a failed rule) does not
+leak a caller's number into the log store.
+
 >>> import io, json
 >>> stream = io.StringIO()
 >>> handler = logging.StreamHandler(stream)
@@ -16,6 +20,9 @@ root handlers; ``apply`` gives them this format too, so a worker's log is one fo
 ['level', 'logger', 'message', 'ts']
 >>> json.loads(stream.getvalue())["message"]
 'broker kafka:9092 not answering'
+>>> log.warning("bad record %r", {"text": "回电13812345678"})
+>>> json.loads(stream.getvalue().splitlines()[1])["message"]
+"bad record {'text': '回电138****5678'}"
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from topics.personal_data import mask_text
+
 LogFormat = Literal["text", "json"]
 LogFormatOption = Annotated[LogFormat, typer.Option(
     envvar="YUJING_LOG_FORMAT", help="Log lines as text or as JSON objects (one a line).")]
@@ -34,21 +43,31 @@ LogFormatOption = Annotated[LogFormat, typer.Option(
 TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class TextFormatter(logging.Formatter):
+    """A record as one line of text (with its traceback), phone and ID numbers masked."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
-    """A record as one JSON object on one line."""
+    """A record as one JSON object on one line, phone and ID numbers masked."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": datetime.fromtimestamp(record.created, UTC).astimezone().isoformat(
                    timespec="milliseconds"),
                "level": record.levelname, "logger": record.name,
-               "message": record.getMessage()}
+               "message": mask_text(record.getMessage())}
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = mask_text(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False)
 
 
 def formatter(fmt: LogFormat) -> logging.Formatter:
-    return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT)
+    return JsonFormatter() if fmt == "json" else TextFormatter()
 
 
 def setup(level: str | int, fmt: LogFormat) -> None:

@@ -54,6 +54,7 @@ from engine.kafka_client.connection import client_options
 from engine.kafka_client.reference import publish_reference
 from engine.processes import signal_group, wait_or_kill
 from engine.rule_files.loader import load_rules
+from topics.personal_data import mask_text
 from topics.records import Feedback, FeedbackStatus
 from topics.registry import ALERTS, DEADLETTER, EVENT_TOPICS, FEEDBACK, ORDERS, SCORECARDS
 from topics.schemas import CITY_TZ
@@ -233,6 +234,12 @@ class Seen:
     failures: list[str] = field(default_factory=list)
 
 
+def _say(line: str) -> None:
+    """Print a line of the scene as it happens, phone and ID numbers masked (a dead letter's
+    reason can quote the event it refused)."""
+    print(mask_text(line), flush=True)
+
+
 def _show_alert(alert: dict[str, Any]) -> str:
     sev = alert["severity"]
     colour = COLOURS.get(sev, "") if sys.stdout.isatty() else ""
@@ -271,8 +278,8 @@ class Watch:
             self._alert(record)
         elif topic == DEADLETTER.name and "DEMO" in str(record.get("key")):
             self.seen.dead_letters += 1
-            print(f"[DEAD  ] {record['source_topic']} offset {record['offset']}: "
-                  f"{record['reason']}", flush=True)
+            _say(f"[DEAD  ] {record['source_topic']} offset {record['offset']}: "
+                  f"{record['reason']}")
         elif topic == ORDERS.name:
             self._order(record)
         elif topic == SCORECARDS.name:
@@ -284,7 +291,7 @@ class Watch:
             return
         self.seen.alerts += 1
         self.seen.scene_alert_ids.add(alert["alert_id"])
-        print(_show_alert(alert), flush=True)
+        _say(_show_alert(alert))
 
     def _order(self, order: dict[str, Any]) -> None:
         order_id, key, department = order["order_id"], order["key"], order["department"]
@@ -297,7 +304,7 @@ class Watch:
         self.seen.orders[order_id] = order
         now = time.monotonic()
         if before is None:
-            print(_show_order("created", order, order["summary"]), flush=True)
+            _say(_show_order("created", order, order["summary"]))
             if (key, department) != UNANSWERED:
                 self._plan(now + ACK_AFTER_S, order, "acknowledged", department,
                            "received, on it")
@@ -307,13 +314,13 @@ class Watch:
         if order["escalations"] > (before["escalations"] if before else 0):
             self.seen.escalations += 1
             what = "escalated" if order["escalations"] == 1 else "re-escalated"
-            print(_show_order(what, order, _last_note(order, "escalated")), flush=True)
+            _say(_show_order(what, order, _last_note(order, "escalated")))
             if order["escalations"] == 1 and order["state"] == "open":
                 self._plan(now + ACK_AFTER_S, order, "acknowledged", self.escalate_to,
                            "command centre takes it over")
         if before is not None and order["state"] != before["state"]:
             what = order["state"].replace("_", " ")
-            print(_show_order(what, order, _last_note(order, order["state"])), flush=True)
+            _say(_show_order(what, order, _last_note(order, order["state"])))
 
     def _plan(self, due: float, order: dict[str, Any], status: FeedbackStatus,
               department: str, note: str) -> None:
@@ -330,8 +337,8 @@ class Watch:
             await producer.send_and_wait(FEEDBACK.name, feedback.model_dump_json().encode(),
                                          key=reply.order_id.encode())
             self.seen.replies += 1
-            print(f"[REPLY ] {reply.status:12} {reply.department:21} {reply.key:10} "
-                  f"#{reply.order_id[:6]} \"{reply.note}\"", flush=True)
+            _say(f"[REPLY ] {reply.status:12} {reply.department:21} {reply.key:10} "
+                  f"#{reply.order_id[:6]} \"{reply.note}\"")
 
 
 async def _run_scene(bootstrap: str, wait_s: float, escalate_to: str,

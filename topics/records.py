@@ -249,6 +249,11 @@ class DeadLetter(BaseModel):
     ``value`` is the original bytes as text when they are UTF-8, else base64 (``encoding``); of a
     large record only the first ``topics.bounds.DEADLETTER_VALUE_BYTES`` (``truncated``), with
     the whole record's ``size`` and ``sha256`` to find it by.
+
+    Restricted: a dead letter keeps the original bytes, personal data included (it is the
+    evidence of what a department sent), and is not masked like alerts and logs
+    (``topics.personal_data``). Only the operators who repair a department's feed may read
+    ``events.deadletter`` (``docs/personal-data.md``).
     """
 
     source_topic: str

@@ -71,7 +71,8 @@ _EVENT_TOPICS = [
 
 ALERTS = TopicSpec("alerts", "alert_id", Alert, "alert", description="alert state changes")
 DEADLETTER = TopicSpec("events.deadletter", "source_topic", DeadLetter, "deadletter",
-                       description="input records that could not be used, with the reason")
+                       description="input records that could not be used, with the reason "
+                                   "(original bytes, personal data unmasked: restricted)")
 
 # The alert's life after it fires. Compacted topics hold the latest record per key: they are
 # the durable state that dispatch and tracking rebuild from after a restart.

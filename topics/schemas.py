@@ -12,6 +12,12 @@ Bounds (``topics.bounds``): numbers must be finite (``NaN`` and ``Infinity``, as
 are rejected: a learned model fed one is poisoned for good); a string field holds at most 512
 characters (an id cut short would name something else); free text (``FreeText``: a ticket's
 description) is cut at 4,096 characters with a marker, and the event is scored.
+
+Personal data (``topics.personal_data``): a field that names a person says what an alert, a log
+line or the CLI shows in its place — ``Personal("hash")``, ``Personal("mask")`` or
+``Personal("drop")`` beside its type (``docs/personal-data.md`` lists them and why). Rules see the
+original value. Licence plates of tankers and coaches are not marked: they are commercial
+vehicles registered to their operators, and the plate is what a patrol stops them by.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from pydantic import (
 )
 
 from topics.bounds import FIELD_MAX_CHARS, TEXT_MAX_CHARS, cut
+from topics.personal_data import Personal
 
 
 def _city_tz() -> ZoneInfo:
@@ -61,6 +68,14 @@ def _cut_text(value: object) -> str:
         raise ValueError("must be text")
     return cut(value, TEXT_MAX_CHARS)
 
+
+DriverId = Annotated[str | None, Personal("hash")]
+"""A driver's id (often the ID card or qualification certificate number): hashed, so one driver's
+alerts still correlate."""
+Phone = Annotated[str | None, Personal("mask")]
+"""A caller's or reporter's phone number: masked, the duty officer can still confirm it."""
+PersonName = Annotated[str | None, Personal("drop")]
+"""A person's name: never needed to act on an alert."""
 
 FreeText = Annotated[str, PlainValidator(_cut_text),
                      WithJsonSchema({"type": "string",
@@ -109,7 +124,7 @@ class HazchemVehicle(EventSchema):
     speed_kmh: float = Field(ge=0)
     heading: float | None = None
     ignition: bool | None = None
-    driver_id: str | None = None
+    driver_id: DriverId = None
     waybill_id: str | None = None
     cargo_un: str | None = None
     cargo_class: float | None = Field(default=None, ge=1, lt=10)  # 2.1, 3, 6.1 …
@@ -151,7 +166,7 @@ class HazchemWaybill(EventSchema):
     waybill_id: str
     vehicle_id: str
     company_id: str
-    driver_id: str | None = None
+    driver_id: DriverId = None
     cargo_un: str | None = None
     qty_t: float | None = None
     route: list[LatLon] = Field(default_factory=list)
@@ -202,6 +217,10 @@ class HotlineTicket(EventSchema):
     status: Literal["new", "assigned", "closed", "reopened"]
     dept: str | None = None
     due_at: datetime | None = None
+    # Not in the catalogue's list (which sends ``caller_hash`` only), but what a hotline system
+    # records of every call (来电号码, 来电人): declared so that, sent, they are protected.
+    caller_phone: Phone = None
+    caller_name: PersonName = None
 
 
 class PoliceIncident(EventSchema):
@@ -223,6 +242,10 @@ class PoliceIncident(EventSchema):
     road: str | None = None
     place: str | None = None
     subject_age: int | None = Field(default=None, ge=0, le=130)
+    # Not in the catalogue's list: the reporter (报警人) a 110 record names, declared so that,
+    # sent, they are protected.
+    reporter_phone: Phone = None
+    reporter_name: PersonName = None
 
 
 class RoadSegment(EventSchema):
@@ -252,7 +275,7 @@ class Coach(EventSchema):
     speed_kmh: float = Field(ge=0)
     passengers: int | None = None
     rated_passengers: int | None = None
-    driver_id: str | None = None
+    driver_id: DriverId = None
     # Not in the catalogue's list: the bus line and the stop of an arrival record (buses), and
     # the route a school bus is assigned (school_bus).
     line_id: str | None = None

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from aiokafka.errors import KafkaConnectionError
 
+from engine.cli_output import say
 from engine.log_format import LogFormatOption
 from engine.worker.settings import DEFAULTS as WORKER
 from engine.worker.settings import WorkerSettings
@@ -46,7 +47,7 @@ DEFAULT_RULES = [Path("rules")]
 
 
 def _say(text: str = "", err: bool = False) -> None:
-    typer.echo(text, err=err)
+    say(text, err=err)
 
 
 @app.command()

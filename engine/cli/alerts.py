@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from engine.cli_output import say
+
 if TYPE_CHECKING:
     from engine.tracking.store import LifeRecords
 
@@ -49,7 +51,7 @@ def list_alerts(
     views = select_alerts(alert_views(records.alerts.values()),
                           changed_after=time.time() - since_s, model=model, key=key,
                           state=state, open_only=open_only)
-    typer.echo(render_list(views))
+    say(render_list(views))
 
 
 @alerts_app.command("show")
@@ -65,10 +67,10 @@ def show_alert(
     found = find_alert_id(records, alert_id)
     story = alert_story(records, found) if found else None
     if story is None:
-        typer.echo(f"no alert {alert_id!r} on the topics (or the prefix names several)",
+        say(f"no alert {alert_id!r} on the topics (or the prefix names several)",
                    err=True)
         raise typer.Exit(1)
-    typer.echo(render_story(story))
+    say(render_story(story))
 
 
 @alerts_app.command("tail")
@@ -84,7 +86,7 @@ def tail_alerts(
     try:
         asyncio.run(_tail(bootstrap, model, key))
     except KafkaError as exc:
-        typer.echo(f"cannot follow alerts on {bootstrap}: {exc!r}", err=True)
+        say(f"cannot follow alerts on {bootstrap}: {exc!r}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -108,19 +110,19 @@ async def _tail(bootstrap: str, model: str | None, key: str | None) -> None:
         await consumer.start()
         partitions = await partitions_of(bootstrap, [ALERTS.name])
         if not partitions:
-            typer.echo(f"no topic {ALERTS.name} on {bootstrap}", err=True)
+            say(f"no topic {ALERTS.name} on {bootstrap}", err=True)
             raise typer.Exit(1)
         await assign_whole(consumer, partitions, from_end=True)
         for tp in partitions:
             await consumer.position(tp)  # the end is fixed now: nothing after it is missed
-        typer.echo("following new alerts (Ctrl-C to stop)", err=True)
+        say("following new alerts (Ctrl-C to stop)", err=True)
         while True:
             batches = await consumer.getmany(timeout_ms=1000)
             for messages in batches.values():
                 for message in messages:
                     alert = parse_record(ALERTS.name, message.value or b"")
                     if not isinstance(alert, Alert):
-                        typer.echo(f"skipped: {alert}", err=True)
+                        say(f"skipped: {alert}", err=True)
                         continue
                     if alert_record_key(alert) in recent:
                         continue
@@ -128,7 +130,7 @@ async def _tail(bootstrap: str, model: str | None, key: str | None) -> None:
                     if len(recent) > 10_000:
                         del recent[next(iter(recent))]
                     if alert_matches(alert, model=model, key=key):
-                        typer.echo(alert_line(alert))
+                        say(alert_line(alert))
                         sys.stdout.flush()
     except asyncio.CancelledError:
         pass
@@ -147,11 +149,11 @@ def _read(bootstrap: str, topics: list[str]) -> LifeRecords:
     try:
         read = asyncio.run(read_to_end(bootstrap, topics))
     except (KafkaError, TimeoutError) as exc:
-        typer.echo(f"cannot read {', '.join(topics)} from {bootstrap}: {exc!r}", err=True)
+        say(f"cannot read {', '.join(topics)} from {bootstrap}: {exc!r}", err=True)
         raise typer.Exit(1) from None
     records = LifeRecords()
     for record in read:
         problem = records.add(record.topic, record.key, record.value)
         if problem:
-            typer.echo(f"skipped: {problem}", err=True)
+            say(f"skipped: {problem}", err=True)
     return records

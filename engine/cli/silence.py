@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from engine.cli_output import say
 from engine.history import clock
 from models.durations import parse_duration
 
@@ -54,7 +55,7 @@ def silence_add(
                           "maintenance" if maintenance else "silence")
     asyncio.run(ensure_topics(bootstrap, [SILENCES]))
     asyncio.run(publish_silence(bootstrap, silence))
-    typer.echo(silence.silence_id)
+    say(silence.silence_id)
 
 
 @silence_app.command("list")
@@ -73,15 +74,15 @@ def silence_list(
     now = time.time()
     rows = [describe(s, now) for s in book.all() if all_ or s.ends_at > now]
     if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        say(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
         matchers = " ".join(f"{k}={v}" for k, v in row["matchers"].items())  # type: ignore[union-attr]
         ends = clock(row["ends_at"], seconds=False)  # type: ignore[arg-type]
-        typer.echo(f"{row['silence_id']}  {row['state']:<8} until {ends}  {row['kind']:<11} "
+        say(f"{row['silence_id']}  {row['state']:<8} until {ends}  {row['kind']:<11} "
                    f"{matchers}  — {row['reason']} ({row['created_by']})")
     if not rows:
-        typer.echo("no silences in force")
+        say("no silences in force")
 
 
 @silence_app.command("expire")
@@ -92,7 +93,7 @@ def silence_expire(silence_id: str, bootstrap: Bootstrap = "127.0.0.1:9092") -> 
     book = asyncio.run(read_silences(bootstrap))
     found = {s.silence_id: s for s in book.all()}.get(silence_id)
     if found is None:
-        typer.echo(f"no silence {silence_id}", err=True)
+        say(f"no silence {silence_id}", err=True)
         raise typer.Exit(1)
     asyncio.run(publish_silence(bootstrap, found.model_copy(update={"ends_at": time.time()})))
-    typer.echo(f"expired {silence_id}")
+    say(f"expired {silence_id}")

@@ -5,10 +5,16 @@ values the condition read), and an event can carry a lot: so the summary is cut 
 ``SUMMARY_MAX_CHARS``, every string in the evidence at ``EVIDENCE_VALUE_MAX_CHARS``, and evidence
 larger than ``EVIDENCE_MAX_BYTES`` as JSON keeps only the condition and a note. Whatever the
 input, an alert fits in a Kafka record.
+
+Personal data (``topics.personal_data``) is protected here, where the alert is built: the
+summary is filled from the protected values of the event (a hashed driver, a masked phone, a
+dropped name shown as withheld) and scanned once more, the evidence and the key are protected
+alike. The rule itself saw the original values.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -22,7 +28,9 @@ from topics.bounds import (
     SUMMARY_MAX_CHARS,
     cut,
 )
+from topics.personal_data import OutputProtection, PolicyKind, field_policies
 from topics.records import Alert
+from topics.registry import EVENT_TOPICS
 
 EVIDENCE_ITEMS_MAX = 100
 """Items of a list or mapping inside the evidence (a window's values, matched keywords)."""
@@ -32,9 +40,13 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
                 data: dict[str, Any]) -> Alert:
     spec = rule.spec
     evidence = dict(decision.evidence or {})
-    values = {**data, **evidence, "key": key}
+    guard = OutputProtection.of(data, sources_policies(tuple(spec.sources)))
+    values = guard.summary_values({**data, **evidence, "key": key})
+    evidence = guard.record(evidence)
+    key = guard.text(key)
     assert decision.alert_id is not None and decision.episode_start is not None
-    evidence["condition"] = rule.model.describe()
+    # The rule's own text too: a condition may compare with a number (a blocked caller's).
+    evidence["condition"] = guard.value(rule.model.describe())
     if spec.hold_for:
         evidence["for_s"] = spec.hold_for
     return Alert(
@@ -52,9 +64,23 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
         district=_short(data.get("district")),
         first_ts=decision.episode_start,
         last_ts=decision.last_ts if decision.last_ts is not None else decision.episode_start,
-        summary=cut(render_summary(spec.summary, values), SUMMARY_MAX_CHARS),
+        summary=cut(guard.text(render_summary(spec.summary, values)), SUMMARY_MAX_CHARS),
         evidence=bounded_evidence(evidence),
     )
+
+
+@lru_cache(maxsize=256)
+def sources_policies(sources: tuple[str, ...]) -> dict[str, PolicyKind]:
+    """The personal fields of the topics a rule reads, and their policies.
+
+    >>> sources_policies(("events.hazchem.waybill", "events.hotline.ticket"))["driver_id"]
+    'hash'
+    """
+    policies: dict[str, PolicyKind] = {}
+    for topic in sources:
+        if topic in EVENT_TOPICS:
+            policies.update(field_policies(EVENT_TOPICS[topic].schema))
+    return policies
 
 
 def bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:

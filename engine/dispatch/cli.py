@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from engine.cli_output import say
 from engine.log_format import LogFormatOption
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ RulesFolder = Annotated[Path, typer.Option(
 
 
 def _say(text: str = "", err: bool = False) -> None:
-    typer.echo(text, err=err)
+    say(text, err=err)
 
 
 def _routing_or_exit(routes: Path) -> Routing:

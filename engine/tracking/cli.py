@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from engine.cli_output import say
 from engine.log_format import LogFormatOption
 from engine.tracking.scores import DEFAULT_SLA_SECONDS
 from topics.records import Severity
@@ -94,12 +95,12 @@ def report(
         try:
             records, problems = asyncio.run(load_topics(bootstrap))
         except (KafkaError, TimeoutError) as exc:
-            typer.echo(f"cannot read the topics from {bootstrap}: {exc!r}", err=True)
+            say(f"cannot read the topics from {bootstrap}: {exc!r}", err=True)
             raise typer.Exit(1) from None
         end = end or time.time()
     for problem in problems:
-        typer.echo(f"skipped: {problem}", err=True)
-    typer.echo(render(build_report(records, since_s, end, limits), fmt.value))
+        say(f"skipped: {problem}", err=True)
+    say(render(build_report(records, since_s, end, limits), fmt.value))
 
 
 def parse_sla(items: list[str] | None) -> dict[Severity, float]:
