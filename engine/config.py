@@ -24,9 +24,10 @@ The file holds the shared tables ``[kafka]`` (``engine.kafka_client.connection``
     [worker]
     metrics_port = 9464
 
-A password is never taken from a flag or from the file (it would end up in shell histories,
+A secret is never taken from a flag or from the file (it would end up in shell histories,
 process lists and configuration repositories): ``kafka.password_file`` or
-``YUJING_KAFKA__PASSWORD``.
+``YUJING_KAFKA__PASSWORD``; ``personal_data.key_file`` or ``YUJING_PERSONAL_DATA__KEY`` (the
+key personal data is hashed with, ``topics.personal_data``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
 
 from engine.kafka_client.connection import KafkaConnection
@@ -45,6 +46,7 @@ from engine.kafka_client.connection import KafkaConnection
 COMMAND_TABLES = ("worker", "dispatch", "track", "console", "simulate", "create-topics",
                   "reference", "alerts", "report", "silence", "demo", "replay")
 """Tables of command flags the file may hold (named as the command is typed)."""
+SHARED_TABLES = ("kafka", "http", "personal_data")
 
 
 class ConfigError(ValueError):
@@ -59,6 +61,30 @@ class HttpSettings(BaseModel):
     this machine by default: ``0.0.0.0`` exposes them to every network the host is on."""
 
 
+class PersonalDataSettings(BaseModel):
+    """The key personal data is hashed with (``topics.personal_data``): the same in every
+    process, so one driver is one token in every alert."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: SecretStr | None = None
+    """From the environment (``YUJING_PERSONAL_DATA__KEY``) only; a file: ``key_file``."""
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _readable(self) -> PersonalDataSettings:
+        if self.key_file is not None and not self.key_file.is_file():
+            raise ValueError(f"personal_data.key_file: no such file: {self.key_file}")
+        return self
+
+    def secret(self) -> bytes | None:
+        if self.key is not None:
+            return self.key.get_secret_value().encode()
+        if self.key_file is not None:
+            return self.key_file.read_bytes().strip()
+        return None
+
+
 class YujingConfig(BaseSettings):
     """The effective configuration (``load_config`` builds it)."""
 
@@ -67,6 +93,7 @@ class YujingConfig(BaseSettings):
 
     kafka: KafkaConnection = KafkaConnection()
     http: HttpSettings = HttpSettings()
+    personal_data: PersonalDataSettings = PersonalDataSettings()
     commands: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per command (``worker``, ``create-topics``, …): flag name → value, from the file."""
     file: Path | None = None
@@ -98,18 +125,21 @@ def load_config(path: Path | None = None) -> YujingConfig:
     the first bad key."""
     data = read_file(path) if path is not None else {}
     where = str(path) if path is not None else "the environment"
-    if isinstance(data.get("kafka"), dict) and "password" in data["kafka"]:
-        raise ConfigError(f"{path}: kafka.password: a password does not go in the "
-                          "configuration file: put it in a file of its own "
-                          "(kafka.password_file) or in YUJING_KAFKA__PASSWORD")
-    shared = {k: v for k, v in data.items() if k in ("kafka", "http")}
+    for table, secret in (("kafka", "password"), ("personal_data", "key")):
+        if isinstance(data.get(table), dict) and secret in data[table]:
+            raise ConfigError(f"{path}: {table}.{secret}: a secret does not go in the "
+                              f"configuration file: put it in a file of its own "
+                              f"({table}.{secret}_file) or in YUJING_{table.upper()}__"
+                              f"{secret.upper()}")
+    shared = {k: v for k, v in data.items() if k in SHARED_TABLES}
     commands: dict[str, dict[str, Any]] = {}
     for name, table in data.items():
-        if name in ("kafka", "http"):
+        if name in SHARED_TABLES:
             continue
         if name not in COMMAND_TABLES:
             raise ConfigError(f"{path}: [{name}]: no such table (the file holds [kafka], "
-                              f"[http] and the commands' {', '.join(COMMAND_TABLES)})")
+                              f"[http], [personal_data] and the commands' "
+                              f"{', '.join(COMMAND_TABLES)})")
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {name}: expected a table of the command's flags")
         commands[name] = {key.replace("-", "_"): value for key, value in table.items()}
@@ -149,8 +179,11 @@ def shown(config: YujingConfig) -> str:
     kafka = config.kafka.model_dump(mode="json")
     if kafka.get("password") is not None:
         kafka["password"] = "********"
+    personal = config.personal_data.model_dump(mode="json")
+    if personal.get("key") is not None:
+        personal["key"] = "********"
     for name, table in (("kafka", kafka), ("http", config.http.model_dump(mode="json")),
-                        *sorted(config.commands.items())):
+                        ("personal_data", personal), *sorted(config.commands.items())):
         lines += ["", f"[{name}]"]
         for key, value in table.items():
             lines.append(f"# {key} not set" if value is None else

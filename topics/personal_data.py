@@ -45,9 +45,10 @@ PolicyKind = Literal["hash", "mask", "drop"]
 WITHHELD = "[withheld]"
 """What a summary shows in place of a dropped field."""
 
-KEY_ENV = "YUJING_PERSONAL_DATA_KEY"
-KEY_FILE_ENV = "YUJING_PERSONAL_DATA_KEY_FILE"
-DEVELOPMENT_KEY = b"yujing-development-key: set YUJING_PERSONAL_DATA_KEY in production"
+KEY_ENV = "YUJING_PERSONAL_DATA__KEY"
+KEY_FILE_ENV = "YUJING_PERSONAL_DATA__KEY_FILE"
+"""The names ``engine.config`` reads too (``[personal_data] key_file`` in the file)."""
+DEVELOPMENT_KEY = b"yujing-development-key: set YUJING_PERSONAL_DATA__KEY in production"
 """The hashing key when none is configured. It is public, so a token made with it can be
 matched by anyone who guesses the value (a phone number is one of a few billion): production
 sets its own key."""
@@ -81,10 +82,24 @@ def field_policies(schema: type[BaseModel]) -> dict[str, PolicyKind]:
 _key_in_use: ContextVar[bytes | None] = ContextVar("personal_data_key", default=None)
 
 
+_key_configured: bytes | None = None
+
+
+def use_key(key: bytes) -> None:
+    """Make ``key`` this process's hashing key (the command line does, from the
+    configuration)."""
+    global _key_configured
+    _key_configured = key
+    configured_key.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def configured_key() -> bytes:
-    """The hashing key: ``YUJING_PERSONAL_DATA_KEY``, else the file that
-    ``YUJING_PERSONAL_DATA_KEY_FILE`` names, else ``DEVELOPMENT_KEY`` (with a warning, once)."""
+    """The hashing key: the one ``use_key`` set, else ``YUJING_PERSONAL_DATA__KEY``, else the
+    file that ``YUJING_PERSONAL_DATA__KEY_FILE`` names, else ``DEVELOPMENT_KEY`` (with a
+    warning, once)."""
+    if _key_configured is not None:
+        return _key_configured
     if os.environ.get(KEY_ENV):
         return os.environ[KEY_ENV].encode()
     if os.environ.get(KEY_FILE_ENV):

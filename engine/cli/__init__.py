@@ -557,6 +557,7 @@ def _options(
     from engine.cli.configured import default_map
     from engine.config import ConfigError, load_config
     from engine.kafka_client import connection
+    from topics import personal_data
 
     try:
         config = load_config(config_file)
@@ -569,6 +570,9 @@ def _options(
         _say(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     connection.use(config.kafka)
+    key = config.personal_data.secret()
+    if key is not None:
+        personal_data.use_key(key)
     ctx.obj = config
 
 

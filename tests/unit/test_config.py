@@ -68,7 +68,8 @@ def test_the_file_may_be_named_by_yujing_config_and_be_yaml(tmp_path):
     ('[kafka]\nsecurity_protocol = "SASL_SSL"\n', "needs kafka.username and a password"),
     ('[kafka]\nsecurity_protocol = "SSL"\nca_file = "/nowhere/ca.pem"\n',
      "kafka.ca_file: no such file: /nowhere/ca.pem"),
-    ('[kafka]\nusername = "u"\npassword = "hunter2"\n', "a password does not go in the"),
+    ('[kafka]\nusername = "u"\npassword = "hunter2"\n',
+     "kafka.password: a secret does not go in the"),
     ('[kafka]\nbootstrapp = "x:1"\n', "kafka.bootstrapp: no such setting"),
     ("[worker\n", "not valid TOML"),
 ])
@@ -219,3 +220,23 @@ def test_a_time_zone_that_does_not_exist_is_one_line_naming_yujing_tz():
     assert done.returncode == 2
     assert done.stderr == "error: YUJING_TZ='Mars/Olympus' is not a time zone (e.g. " \
                           "Asia/Shanghai)\n"
+
+
+def test_the_personal_data_key_comes_from_its_file_and_is_never_shown(tmp_path, monkeypatch):
+    from topics import personal_data
+
+    monkeypatch.setattr(personal_data, "_key_configured", None)
+    personal_data.configured_key.cache_clear()
+    key_file = write(tmp_path, "the-city-s-key\n", "key")
+    config = write(tmp_path, f'[personal_data]\nkey_file = "{key_file}"\n')
+    try:
+        code, out = yujing("--config", str(config), "config", "show")
+        assert code == 0 and f'key_file = "{key_file}"' in out
+        assert personal_data.configured_key() == b"the-city-s-key"
+        assert personal_data.hash_token("D1") == personal_data.hash_token(
+            "D1", key=b"the-city-s-key") != personal_data.hash_token(
+            "D1", key=personal_data.DEVELOPMENT_KEY)
+        code, out = yujing("config", "show", env={"YUJING_PERSONAL_DATA__KEY": "from-env"})
+        assert code == 0 and 'key = "********"' in out and "from-env" not in out
+    finally:
+        personal_data.configured_key.cache_clear()

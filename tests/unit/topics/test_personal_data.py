@@ -76,13 +76,13 @@ def test_the_token_is_stable_and_keyed():
 
 def test_the_configured_key_is_read_from_the_environment_or_a_file(monkeypatch, tmp_path):
     try:
-        monkeypatch.setenv("YUJING_PERSONAL_DATA_KEY", "city key")
+        monkeypatch.setenv("YUJING_PERSONAL_DATA__KEY", "city key")
         personal_data.configured_key.cache_clear()
         assert hash_token(MOBILE) == hash_token(MOBILE, b"city key")
 
-        monkeypatch.delenv("YUJING_PERSONAL_DATA_KEY")
+        monkeypatch.delenv("YUJING_PERSONAL_DATA__KEY")
         (tmp_path / "key").write_bytes(b"file key\n")
-        monkeypatch.setenv("YUJING_PERSONAL_DATA_KEY_FILE", str(tmp_path / "key"))
+        monkeypatch.setenv("YUJING_PERSONAL_DATA__KEY_FILE", str(tmp_path / "key"))
         personal_data.configured_key.cache_clear()
         assert hash_token(MOBILE) == hash_token(MOBILE, b"file key")
         with hashing_key(DEVELOPMENT_KEY):  # what rule-file tests pin
