@@ -27,11 +27,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from aiokafka.helpers import create_ssl_context
 from pydantic import BaseModel
 
+from engine.kafka_client.connection import KafkaConnection, SaslMechanism
 from topics.registry import (
     ALERTS,
     DEADLETTER,
@@ -308,17 +308,15 @@ def check_formatted_users(cfg: BrokerConfig) -> None:
 # -- clients and ACLs ----------------------------------------------------------------------
 
 
-def client_options(cfg: BrokerConfig, user: str, mechanism: str = "SCRAM-SHA-512"
-                   ) -> dict[str, Any]:
-    """aiokafka keyword arguments connecting to the SASL_SSL listener as ``user``."""
-    return {
-        "bootstrap_servers": listener(cfg).removeprefix("SASL_SSL://"),
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": mechanism,
-        "sasl_plain_username": user,
-        "sasl_plain_password": password(cfg.home, user),
-        "ssl_context": create_ssl_context(cafile=str(ca_file(cfg.home))),
-    }
+def connection_as(cfg: BrokerConfig, user: str, mechanism: SaslMechanism = "SCRAM-SHA-512"
+                  ) -> KafkaConnection:
+    """The connection to the SASL_SSL listener as ``user``, as a yujing process configures it
+    (``[kafka]``: the password from its file, the generated CA trusted)."""
+    password(cfg.home, user)  # made at the first start; here for certain
+    return KafkaConnection(bootstrap=listener(cfg).removeprefix("SASL_SSL://"),
+                           security_protocol="SASL_SSL", sasl_mechanism=mechanism,
+                           username=user, password_file=password_file(cfg.home, user),
+                           ca_file=ca_file(cfg.home))
 
 
 def acl_bindings(security: BrokerSecurity) -> Iterator[tuple[int, str, int, str, str, int, int]]:
@@ -348,7 +346,7 @@ async def _create_acls(cfg: BrokerConfig) -> int:
                   ) -> CreateAclsRequest_v1:
             return request_struct_class(creations)
 
-    admin = AIOKafkaAdminClient(**client_options(cfg, cfg.security.admin),
+    admin = AIOKafkaAdminClient(**connection_as(cfg, cfg.security.admin).client_options(),
                                 request_timeout_ms=30000)
     await admin.start()
     try:

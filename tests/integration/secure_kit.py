@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from aiokafka.helpers import create_ssl_context
 from pydantic import BaseModel
 
 from engine import broker, broker_security
 from engine.broker_security import ADMIN, DISPATCH, TRACK, WORKER, BrokerSecurity
 from engine.kafka_client.admin import ensure_topics
+from engine.kafka_client.connection import KafkaConnection, SaslMechanism
 from tests.integration.kafkakit import free_ports
 
 DEPARTMENT = "dept-fire"
@@ -58,17 +58,18 @@ class SecureBroker(BaseModel):
     internal_bootstrap: str
     home: Path
 
-    def client_options(self, principal: Principal, mechanism: str = "SCRAM-SHA-512",
+    def connection(self, principal: Principal, mechanism: SaslMechanism = "SCRAM-SHA-512"
+                   ) -> KafkaConnection:
+        """``principal``'s connection over SASL_SSL with ``mechanism``, as a yujing process
+        configured with ``[kafka]`` makes it."""
+        return KafkaConnection(bootstrap=self.bootstrap, security_protocol="SASL_SSL",
+                               sasl_mechanism=mechanism, username=principal.username,
+                               password_file=principal.password_file, ca_file=self.ca_file)
+
+    def client_options(self, principal: Principal, mechanism: SaslMechanism = "SCRAM-SHA-512",
                        ) -> dict[str, Any]:
         """aiokafka keyword arguments for ``principal`` over SASL_SSL with ``mechanism``."""
-        return {
-            "bootstrap_servers": self.bootstrap,
-            "security_protocol": "SASL_SSL",
-            "sasl_mechanism": mechanism,
-            "sasl_plain_username": principal.username,
-            "sasl_plain_password": principal.password,
-            "ssl_context": create_ssl_context(cafile=str(self.ca_file)),
-        }
+        return self.connection(principal, mechanism).client_options()
 
 
 def describe(cfg: broker.BrokerConfig) -> SecureBroker:
