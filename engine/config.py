@@ -41,12 +41,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
 
+from engine.console.access import ConsoleUser
 from engine.kafka_client.connection import KafkaConnection
 
 COMMAND_TABLES = ("worker", "dispatch", "track", "console", "simulate", "create-topics",
                   "reference", "alerts", "report", "silence", "demo", "replay")
 """Tables of command flags the file may hold (named as the command is typed)."""
-SHARED_TABLES = ("kafka", "http", "personal_data")
+SHARED_TABLES = ("kafka", "http", "personal_data", "users")
 
 
 class ConfigError(ValueError):
@@ -94,6 +95,8 @@ class YujingConfig(BaseSettings):
     kafka: KafkaConnection = KafkaConnection()
     http: HttpSettings = HttpSettings()
     personal_data: PersonalDataSettings = PersonalDataSettings()
+    users: list[ConsoleUser] = Field(default_factory=list)
+    """The console's users (``[[users]]``: name, password_hash, role, area)."""
     commands: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per command (``worker``, ``create-topics``, …): flag name → value, from the file."""
     file: Path | None = None
@@ -138,7 +141,7 @@ def load_config(path: Path | None = None) -> YujingConfig:
             continue
         if name not in COMMAND_TABLES:
             raise ConfigError(f"{path}: [{name}]: no such table (the file holds [kafka], "
-                              f"[http], [personal_data] and the commands' "
+                              f"[http], [personal_data], [[users]] and the commands' "
                               f"{', '.join(COMMAND_TABLES)})")
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {name}: expected a table of the command's flags")
@@ -177,15 +180,20 @@ def shown(config: YujingConfig) -> str:
     """The configuration as a TOML file, secrets masked (``yujing config show``)."""
     lines = [f"# from {config.file or 'no file'}, the YUJING_* environment and defaults"]
     kafka = config.kafka.model_dump(mode="json")
-    if kafka.get("password") is not None:
-        kafka["password"] = "********"
     personal = config.personal_data.model_dump(mode="json")
-    if personal.get("key") is not None:
-        personal["key"] = "********"
-    for name, table in (("kafka", kafka), ("http", config.http.model_dump(mode="json")),
-                        ("personal_data", personal), *sorted(config.commands.items())):
-        lines += ["", f"[{name}]"]
-        for key, value in table.items():
-            lines.append(f"# {key} not set" if value is None else
-                         f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    tables = [("[kafka]", _masked(kafka, "password")),
+              ("[http]", config.http.model_dump(mode="json")),
+              ("[personal_data]", _masked(personal, "key")),
+              *((f"[{name}]", table) for name, table in sorted(config.commands.items())),
+              *(("[[users]]", _masked(u.model_dump(mode="json"), "password_hash"))
+                for u in config.users)]
+    for header, table in tables:
+        lines += ["", header]
+        lines += [f"# {key} not set" if value is None else
+                  f"{key} = {json.dumps(value, ensure_ascii=False)}"
+                  for key, value in table.items()]
     return "\n".join(lines) + "\n"
+
+
+def _masked(table: dict[str, Any], secret: str) -> dict[str, Any]:
+    return {**table, secret: "********"} if table.get(secret) is not None else table

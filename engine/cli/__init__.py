@@ -36,11 +36,14 @@ from engine.cli.silence import silence_app  # noqa: E402  (a sub-command group o
 
 app.add_typer(silence_app, name="silence")
 from engine.cli.alerts import alerts_app  # noqa: E402  (a sub-command group of its own)
+from engine.cli.console import console, console_user  # noqa: E402  (the web console)
 from engine.tracking.cli import report, track  # noqa: E402  (performance tracking, 行政问效)
 
 app.add_typer(alerts_app, name="alerts")
 app.command()(track)
 app.command()(report)
+app.command()(console)
+app.command("console-user")(console_user)
 
 RulePaths = Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")]
 DEFAULT_RULES = [Path("rules")]

@@ -23,7 +23,9 @@ def _leaves(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[st
 def default_map(root: Any, config: YujingConfig) -> dict[str, Any]:
     """Defaults per command path, from the shared tables and each command's own table.
     Raises ``ConfigError`` for a key no command of its table takes."""
-    shared = {"bootstrap": config.kafka.bootstrap, "metrics_host": config.http.bind}
+    # Every HTTP endpoint binds where [http] says: the services' metrics, the console.
+    shared = {"bootstrap": config.kafka.bootstrap, "metrics_host": config.http.bind,
+              "host": config.http.bind}
     defaults: dict[str, Any] = {}
     taken: dict[str, set[str]] = {name: set() for name in config.commands}
     known: dict[str, set[str]] = {name: set() for name in config.commands}

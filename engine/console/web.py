@@ -1,0 +1,303 @@
+"""The console's HTTP side (aiohttp, which Faust already brings): pages, the JSON API, and the
+live stream as server-sent events.
+
+The stream starts with a snapshot (or, given a cursor — ``Last-Event-ID``, which a browser's
+``EventSource`` sends by itself when it reconnects — with the changes after it), then each
+change as it is read from Kafka, every event's id the cursor after it. A heartbeat every few
+seconds says whether the console's own feed is live, so a page can tell "live" from "stale".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
+
+from engine.console import views
+from engine.console.feed import Change, Cursor, cursor_text, parse_cursor
+from engine.console.service import ConsoleService, audit
+from engine.console.sessions import COOKIE, Session, SessionBook
+from models.durations import parse_duration
+from topics.records import Feedback, FeedbackStatus, Silence
+
+STATIC = Path(__file__).resolve().parent / "static"
+HEARTBEAT_S = 3.0
+SERVICE = web.AppKey("service", ConsoleService)
+SESSIONS = web.AppKey("sessions", SessionBook)
+MODELS = web.AppKey("models", dict)
+MAP = web.AppKey("map", dict)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(value: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(value), status=status,
+                        content_type="application/json")
+
+
+def _session(request: web.Request) -> Session | None:
+    return request.app[SESSIONS].find(request.cookies.get(COOKIE))
+
+
+def signed_in(handler: Handler) -> Handler:
+    """Pages send an unknown visitor to the login; the API answers 401. A request that changes
+    something must carry the session's CSRF token (``X-CSRF-Token``), else 403."""
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        session = _session(request)
+        if session is None:
+            if request.path.startswith("/api/"):
+                return json_response({"error": "not signed in"}, 401)
+            raise web.HTTPFound("/login")
+        if request.method not in ("GET", "HEAD") and \
+                not session.csrf_ok(request.headers.get("X-CSRF-Token")):
+            return json_response({"error": "missing or wrong CSRF token"}, 403)
+        request["session"] = session
+        return await handler(request)
+    return guarded
+
+
+# -- pages and the login -----------------------------------------------------------------------
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "login.html")
+
+
+async def log_in(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    session = request.app[SESSIONS].log_in(str(form.get("name", "")),
+                                           str(form.get("password", "")))
+    if session is None:
+        await asyncio.sleep(0.5)  # slows guessing; the hash already takes its time
+        raise web.HTTPFound("/login?failed=1")
+    audit.info("%s signed in (%s)", session.user.name, session.user.role)
+    response = web.HTTPFound("/")
+    response.set_cookie(COOKIE, session.token, httponly=True, samesite="Strict",
+                        max_age=int(session.ends_at - time.time()))
+    raise response
+
+
+@signed_in
+async def log_out(request: web.Request) -> web.StreamResponse:
+    request.app[SESSIONS].log_out(request.cookies.get(COOKIE))
+    response = json_response({"signed_out": True})
+    response.del_cookie(COOKIE)
+    return response
+
+
+@signed_in
+async def index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+@signed_in
+async def me(request: web.Request) -> web.StreamResponse:
+    session: Session = request["session"]
+    user = session.user
+    return json_response({"name": user.name, "role": user.role, "area": user.area,
+                          "csrf": session.csrf, "silences": user.silences})
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+@signed_in
+async def snapshot(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    return json_response({**views.snapshot(service.feed, request["session"].user),
+                          "live": service.live})
+
+
+@signed_in
+async def incident(request: web.Request) -> web.StreamResponse:
+    story = views.incident_story(request.app[SERVICE].feed, request["session"].user,
+                                 request.match_info["incident_id"], request.app[MODELS])
+    return json_response(story) if story else json_response({"error": "no such incident"}, 404)
+
+
+@signed_in
+async def alert(request: web.Request) -> web.StreamResponse:
+    story = views.alert_story(request.app[SERVICE].feed, request["session"].user,
+                              request.match_info["alert_id"], request.app[MODELS])
+    return json_response(story) if story else json_response({"error": "no such alert"}, 404)
+
+
+@signed_in
+async def scorecards(request: web.Request) -> web.StreamResponse:
+    return json_response(views.scorecard_history(request.app[SERVICE].feed,
+                                                 request["session"].user))
+
+
+@signed_in
+async def city_map(request: web.Request) -> web.StreamResponse:
+    return json_response(request.app[MAP])
+
+
+@signed_in
+async def stream(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    user = request["session"].user
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    await response.write(b"retry: 1000\n\n")  # a lost connection is tried again within 1 s
+    queue = service.listen()  # before the catch-up below: nothing falls between the two
+    try:
+        cursor = parse_cursor(request.headers.get("Last-Event-ID")
+                              or request.query.get("cursor"))
+        missed = service.feed.changes_since(cursor) if cursor is not None else None
+        if cursor is None or missed is None:
+            shown = views.snapshot(service.feed, user)
+            cursor = parse_cursor(shown["cursor"]) or {}
+            await _send(response, "snapshot", {**shown, "live": service.live},
+                        cursor_text(cursor))
+            missed = []
+        for change in missed:
+            await _send_change(response, service, user, change, cursor)
+        while True:
+            try:
+                change = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+            except TimeoutError:
+                await _send(response, "status", {"live": service.live, "at": time.time()})
+                continue
+            if change is None:
+                break  # this page fell too far behind: it reconnects and resumes
+            await _send_change(response, service, user, change, cursor)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        service.stop_listening(queue)
+    return response
+
+
+async def _send_change(response: web.StreamResponse, service: ConsoleService, user: Any,
+                       change: Change, cursor: Cursor) -> None:
+    position = (change.topic, change.partition)
+    if change.offset <= cursor.get(position, -1):
+        return  # sent already (in the catch-up)
+    cursor[position] = change.offset
+    shown = views.shown_change(service.feed, user, change)
+    if shown is not None:
+        await _send(response, "change", shown, cursor_text(cursor))
+
+
+async def _send(response: web.StreamResponse, event: str, data: Any,
+                event_id: str | None = None) -> None:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    await response.write(f"{head}event: {event}\ndata: ".encode() + orjson.dumps(data)
+                         + b"\n\n")
+
+
+# -- acting ------------------------------------------------------------------------------------
+
+class FeedbackForm(BaseModel):
+    status: FeedbackStatus | None = None
+    note: str | None = Field(None, max_length=2000)
+
+
+@signed_in
+async def order_feedback(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    user = request["session"].user
+    order = service.feed.orders().get(request.match_info["order_id"])
+    if order is None or not user.acts_on_order(order.model_dump(mode="json")):
+        return json_response({"error": "no such work order for you"}, 404)
+    try:
+        form = FeedbackForm.model_validate(await request.json())
+    except (ValidationError, ValueError) as exc:
+        return json_response({"error": f"not a feedback: {exc}"}, 400)
+    if form.status is None and not form.note:
+        return json_response({"error": "a status, a note or both"}, 400)
+    # A note alone is recorded as the order's current state with the note (what a
+    # department system sends to add a remark).
+    status = form.status or ("acknowledged" if order.state == "open" else order.state)
+    feedback = Feedback(order_id=order.order_id, status=status,  # type: ignore[arg-type]
+                        department=order.department, at=time.time(),
+                        by=f"{user.name} (console)", note=form.note)
+    await service.send_feedback(feedback)
+    return json_response(feedback.model_dump(mode="json"), 202)
+
+
+class SilenceForm(BaseModel):
+    matchers: dict[str, str] = Field(min_length=1)
+    duration: str = "1h"
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@signed_in
+async def add_silence(request: web.Request) -> web.StreamResponse:
+    from engine.silences import new_silence
+
+    user = request["session"].user
+    if not user.silences:
+        return json_response({"error": "only the command centre sets silences"}, 403)
+    try:
+        form = SilenceForm.model_validate(await request.json())
+        seconds = parse_duration(form.duration)
+        silence = new_silence(form.matchers, seconds, form.reason, f"{user.name} (console)")
+    except (ValidationError, ValueError) as exc:
+        return json_response({"error": f"not a silence: {exc}"}, 400)
+    await request.app[SERVICE].send_silence(silence, "added")
+    return json_response(silence.model_dump(mode="json"), 202)
+
+
+@signed_in
+async def expire_silence(request: web.Request) -> web.StreamResponse:
+    user = request["session"].user
+    if not user.silences:
+        return json_response({"error": "only the command centre expires silences"}, 403)
+    service = request.app[SERVICE]
+    silence = service.feed.silences.get(request.match_info["silence_id"])
+    if silence is None:
+        return json_response({"error": "no such silence"}, 404)
+    ended: Silence = silence.model_copy(update={"ends_at": time.time(),
+                                                "created_by": f"{user.name} (console)"})
+    await service.send_silence(ended, "expired")
+    return json_response(ended.model_dump(mode="json"), 202)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    # Every asset is this server's own: nothing from elsewhere may load or frame the page.
+    response.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; "
+                                "frame-ancestors 'none'; form-action 'self'")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def build_app(service: ConsoleService, sessions: SessionBook,
+              models: dict[str, dict[str, Any]], city: dict[str, Any]) -> web.Application:
+    app = web.Application(middlewares=[security_headers])
+    app[SERVICE], app[SESSIONS], app[MODELS], app[MAP] = service, sessions, models, city
+    app.add_routes([
+        web.get("/login", login_page), web.post("/login", log_in), web.post("/logout", log_out),
+        web.get("/", index),
+        web.get("/api/me", me), web.get("/api/snapshot", snapshot),
+        web.get("/api/stream", stream), web.get("/api/map", city_map),
+        web.get("/api/incidents/{incident_id}", incident),
+        web.get("/api/alerts/{alert_id}", alert), web.get("/api/scorecards", scorecards),
+        web.post("/api/orders/{order_id}/feedback", order_feedback),
+        web.post("/api/silences", add_silence),
+        web.post("/api/silences/{silence_id}/expire", expire_silence),
+        web.static("/static", STATIC),
+    ])
+
+    async def background(app: web.Application) -> Any:
+        task = asyncio.create_task(service.run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await service.close()
+
+    app.cleanup_ctx.append(background)
+    return app
