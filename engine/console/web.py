@@ -33,6 +33,7 @@ SERVICE = web.AppKey("service", ConsoleService)
 SESSIONS = web.AppKey("sessions", SessionBook)
 MODELS = web.AppKey("models", dict)
 MAP = web.AppKey("map", dict)
+SESSION = web.RequestKey("session", Session)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -58,7 +59,7 @@ def signed_in(handler: Handler) -> Handler:
         if request.method not in ("GET", "HEAD") and \
                 not session.csrf_ok(request.headers.get("X-CSRF-Token")):
             return json_response({"error": "missing or wrong CSRF token"}, 403)
-        request["session"] = session
+        request[SESSION] = session
         return await handler(request)
     return guarded
 
@@ -98,7 +99,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 @signed_in
 async def me(request: web.Request) -> web.StreamResponse:
-    session: Session = request["session"]
+    session: Session = request[SESSION]
     user = session.user
     return json_response({"name": user.name, "role": user.role, "area": user.area,
                           "csrf": session.csrf, "silences": user.silences})
@@ -109,20 +110,20 @@ async def me(request: web.Request) -> web.StreamResponse:
 @signed_in
 async def snapshot(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    return json_response({**views.snapshot(service.feed, request["session"].user),
+    return json_response({**views.snapshot(service.feed, request[SESSION].user),
                           "live": service.live})
 
 
 @signed_in
 async def incident(request: web.Request) -> web.StreamResponse:
-    story = views.incident_story(request.app[SERVICE].feed, request["session"].user,
+    story = views.incident_story(request.app[SERVICE].feed, request[SESSION].user,
                                  request.match_info["incident_id"], request.app[MODELS])
     return json_response(story) if story else json_response({"error": "no such incident"}, 404)
 
 
 @signed_in
 async def alert(request: web.Request) -> web.StreamResponse:
-    story = views.alert_story(request.app[SERVICE].feed, request["session"].user,
+    story = views.alert_story(request.app[SERVICE].feed, request[SESSION].user,
                               request.match_info["alert_id"], request.app[MODELS])
     return json_response(story) if story else json_response({"error": "no such alert"}, 404)
 
@@ -130,7 +131,7 @@ async def alert(request: web.Request) -> web.StreamResponse:
 @signed_in
 async def scorecards(request: web.Request) -> web.StreamResponse:
     return json_response(views.scorecard_history(request.app[SERVICE].feed,
-                                                 request["session"].user))
+                                                 request[SESSION].user))
 
 
 @signed_in
@@ -141,7 +142,7 @@ async def city_map(request: web.Request) -> web.StreamResponse:
 @signed_in
 async def stream(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    user = request["session"].user
+    user = request[SESSION].user
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
@@ -204,7 +205,7 @@ class FeedbackForm(BaseModel):
 @signed_in
 async def order_feedback(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    user = request["session"].user
+    user = request[SESSION].user
     order = service.feed.orders().get(request.match_info["order_id"])
     if order is None or not user.acts_on_order(order.model_dump(mode="json")):
         return json_response({"error": "no such work order for you"}, 404)
@@ -234,7 +235,7 @@ class SilenceForm(BaseModel):
 async def add_silence(request: web.Request) -> web.StreamResponse:
     from engine.silences import new_silence
 
-    user = request["session"].user
+    user = request[SESSION].user
     if not user.silences:
         return json_response({"error": "only the command centre sets silences"}, 403)
     try:
@@ -249,7 +250,7 @@ async def add_silence(request: web.Request) -> web.StreamResponse:
 
 @signed_in
 async def expire_silence(request: web.Request) -> web.StreamResponse:
-    user = request["session"].user
+    user = request[SESSION].user
     if not user.silences:
         return json_response({"error": "only the command centre expires silences"}, 403)
     service = request.app[SERVICE]
@@ -275,7 +276,10 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 def build_app(service: ConsoleService, sessions: SessionBook,
-              models: dict[str, dict[str, Any]], city: dict[str, Any]) -> web.Application:
+              models: dict[str, dict[str, Any]], city: dict[str, Any],
+              read: bool = True) -> web.Application:
+    """The console's application; ``read=False`` leaves the feed to the caller (tests fill
+    it themselves)."""
     app = web.Application(middlewares=[security_headers])
     app[SERVICE], app[SESSIONS], app[MODELS], app[MAP] = service, sessions, models, city
     app.add_routes([
@@ -299,5 +303,6 @@ def build_app(service: ConsoleService, sessions: SessionBook,
             await task
         await service.close()
 
-    app.cleanup_ctx.append(background)
+    if read:
+        app.cleanup_ctx.append(background)
     return app
