@@ -43,6 +43,8 @@ class Alert(BaseModel):
     sources: list[str]
     """The topics the model reads."""
     grid_id: str | None = None
+    town: str | None = None
+    """The grid's town (镇街) from the reference data, e.g. ``xihu.lingyin``."""
     district: str | None = None
     first_ts: float = Field(description="event time (epoch s) the episode started")
     last_ts: float = Field(description="event time (epoch s) of the latest evidence")
@@ -116,6 +118,7 @@ class Incident(BaseModel):
     model_ids: list[str]
     severity: Severity
     district: str | None = None
+    town: str | None = None
     grid_id: str | None = None
     opened_at: float
     updated_at: float
