@@ -69,9 +69,9 @@ class Silence(BaseModel):
     """A silence or maintenance window, on ``control.silences`` keyed by ``silence_id``.
 
     An alert matches when every matcher matches its field: ``model_id``, ``key``, ``grid_id``,
-    ``district``, ``severity`` or ``department`` (one of the alert's departments); a value may
-    end in ``*`` (a prefix: ``hazchem.tank.*``). A record with ``ends_at`` in the past (or a
-    tombstone) lifts it.
+    ``town``, ``district``, ``severity`` or ``department`` (one of the alert's departments); a
+    value may end in ``*`` (a prefix: ``hazchem.tank.*``). A record with ``ends_at`` in the past
+    (or a tombstone) lifts it.
     """
 
     silence_id: str
