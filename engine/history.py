@@ -216,6 +216,10 @@ def render_story(story: AlertStory,
                      f"{order.severity.value}, created {clock(order.created_at)}, "
                      f"acknowledge by {clock(order.ack_due)}, now {order.state}"
                      + (f", escalated {order.escalations}×" if order.escalations else ""))
+        if len(order.levels) > 1:
+            lines.append("    held by: " + " → ".join(
+                f"{hold.level}{f' {hold.place}' if hold.place else ''} from {clock(hold.since)}"
+                for hold in order.levels))
         for event in order.history:
             lines.append(f"    {clock(event.at)}  {event.what}" + _by_note(event.by, event.note))
         for fb in item.feedback:

@@ -1,7 +1,8 @@
-"""The simulated city: a grid of cells, districts, and the zones of the reference data.
+"""The simulated city: a grid of cells, districts, towns, and the zones of the reference data.
 
 The map spans about 28 km × 43 km around (30.27, 120.22), cut into 0.025° cells (about
-2.8 km × 2.4 km) named ``G<row><col>``; districts are bands of columns. Zones (schools, water
+2.8 km × 2.4 km) named ``G<row><col>``; districts are bands of columns, and their towns (镇街,
+``rules/reference/towns.yaml``) bands of rows within them. Zones (schools, water
 sources, the city centre, hospitals, tourism sites, facilities) come from ``rules/reference``,
 so incidents can be placed inside or outside what the geofence models watch.
 """
@@ -14,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.places import town_of_grid
 from models.refdata import ReferenceData
 
 LAT0, LAT1, LON0, LON1 = 30.15, 30.40, 120.00, 120.45
@@ -41,6 +43,11 @@ class City:
     def district_of(self, grid: str) -> str:
         col = int(grid[3:5])
         return DISTRICTS[col * len(DISTRICTS) // COLS]
+
+    def town_of(self, grid: str) -> str | None:
+        """The town (镇街) the grid belongs to, from the reference data's towns."""
+        town = town_of_grid(self.reference, grid)
+        return town.town_id if town else None
 
     def grid_center(self, grid: str) -> Point:
         r, c = int(grid[1:3]), int(grid[3:5])

@@ -8,9 +8,9 @@ makes one run look like the next. Then it creates the topics, publishes the refe
 starts, as subprocesses logging beside each other (``demo-*.log``):
 
 - the worker, scoring with the rules in ``rules/``;
-- dispatch, with the shipped routing tree at demo speed (``demo-routes.yaml``: acknowledge red
-  within 10 s, orange 15 s, yellow 20 s, blue 30 s), so an unanswered order escalates while one
-  watches;
+- dispatch, with the shipped routing tree at demo speed (``demo-routes.yaml``: every level of
+  the chain — town, district, city — acknowledges red within 6 s, orange 15 s, yellow 20 s,
+  blue 30 s), so an unanswered order climbs the three levels while one watches;
 - tracking, publishing scorecards every 2 s;
 - the simulator, the city's background traffic at real-time pace (its alerts are only counted).
 
@@ -18,14 +18,16 @@ Once the worker, dispatch and tracking are up it sends a short scripted scene �
 speeding on a highway, a storage tank filling past its high-high level, a gas alarm, a truck
 whose GPS falls silent with the engine on, and two malformed records — and prints the scene's
 alerts, dead letters and work orders as they arrive. It plays the departments too: each order
-is acknowledged a few seconds after it appears, except the fire brigade's order for the tank,
-which is left unanswered until it escalates to the city and the command centre takes it; the
-gas alarm turns out to be a false alarm and the speeding tanker's order is resolved. At the end
-it prints the scorecards of the departments that had the scene's orders and of the models with
-false alarms, and stops everything it started (the broker too, unless ``keep``).
+is acknowledged a few seconds after it appears, except the fire brigade's order for the tank:
+the tank is in grid G0406, so the order starts at its town's desk (拱宸桥街道), which does not
+answer, nor does the district's (拱墅区) after it; at the city level the command centre takes it.
+The gas alarm turns out to be a false alarm and the speeding tanker's order is resolved. At the
+end it prints who held the climbing order when, the scorecards of the departments that had the
+scene's orders, of the command levels and of the models with false alarms, and stops
+everything it started (the broker too, unless ``keep``).
 
-The exit status is 0 only when an alert, a dead letter, a work order, an escalation and a
-scorecard were all seen.
+The exit status is 0 only when an alert, a dead letter, a work order, an escalation through the
+three levels and a scorecard were all seen.
 """
 
 from __future__ import annotations
@@ -66,9 +68,9 @@ RESET = "\033[0m"
 
 METRICS_PORT = 9464
 """Prometheus /metrics port of the worker; dispatch and tracking take the two after it."""
-DEMO_ACK_WITHIN = {"red": "10s", "orange": "15s", "yellow": "20s", "blue": "30s"}
-"""The routing file's limits scaled from minutes and hours down to seconds, so an order nobody
-answers escalates while the demo runs."""
+DEMO_ACK_WITHIN = {"red": "6s", "orange": "15s", "yellow": "20s", "blue": "30s"}
+"""The routing file's limits, at every level, scaled from minutes and hours down to seconds, so
+an order nobody answers climbs town → district → city while the demo runs."""
 TRACK_EVERY = "2s"
 SIMULATOR_EXTRA_S = 30.0
 """The simulator runs this much longer than the watch: it spends its first seconds loading the
@@ -83,8 +85,10 @@ ACK_AFTER_S = 3.0
 CLOSE_AFTER_S = 5.0
 """… and closes the orders it closes this long after answering."""
 UNANSWERED = ("DEMO-T3", "fire_rescue")
-"""(key, department) of the order nobody at the district answers: red, so it escalates to the
-city after 10 s, and the command centre then acknowledges it."""
+"""(key, department) of the order neither its town nor its district answers: red, so it climbs
+to the district after 6 s and to the city after 6 more, where the command centre takes it."""
+TANK_GRID = "G0406"
+"""The grid of the scene's tanks: in 拱宸桥街道 (gongshu.gongchenqiao), 拱墅区."""
 CLOSED: dict[tuple[str, str], tuple[FeedbackStatus, str]] = {
     ("DEMO-T4", "emergency_management"): (
         "false_alarm", "on site: detector DEMO-T4 fouled, no leak found"),
@@ -103,12 +107,14 @@ def scene(now: float) -> list[tuple[str, str | None, dict[str, Any] | bytes]]:
         records.append((VEHICLE, "DEMO-V1", {**truck, "event_id": f"demo-v1-{i}",
                                              "ts": t0 + 15 * i, "speed_kmh": speed}))
     tank = {"tank_id": "DEMO-T3", "facility_id": "DEMO-F1", "temp_c": 21.0, "lel_pct": 0.0,
-            "toxic_ppm": 0.0}
+            "toxic_ppm": 0.0, "grid_id": TANK_GRID}
     for i, level in enumerate([88.0, 91.5, 94.0, 95.6, 96.1]):
         records.append((FACILITY, "DEMO-T3", {**tank, "event_id": f"demo-t3-{i}",
                                               "ts": t0 + 20 * i, "level_pct": level}))
+    # Another tank of the facility, with no grid: its own incident, held at the city level.
     records.append((FACILITY, "DEMO-T4", {**tank, "tank_id": "DEMO-T4", "event_id": "demo-t4",
-                                          "ts": t0 + 30, "level_pct": 40.0, "lel_pct": 31.0}))
+                                          "ts": t0 + 30, "level_pct": 40.0, "lel_pct": 31.0,
+                                          "grid_id": None}))
     records.append((VEHICLE, "DEMO-V2", {"vehicle_id": "DEMO-V2", "plate": "浙A·D0002",
                                          "lat": 30.3, "lon": 120.2, "speed_kmh": 0.0,
                                          "ignition": True, "event_id": "demo-v2",
@@ -135,6 +141,9 @@ def write_demo_routes(source: Path, dest: Path) -> tuple[Routing | None, list[st
         defaults = raw.get("defaults")
         raw["defaults"] = {**(defaults if isinstance(defaults, dict) else {}),
                            "ack_within": dict(DEMO_ACK_WITHIN)}
+        for level in raw["defaults"].get("levels") or []:
+            if isinstance(level, dict):
+                level.pop("ack_within", None)  # each level then has the demo's limits
         if isinstance(raw.get("route"), dict):
             _drop_ack_within(raw["route"])
     header = (f"# Written by `yujing demo` from {source}: the same tree, acknowledgement "
@@ -149,6 +158,7 @@ def write_demo_routes(source: Path, dest: Path) -> tuple[Routing | None, list[st
 def _drop_ack_within(route: dict[str, Any]) -> None:
     # A route's own limit would override the demo's defaults with minutes again.
     route.pop("ack_within", None)
+    route.pop("levels", None)
     for child in route.get("routes") or []:
         if isinstance(child, dict):
             _drop_ack_within(child)
@@ -313,9 +323,10 @@ class Watch:
                 self._plan(now + ACK_AFTER_S + CLOSE_AFTER_S, order, status, department, note)
         if order["escalations"] > (before["escalations"] if before else 0):
             self.seen.escalations += 1
-            what = "escalated" if order["escalations"] == 1 else "re-escalated"
+            climbed = before is not None and order["level"] != before["level"]
+            what = "escalated" if climbed else "re-escalated"
             _say(_show_order(what, order, _last_note(order, "escalated")))
-            if order["escalations"] == 1 and order["state"] == "open":
+            if climbed and order["level"] == "city" and order["state"] == "open":
                 self._plan(now + ACK_AFTER_S, order, "acknowledged", self.escalate_to,
                            "command centre takes it over")
         if before is not None and order["state"] != before["state"]:
@@ -413,6 +424,13 @@ def scorecard_lines(seen: Seen) -> list[str]:
     lines += [f"  {c['name']:22} {c['orders']:6} {c['acknowledged']:6} {c['resolved']:8} "
               f"{c['false_alarms']:6} {_seconds(c['ack_p50_s']):>8} "
               f"{_share(c['sla_compliance']):>8} {c['open_backlog']:5}" for c in cards]
+    levels = [seen.cards[f"level:{n}"] for n in ("town", "district", "city")
+              if f"level:{n}" in seen.cards]
+    lines += [f"  {'command level':22} {'orders':>6} {'took':>6} {'ack p50':>8} "
+              f"{'SLA met':>8} {'holds':>5}"] if levels else []
+    lines += [f"  {c['name']:22} {c['orders']:6} {c['acknowledged']:6} "
+              f"{_seconds(c['ack_p50_s']):>8} {_share(c['sla_compliance']):>8} "
+              f"{c['open_backlog']:5}" for c in levels]
     noisy = sorted((c for c in seen.cards.values()
                     if c["scope"] == "model" and c["false_alarms"]), key=lambda c: c["name"])
     if noisy:
@@ -423,10 +441,34 @@ def scorecard_lines(seen: Seen) -> list[str]:
     return lines
 
 
+def level_lines(seen: Seen) -> list[str]:
+    """Who held each of the scene's orders that climbed, and when (seconds from its creation)."""
+    lines = []
+    for order in seen.orders.values():
+        holds = order.get("levels") or []
+        if len(holds) < 2:
+            continue
+        steps = [f"{h['level']}{' ' + h['place'] if h.get('place') else ''} "
+                 f"+{h['since'] - order['created_at']:.0f}s" for h in holds]
+        answer = next((h for h in order["history"] if h["what"] == "acknowledged"), None)
+        if answer is not None:
+            steps.append(f"acknowledged by {answer.get('by') or '?'} "
+                         f"+{answer['at'] - order['created_at']:.0f}s")
+        lines.append(f"  {order['department']} {order['key']}: " + " → ".join(steps))
+    return ["orders that climbed the command levels (镇街 → 县区 → 市):", *lines] if lines else []
+
+
+def climbed_three_levels(seen: Seen) -> int:
+    """The scene's orders held by the town, the district and the city in turn."""
+    return sum(1 for o in seen.orders.values()
+               if [h["level"] for h in o.get("levels") or []] == ["town", "district", "city"])
+
+
 def missing(seen: Seen) -> list[str]:
     """What the demo should have shown and did not."""
     wanted = {"an alert": seen.alerts, "a dead letter": seen.dead_letters,
               "a work order": len(seen.orders), "an escalation": seen.escalations,
+              "an escalation through town, district and city": climbed_three_levels(seen),
               "a scorecard": len(seen.cards)}
     return [name for name, count in wanted.items() if not count] + seen.failures
 
@@ -480,7 +522,7 @@ def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False,
                                 "--metrics-port", str(track_port)],
                     folder / "demo-track.log", b"scorecards every"),
         ]
-        print(f"starting the worker, dispatch (acknowledge within "
+        print(f"starting the worker, dispatch (acknowledge at each level within "
               f"{', '.join(f'{k} {v}' for k, v in DEMO_ACK_WITHIN.items())}) and tracking; "
               f"logs: {folder}/demo-*.log …", flush=True)
         for service in services:
@@ -501,7 +543,7 @@ def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False,
               "in real time", flush=True)
         seen = asyncio.run(_run_scene(cfg.bootstrap, wait_s, routing.escalate_to, services))
         print()
-        for line in scorecard_lines(seen):
+        for line in [*level_lines(seen), *scorecard_lines(seen)]:
             print(line)
         escalated = sum(1 for o in seen.orders.values() if o["escalations"])
         print(f"\nthe scene: {seen.alerts} alerts, {seen.dead_letters} dead letters, "

@@ -43,6 +43,8 @@ class Alert(BaseModel):
     sources: list[str]
     """The topics the model reads."""
     grid_id: str | None = None
+    town: str | None = None
+    """The grid's town (镇街) from the reference data, e.g. ``xihu.lingyin``."""
     district: str | None = None
     first_ts: float = Field(description="event time (epoch s) the episode started")
     last_ts: float = Field(description="event time (epoch s) of the latest evidence")
@@ -67,9 +69,9 @@ class Silence(BaseModel):
     """A silence or maintenance window, on ``control.silences`` keyed by ``silence_id``.
 
     An alert matches when every matcher matches its field: ``model_id``, ``key``, ``grid_id``,
-    ``district``, ``severity`` or ``department`` (one of the alert's departments); a value may
-    end in ``*`` (a prefix: ``hazchem.tank.*``). A record with ``ends_at`` in the past (or a
-    tombstone) lifts it.
+    ``town``, ``district``, ``severity`` or ``department`` (one of the alert's departments); a
+    value may end in ``*`` (a prefix: ``hazchem.tank.*``). A record with ``ends_at`` in the past
+    (or a tombstone) lifts it.
     """
 
     silence_id: str
@@ -116,6 +118,7 @@ class Incident(BaseModel):
     model_ids: list[str]
     severity: Severity
     district: str | None = None
+    town: str | None = None
     grid_id: str | None = None
     opened_at: float
     updated_at: float
@@ -127,8 +130,9 @@ class Incident(BaseModel):
     """Once no alert fires: the wall-clock time it closes unless another alert joins."""
 
 
-OrderLevel = Literal["district", "city"]
-"""The command level a work order is at: the district's desk, or the city's after escalation."""
+OrderLevel = Literal["town", "district", "city"]
+"""The command level a work order is at (镇街 · 县区 · 市), lowest first: it starts at the level
+of its place and climbs the routing file's chain while nobody acknowledges it."""
 FeedbackStatus = Literal["acknowledged", "on_scene", "resolved", "false_alarm"]
 
 
@@ -142,6 +146,17 @@ class OrderEvent(BaseModel):
     note: str | None = None
 
 
+class LevelHold(BaseModel):
+    """A command level holding a work order from ``since`` (until the next hold, if any)."""
+
+    level: OrderLevel
+    place: str | None = None
+    """Whose desk: the town's or the district's id; None at the city level."""
+    since: float
+    ack_within_s: float
+    """How long this level had to acknowledge before the order climbed on."""
+
+
 class WorkOrder(BaseModel):
     """A work order for one department about one incident, on ``dispatch.orders`` keyed by
     ``order_id`` (compacted: the latest record is the order's state, which is what lets a
@@ -153,9 +168,12 @@ class WorkOrder(BaseModel):
     model_ids: list[str]
     department: str
     level: OrderLevel = "district"
-    """Who holds it: the district's department, or (escalated) the city command centre."""
+    """The level that holds it now: the department's desk at the town or district of the
+    place, or at the city (where the command centre may acknowledge it too). Records written
+    before the three levels have no level below the district."""
     severity: Severity
     district: str | None = None
+    town: str | None = None
     grid_id: str | None = None
     key: str
     summary: str
@@ -169,8 +187,14 @@ class WorkOrder(BaseModel):
     escalations: int = 0
     history: list[OrderEvent] = Field(default_factory=list)
     ack_within_s: float | None = None
-    """How long each level has to acknowledge (from the routing): the period of its
-    escalations, kept so a restarted dispatcher re-escalates on the same schedule."""
+    """How long the level the order started at had to acknowledge (from the routing): its
+    SLA, met when it was acknowledged before it first escalated."""
+    ack_within_by_level: dict[OrderLevel, float] = Field(default_factory=dict)
+    """Each level's limit from the start up to the city (from the routing), kept so a restarted
+    dispatcher climbs on the same schedule; the city's is also the period of its
+    re-escalations. Empty in records from before the three levels: ``ack_within_s`` at each."""
+    levels: list[LevelHold] = Field(default_factory=list)
+    """Who held it when, oldest first: the level it started at, then each one it climbed to."""
 
 
 class Feedback(BaseModel):
@@ -185,10 +209,11 @@ class Feedback(BaseModel):
 
 
 class Scorecard(BaseModel):
-    """Response figures of one department or one model over a period, on
-    ``performance.scorecards`` keyed by ``<scope>:<name>``."""
+    """Response figures of one department, one model or one command level (``town``,
+    ``district``, ``city``) over a period, on ``performance.scorecards`` keyed by
+    ``<scope>:<name>``."""
 
-    scope: Literal["department", "model"]
+    scope: Literal["department", "model", "level"]
     name: str
     period_start: float
     period_end: float

@@ -17,7 +17,7 @@ silence_app = typer.Typer(no_args_is_help=True,
                           help="Silences and maintenance windows (control.silences).")
 
 Bootstrap = Annotated[str, typer.Option(envvar="YUJING_BOOTSTRAP")]
-MATCHABLE = ("model_id", "key", "grid_id", "district", "severity", "department")
+MATCHABLE = ("model_id", "key", "grid_id", "town", "district", "severity", "department")
 
 
 def _matchers(pairs: list[str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ import orjson
 from engine.decision.episodes import DecisionState
 from engine.rule_files.loader import CompiledRule
 from engine.rule_files.summary import render_summary
+from models.places import town_of_grid
 from topics.bounds import (
     EVIDENCE_MAX_BYTES,
     EVIDENCE_VALUE_MAX_CHARS,
@@ -45,6 +46,10 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
     evidence = guard.record(evidence)
     key = guard.text(key)
     assert decision.alert_id is not None and decision.episode_start is not None
+    # The town (镇街) is the reference data's, from the grid: events name their grid, and
+    # the three-level command starts a work order at the grid's town.
+    grid_id = data.get("grid_id")
+    town = town_of_grid(rule.model.env.reference, grid_id if isinstance(grid_id, str) else None)
     # The rule's own text too: a condition may compare with a number (a blocked caller's).
     evidence["condition"] = guard.value(rule.model.describe())
     if spec.hold_for:
@@ -60,8 +65,9 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
         maturity=spec.maturity,
         key=cut(key, EVIDENCE_VALUE_MAX_CHARS),
         sources=spec.sources,
-        grid_id=_short(data.get("grid_id")),
-        district=_short(data.get("district")),
+        grid_id=_short(grid_id),
+        town=town.town_id if town else None,
+        district=_short(data.get("district") or (town.district if town else None)),
         first_ts=decision.episode_start,
         last_ts=decision.last_ts if decision.last_ts is not None else decision.episode_start,
         summary=cut(guard.text(render_summary(spec.summary, values)), SUMMARY_MAX_CHARS),

@@ -5,33 +5,43 @@ that nobody silenced or inhibited is routed (``engine.dispatch.routing``) and re
 order per incident and department — created, or joined when the incident already has an
 unfinished order for that department (a higher severity raises the order and brings its
 ``ack_due`` forward). A resolved alert is noted in its orders' history; an order stays until
-its department closes it. Department feedback moves an order on. An order still unacknowledged
-at ``ack_due`` escalates from the district to the city level, and again every period while the
-city level does not acknowledge it either. Timers fire from ``advance(now)``, with no input.
+its department closes it. Department feedback moves an order on. An order starts at the command
+level of its place (``engine.dispatch.levels``: its town's, its district's, or the city's); still
+unacknowledged at ``ack_due`` it climbs the routing file's chain — town, district, city — each
+level with its own limit, and at the city escalates again every period while nobody answers.
+The order's ``levels`` record who held it when. Timers fire from ``advance(now)``, with no input.
 
 Nothing here touches a broker or a clock: every call gets ``now`` and returns the records to
 publish, so the service, the tests and a replay run the same code.
 
 >>> from pathlib import Path
 >>> from engine.dispatch.routing import parse_routing
->>> routing, _ = parse_routing("defaults: {ack_within: {red: 5m}}\\nroute: {}", Path("r.yaml"))
+>>> routing, _ = parse_routing('''
+... defaults:
+...   levels: [{level: town, ack_within: {red: 3m}}, {level: district}, {level: city}]
+...   ack_within: {red: 5m}
+... route: {}''', Path("r.yaml"))
 >>> dispatcher = Dispatcher(routing)
 >>> alert = Alert(alert_id="a1", model_id="hazchem.tank.level_high_high", model_version=1,
 ...               state="firing", severity="red", departments=["emergency_management"],
-...               key="T1", sources=[], first_ts=0, last_ts=0, summary="tank T1 at 96%")
+...               key="T1", sources=[], grid_id="G0001", town="xihu.lingyin", district="xihu",
+...               first_ts=0, last_ts=0, summary="tank T1 at 96%")
 >>> (order,) = dispatcher.on_alert(alert, now=1000.0).orders
 >>> order.department, order.level, order.ack_due
-('emergency_management', 'district', 1300.0)
->>> dispatcher.advance(1299.0).orders
+('emergency_management', 'town', 1180.0)
+>>> dispatcher.advance(1179.0).orders
 []
->>> (order,) = dispatcher.advance(1300.0).orders
+>>> (order,) = dispatcher.advance(1180.0).orders
 >>> order.level, order.escalations, order.ack_due, order.history[-1].what
-('city', 1, 1600.0, 'escalated')
+('district', 1, 1480.0, 'escalated')
+>>> (order,) = dispatcher.advance(1480.0).orders
+>>> [(hold.level, hold.place, hold.since) for hold in order.levels]
+[('town', 'xihu.lingyin', 1000.0), ('district', 'xihu', 1180.0), ('city', None, 1480.0)]
 >>> ack = Feedback(order_id=order.order_id, status="acknowledged",
-...                department="emergency_management", at=1400.0)
->>> dispatcher.on_feedback(ack, now=1401.0).orders[0].state
+...                department="emergency_management", at=1500.0)
+>>> dispatcher.on_feedback(ack, now=1501.0).orders[0].state
 'acknowledged'
->>> dispatcher.advance(1600.0).orders
+>>> dispatcher.advance(1780.0).orders
 []
 """
 
@@ -45,12 +55,14 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from engine.dispatch.grouping import IncidentGrouper
+from engine.dispatch.levels import next_level, place_at
 from engine.dispatch.routing import Routed, Routing
 from models.durations import format_duration
 from topics.records import (
     Alert,
     Feedback,
     Incident,
+    LevelHold,
     OrderEvent,
     OrderLevel,
     Severity,
@@ -132,10 +144,10 @@ class Dispatcher:
         elif not alert.suppressed:
             routed = self.routing.route(alert)
             reopened = grouped.previous is not None and grouped.previous[0] == "resolved"
-            for department, limit in routed.ack_within_s.items():
+            for department, limits in routed.limits.items():
                 order = self._unfinished_order(incident.incident_id, department)
                 if order is None:
-                    order = self._create(incident, alert, department, limit, routed, now)
+                    order = self._create(incident, alert, department, limits, routed, now)
                     happened.append(_happening("created", order))
                     changed[order.order_id] = order
                     continue
@@ -144,15 +156,15 @@ class Dispatcher:
                         at=now, what="alert_reopened", by=DISPATCH,
                         note=f"alert {alert.alert_id} fires again: {alert.summary}"))
                     changed[order.order_id] = order
-                if self._join(order, alert, limit, now):
+                if self._join(order, alert, limits, now):
                     changed[order.order_id] = order
             for order in self._unfinished_orders(incident.incident_id):
                 # The routing (or the alert) changed since the order was made: an order of the
                 # alert whose department is not routed now still follows its severity.
                 if alert.alert_id in order.alert_ids and \
-                        order.department not in routed.ack_within_s:
-                    limit = self.routing.ack_limits[alert.severity]
-                    if self._join(order, alert, limit, now):
+                        order.department not in routed.limits:
+                    limits = self.routing.level_limits(alert.severity)
+                    if self._join(order, alert, limits, now):
                         changed[order.order_id] = order
         return _snapshot(changed.values(), [incident], happened)
 
@@ -208,14 +220,20 @@ class Dispatcher:
         return _snapshot(changed.values(), closed, happened)
 
     def _escalate(self, order: WorkOrder, now: float) -> None:
-        limit = order.ack_within_s or self.routing.ack_limits[order.severity]
+        missed = self._limit_at(order, order.level)
         order.escalations += 1
-        if order.level == "district":
-            order.level = "city"
-            note = (f"not acknowledged within {format_duration(limit)}: escalated to "
-                    f"{self.routing.escalate_to} (city level)")
+        up = next_level(self.routing.chain, order.level)
+        if up is not None:
+            place = place_at(up, order.town, order.district)
+            note = (f"not acknowledged within {format_duration(missed)} at the {order.level} "
+                    f"level{_of(place_at(order.level, order.town, order.district))}: escalated "
+                    f"to the {up} level{_of(place or self.routing.escalate_to)}")
+            order.level = up
+            limit = self._limit_at(order, up)
+            order.levels.append(LevelHold(level=up, place=place, since=now, ack_within_s=limit))
         else:
-            note = (f"still not acknowledged at the city level (escalation "
+            limit = missed
+            note = (f"still not acknowledged at the {order.level} level (escalation "
                     f"{order.escalations})")
         # The next period follows the missed one; a dispatcher that was down longer than a
         # period escalates once and starts a fresh period rather than catching up in a burst.
@@ -223,6 +241,16 @@ class Dispatcher:
         order.ack_due = due if due > now else now + limit
         order.history.append(OrderEvent(at=now, what="escalated", by=DISPATCH, note=note))
         heapq.heappush(self._ack_timers, (order.ack_due, order.order_id))
+
+    def _limit_at(self, order: WorkOrder, level: OrderLevel) -> float:
+        """How long ``level`` has to acknowledge the order: as routed when it was made (one
+        limit for every level in records from before the three levels), else the routing's."""
+        if level in order.ack_within_by_level:
+            return order.ack_within_by_level[level]
+        if order.ack_within_s:
+            return order.ack_within_s
+        limits = self.routing.level_limits(order.severity)
+        return limits.get(level, self.routing.ack_limits[order.severity])
 
     def _forget_old(self, now: float) -> None:
         while self._forget_timers and self._forget_timers[0][0] <= now:
@@ -290,25 +318,32 @@ class Dispatcher:
         orders = (self.orders[i] for i in self._orders_of_incident.get(incident_id, []))
         return [o for o in orders if o.state not in TERMINAL_STATES]
 
-    def _create(self, incident: Incident, alert: Alert, department: str, limit: float,
-                routed: Routed, now: float) -> WorkOrder:
+    def _create(self, incident: Incident, alert: Alert, department: str,
+                limits: dict[OrderLevel, float], routed: Routed, now: float) -> WorkOrder:
         sequence = len(self._orders_of_pair.get((incident.incident_id, department), []))
         path = next((" > ".join(m.path) for m in routed.matches if department in m.departments),
                     "no department named: the escalation target")
+        level, limit = next(iter(limits.items()))  # the lowest level: where it starts
+        town, district = alert.town or incident.town, alert.district or incident.district
+        place = place_at(level, town, district)
         order = WorkOrder(
             order_id=order_id_for(incident.incident_id, department, sequence),
             incident_id=incident.incident_id, alert_ids=[alert.alert_id],
-            model_ids=[alert.model_id], department=department, severity=alert.severity,
-            district=alert.district or incident.district,
+            model_ids=[alert.model_id], department=department, level=level,
+            severity=alert.severity, district=district, town=town,
             grid_id=alert.grid_id or incident.grid_id, key=alert.key, summary=alert.summary,
             created_at=now, ack_due=now + limit, ack_within_s=limit,
+            ack_within_by_level=dict(limits),
+            levels=[LevelHold(level=level, place=place, since=now, ack_within_s=limit)],
             history=[OrderEvent(at=now, what="created", by=DISPATCH,
-                                note=f"alert {alert.alert_id} via {path}; acknowledge within "
+                                note=f"alert {alert.alert_id} via {path}; the {level} "
+                                     f"level{_of(place)} to acknowledge within "
                                      f"{format_duration(limit)}")])
         self._add_order(order)
         return order
 
-    def _join(self, order: WorkOrder, alert: Alert, limit: float, now: float) -> bool:
+    def _join(self, order: WorkOrder, alert: Alert, limits: dict[OrderLevel, float],
+              now: float) -> bool:
         """Add the alert to an unfinished order; say whether the order changed."""
         changed = False
         if alert.alert_id not in order.alert_ids:
@@ -327,12 +362,31 @@ class Dispatcher:
             # An order already acknowledged is in hand: a higher severity asks for no new
             # acknowledgement. One still waiting must be acknowledged by the stricter limit.
             if order.state == "open":
-                order.ack_within_s = min(order.ack_within_s or limit, limit)
+                self._tighten(order, limits)
+                limit = self._limit_at(order, order.level)
                 if now + limit < order.ack_due:
                     order.ack_due = now + limit
                     heapq.heappush(self._ack_timers, (order.ack_due, order.order_id))
             changed = True
         return changed
+
+
+    def _tighten(self, order: WorkOrder, limits: dict[OrderLevel, float]) -> None:
+        """Each level of an order whose severity rose keeps the stricter of its limits."""
+        held = order.levels[0].level if order.levels else order.level
+        for level in (order.ack_within_by_level or limits):
+            if level in limits:
+                order.ack_within_by_level[level] = min(self._limit_at(order, level),
+                                                       limits[level])
+        start = order.ack_within_by_level.get(held)
+        if start is not None:
+            order.ack_within_s = min(order.ack_within_s or start, start)
+        if order.levels and order.level in order.ack_within_by_level:
+            order.levels[-1].ack_within_s = order.ack_within_by_level[order.level]
+
+
+def _of(place: str | None) -> str:
+    return f" ({place})" if place else ""
 
 
 def _happening(what: str, order: WorkOrder) -> Happening:

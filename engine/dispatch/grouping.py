@@ -113,6 +113,7 @@ class IncidentGrouper:
         if alert.severity.rank > incident.severity.rank:
             incident.severity = alert.severity
         incident.district = incident.district or alert.district
+        incident.town = incident.town or alert.town
         incident.grid_id = incident.grid_id or alert.grid_id
         incident.updated_at = now
         if incident.state == "open":
@@ -125,7 +126,7 @@ class IncidentGrouper:
         while (incident_id := incident_id_for(place, alert.first_ts, attempt)) in self.incidents:
             attempt += 1
         incident = Incident(incident_id=incident_id, place=place, alert_ids=[], model_ids=[],
-                            severity=alert.severity, district=alert.district,
+                            severity=alert.severity, district=alert.district, town=alert.town,
                             grid_id=alert.grid_id, opened_at=now, updated_at=now)
         self.incidents[incident_id] = incident
         self._open_by_place[place] = incident_id

@@ -1,7 +1,8 @@
 """Who gets a work order for an alert: a routing tree in the spirit of Alertmanager's routes.
 
-A routing file has ``defaults`` (how soon each severity must be acknowledged, who takes an
-escalated order, how long alerts of one place are grouped), a root ``route`` with nested
+A routing file has ``defaults`` (the chain of command levels an unacknowledged order climbs and
+how soon each level must acknowledge each severity — ``engine.dispatch.levels`` —, the city's
+command centre, how long alerts of one place are grouped), a root ``route`` with nested
 ``routes``, and ``tests`` that name the departments an alert must reach, like
 ``amtool config routes test``.
 
@@ -10,7 +11,8 @@ tried in order; an alert that matches one descends into it and stops there unles
 ``continue: true``; a route none of whose children match is where the alert lands. Every route the
 alert lands on sends work orders to its ``departments``, inherited from the parent when not given;
 ``$alert`` stands for the alert's own ``departments`` (the root's default). ``ack_within`` set on a
-route applies to it and the routes below it.
+route applies to it and the routes below it, at every level; ``levels: {town: {red: 1m}}`` sets a
+route's limits at one level.
 
 >>> routing, errors = parse_routing('''
 ... route:
@@ -30,8 +32,8 @@ route applies to it and the routes below it.
 >>> routed = routing.route(alert)
 >>> [" > ".join(m.path) for m in routed.matches]
 ['root > red also to the command centre', 'root > tanks']
->>> routed.ack_within_s
-{'command_center': 300.0, 'emergency_management': 120.0, 'fire_rescue': 120.0}
+>>> routed.level, routed.ack_within_s
+('city', {'command_center': 300.0, 'emergency_management': 120.0, 'fire_rescue': 120.0})
 """
 
 from __future__ import annotations
@@ -45,6 +47,15 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from engine.dispatch.levels import (
+    TOP_LEVEL,
+    TWO_LEVEL_CHAIN,
+    LevelSpec,
+    chain_problems,
+    rank,
+    start_level,
+)
+
 # YAML read as the rule loader reads it: routing files live beside the rules and report problems
 # the same way (file:line: message).
 from engine.rule_files.yaml_source import (
@@ -57,12 +68,12 @@ from engine.rule_files.yaml_source import (
 )
 from models.durations import Duration, format_duration
 from topics.departments import DEPARTMENTS
-from topics.records import Alert, Severity
+from topics.records import Alert, OrderLevel, Severity
 
 ALERT_DEPARTMENTS = "$alert"
 """In a ``departments`` list: the departments the alert itself names."""
 
-MatchField = Literal["model_id", "department", "severity", "district", "grid_id", "key",
+MatchField = Literal["model_id", "department", "severity", "district", "town", "grid_id", "key",
                      "maturity", "source"]
 MATCH_FIELDS: tuple[str, ...] = typing.get_args(MatchField)
 
@@ -82,16 +93,33 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+LevelLimits = dict[OrderLevel, dict[Severity, float]]
+"""Per level of the chain (lowest first), how soon each severity must be acknowledged there."""
+
+
 class Defaults(_Strict):
     ack_within: dict[Severity, Duration] = Field(default_factory=dict)
-    """How soon an order must be acknowledged, per severity (unset ones: 5m/15m/1h/4h)."""
+    """How soon an order must be acknowledged, per severity, at every level that does not set
+    its own (unset ones: 5m/15m/1h/4h)."""
+    levels: list[LevelSpec] | None = None
+    """The chain of command levels, lowest first, ending at the city; none given: the two-level
+    chain district → city, both with ``ack_within``."""
     escalate_to: str = "command_center"
-    """Who holds an order that was not acknowledged in time (the city level)."""
+    """The city level's command centre: it may acknowledge any order held at the city level,
+    and takes the alerts that name no department."""
     group_within: Duration = 1800.0
     """Alerts of one place join one incident while it has a firing alert and this long after."""
 
     def ack_limits(self) -> dict[Severity, float]:
         return {**DEFAULT_ACK_WITHIN, **self.ack_within}
+
+    @property
+    def chain(self) -> tuple[OrderLevel, ...]:
+        return TWO_LEVEL_CHAIN if self.levels is None else tuple(s.level for s in self.levels)
+
+    def level_limits(self) -> LevelLimits:
+        own = {s.level: s.ack_within for s in self.levels or ()}
+        return {level: {**self.ack_limits(), **own.get(level, {})} for level in self.chain}
 
 
 class RouteSpec(_Strict):
@@ -100,6 +128,8 @@ class RouteSpec(_Strict):
     departments: list[str] | None = None
     continue_: bool = Field(default=False, alias="continue")
     ack_within: dict[Severity, Duration] = Field(default_factory=dict)
+    levels: dict[OrderLevel, dict[Severity, Duration]] = Field(default_factory=dict)
+    """This route's limits at one level of the chain (over ``ack_within``)."""
     routes: list[RouteSpec] = Field(default_factory=list)
 
 
@@ -110,6 +140,8 @@ class RouteTestSpec(_Strict):
     taken from the model's rule file when the rules are at hand."""
     expect: list[str]
     """The departments that get a work order, in any order."""
+    level: OrderLevel | None = None
+    """The command level the orders start at (the alert's ``town``/``district`` decide)."""
 
 
 class RoutingFile(_Strict):
@@ -128,8 +160,8 @@ class Route:
     departments: tuple[str, ...]
     """Resolved through inheritance; may hold ``$alert``."""
     continue_: bool
-    ack_within: dict[Severity, float]
-    """Resolved through inheritance, every severity present."""
+    ack_within: LevelLimits
+    """Resolved through inheritance, every level of the chain and severity present."""
     routes: tuple[Route, ...] = ()
 
     def matches(self, alert: Alert) -> bool:
@@ -157,21 +189,32 @@ class RouteMatch:
     path: tuple[str, ...]
     departments: tuple[str, ...]
     """With ``$alert`` replaced by the alert's departments."""
-    ack_within_s: float
-    """The route's limit for the alert's severity."""
+    limits: dict[OrderLevel, float]
+    """The route's limit for the alert's severity at each level of the chain."""
 
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """Where an alert goes: the routes it landed on and each department's acknowledgement limit
-    (the shortest of the routes that name the department)."""
+    """Where an alert goes: the routes it landed on, the level its orders start at, and each
+    department's acknowledgement limit per level from there up (the shortest of the routes that
+    name the department)."""
 
     matches: tuple[RouteMatch, ...]
-    ack_within_s: dict[str, float]
+    level: OrderLevel
+    """The level of the alert's place in the chain: where its orders start."""
+    limits: dict[str, dict[OrderLevel, float]]
+    """Per department, its limit at each level from the one its order starts at (the place's;
+    the city's for the command centre, a city body) up to the city."""
 
     @property
     def departments(self) -> list[str]:
-        return list(self.ack_within_s)
+        return list(self.limits)
+
+    @property
+    def ack_within_s(self) -> dict[str, float]:
+        """Each department's limit at the level its order starts at."""
+        return {department: next(iter(by_level.values()))
+                for department, by_level in self.limits.items()}
 
 
 @dataclass(slots=True)
@@ -196,23 +239,37 @@ class Routing:
     def group_within_s(self) -> float:
         return self.defaults.group_within
 
+    @property
+    def chain(self) -> tuple[OrderLevel, ...]:
+        return self.defaults.chain
+
+    def level_limits(self, severity: Severity) -> dict[OrderLevel, float]:
+        """The defaults' limit for ``severity`` at each level of the chain."""
+        return {level: by_severity[severity]
+                for level, by_severity in self.defaults.level_limits().items()}
+
     def route(self, alert: Alert) -> Routed:
+        level = start_level(self.chain, alert.town, alert.district)
         matches: list[RouteMatch] = []
         for path, route in _landed(self.root, alert, (self.root.label,)):
             departments: list[str] = []
             for name in route.departments:
                 departments += alert.departments if name == ALERT_DEPARTMENTS else [name]
-            matches.append(RouteMatch(path, tuple(dict.fromkeys(departments)),
-                                      route.ack_within[alert.severity]))
-        limits: dict[str, float] = {}
+            matches.append(RouteMatch(path, tuple(dict.fromkeys(departments)), {
+                lvl: by_severity[alert.severity] for lvl, by_severity in route.ack_within.items()}))
+        limits: dict[str, dict[OrderLevel, float]] = {}
         for match in matches:
             for department in match.departments:
-                limits[department] = min(limits.get(department, match.ack_within_s),
-                                         match.ack_within_s)
+                known = limits.setdefault(department, dict(match.limits))
+                for lvl, seconds in match.limits.items():
+                    known[lvl] = min(known[lvl], seconds)
         if not limits:
             # An alert that names no department still reaches someone: the city level.
-            limits[self.escalate_to] = self.ack_limits[alert.severity]
-        return Routed(tuple(matches), limits)
+            limits[self.escalate_to] = self.level_limits(alert.severity)
+        for department, by_level in limits.items():
+            start = TOP_LEVEL if department == self.escalate_to else level
+            limits[department] = {lvl: s for lvl, s in by_level.items() if rank(lvl) >= rank(start)}
+        return Routed(tuple(matches), level, limits)
 
 
 def _landed(route: Route, alert: Alert, path: tuple[str, ...]
@@ -228,14 +285,16 @@ def _landed(route: Route, alert: Alert, path: tuple[str, ...]
     return found or [(path, route)]
 
 
-def _compile(spec: RouteSpec, parent: Route | None, index: int | None) -> Route:
+def _compile(spec: RouteSpec, parent: Route | None, index: int | None,
+             inherited: LevelLimits) -> Route:
     departments = tuple(spec.departments) if spec.departments is not None else (
         parent.departments if parent else (ALERT_DEPARTMENTS,))
-    ack_within = {**(parent.ack_within if parent else {}), **spec.ack_within}
+    ack_within = {level: {**limits, **spec.ack_within, **spec.levels.get(level, {})}
+                  for level, limits in inherited.items()}
     label = spec.name or ("root" if parent is None else _describe_match(spec, index))
     node = Route(label, tuple((k, tuple(v)) for k, v in spec.match.items()), departments,
                  spec.continue_, ack_within)
-    return replace(node, routes=tuple(_compile(child, node, i)
+    return replace(node, routes=tuple(_compile(child, node, i, ack_within)
                                       for i, child in enumerate(spec.routes)))
 
 
@@ -274,8 +333,7 @@ def _routing(raw: Any, lines: dict[Path_, int], path: Path
     if problems:
         errors = [RuleError(path, line_of(lines, loc), msg) for loc, msg in problems]
         return None, sorted(errors, key=lambda e: e.line)
-    root = _compile(spec.route.model_copy(update={"ack_within": {
-        **spec.defaults.ack_limits(), **spec.route.ack_within}}), None, None)
+    root = _compile(spec.route, None, None, spec.defaults.level_limits())
     tests = [(t, line_of(lines, ("tests", i))) for i, t in enumerate(spec.tests)]
     return Routing(path, spec.defaults, root, tests), []
 
@@ -283,6 +341,8 @@ def _routing(raw: Any, lines: dict[Path_, int], path: Path
 def _meaning_problems(spec: RoutingFile) -> list[tuple[Path_, str]]:
     """What pydantic cannot see: known departments and severities, a root that takes all."""
     problems: list[tuple[Path_, str]] = []
+    if spec.defaults.levels is not None:
+        problems += chain_problems(spec.defaults.levels)
     if spec.defaults.escalate_to not in DEPARTMENTS:
         problems.append((("defaults", "escalate_to"), _unknown_department(
             "defaults.escalate_to", spec.defaults.escalate_to)))
@@ -305,6 +365,11 @@ def _meaning_problems(spec: RoutingFile) -> list[tuple[Path_, str]]:
                 elif known and not pattern.endswith("*") and pattern not in known:
                     problems.append(((*loc, "match", name, i), f"{where}.match.{name}: "
                                      f"unknown {name} {pattern!r}; known: {', '.join(known)}"))
+        for level in route.levels:
+            if level not in spec.defaults.chain:
+                problems.append(((*loc, "levels", level), f"{where}.levels.{level}: the chain "
+                                 f"(defaults.levels) has no {level} level; it has "
+                                 f"{', '.join(spec.defaults.chain)}"))
         for i, department in enumerate(route.departments or []):
             if department != ALERT_DEPARTMENTS and department not in DEPARTMENTS:
                 problems.append(((*loc, "departments", i), _unknown_department(
@@ -425,10 +490,14 @@ class RouteTestOutcome:
     actual: list[str]
     paths: list[str]
     problem: str | None = None
+    expected_level: OrderLevel | None = None
+    """None: the test does not say."""
+    actual_level: OrderLevel | None = None
 
     @property
     def passed(self) -> bool:
-        return self.problem is None and sorted(self.expected) == sorted(self.actual)
+        return self.problem is None and sorted(self.expected) == sorted(self.actual) and \
+            self.expected_level in (None, self.actual_level)
 
     def diff(self) -> list[str]:
         """What differs, one line each."""
@@ -440,6 +509,8 @@ class RouteTestOutcome:
                  f"actual:   {', '.join(sorted(self.actual)) or '(none)'}"]
         lines += [f"missing:  {', '.join(missing)}"] if missing else []
         lines += [f"unexpected: {', '.join(extra)}"] if extra else []
+        if self.expected_level not in (None, self.actual_level):
+            lines += [f"level:    expected {self.expected_level}, starts at {self.actual_level}"]
         lines += [f"routes:   {' | '.join(self.paths)}"]
         return lines
 
@@ -448,7 +519,8 @@ def run_routing_tests(routing: Routing, catalogue: ModelCatalogue | None = None
                       ) -> list[RouteTestOutcome]:
     outcomes = []
     for test, line in routing.tests:
-        outcome = RouteTestOutcome(test.name, line, list(test.expect), [], [])
+        outcome = RouteTestOutcome(test.name, line, list(test.expect), [], [],
+                                   expected_level=test.level)
         try:
             alert = alert_from_fields(test.alert, catalogue)
         except ValidationError as exc:
@@ -463,6 +535,7 @@ def run_routing_tests(routing: Routing, catalogue: ModelCatalogue | None = None
             continue
         routed = routing.route(alert)
         outcome.actual = routed.departments
+        outcome.actual_level = routed.level
         outcome.paths = [" > ".join(m.path) for m in routed.matches]
         outcomes.append(outcome)
     return outcomes
@@ -472,7 +545,10 @@ def describe_routed(routed: Routed) -> list[str]:
     """Lines for ``yujing dispatch test``: each route landed on, then the departments."""
     lines = [f"route: {' > '.join(m.path)} -> {', '.join(m.departments) or '(none)'}"
              for m in routed.matches]
+    lines.append(f"starts at the {routed.level} level")
     lines.append("departments: " + ", ".join(
-        f"{d} (acknowledge within {format_duration(s)})" for d, s in routed.ack_within_s.items()))
+        f"{d} (acknowledge within " + ", ".join(
+            f"{format_duration(s)} at {level}" for level, s in by_level.items()) + ")"
+        for d, by_level in routed.limits.items()))
     return lines
 

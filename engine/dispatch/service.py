@@ -74,7 +74,8 @@ RECORDS_CONSUMED = Counter(
     registry=metrics.DISPATCH)
 OPEN_ORDERS = Gauge(
     "yujing_dispatch_open_orders", "Work orders no department has closed yet, by command level "
-    "(district, or city after escalation)", ["level"], registry=metrics.DISPATCH)
+    "(town, district or city: where it started, or climbed to)", ["level"],
+    registry=metrics.DISPATCH)
 OPEN_INCIDENTS = Gauge("yujing_dispatch_open_incidents", "Incidents still open",
     registry=metrics.DISPATCH)
 

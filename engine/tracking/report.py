@@ -21,6 +21,10 @@ fire             1    2m10s    2m10s          25m          25m  100% (1/1)      
 Models, noisiest first
 model                    alerts  not dispatched  orders  closed  false alarms  false-alarm rate
 hazchem.tank.level_high       0               0       1       1             0  0% (0/1)
+<BLANKLINE>
+Command levels (each from when it got the order), lowest first
+level     reached  took  ack p50  ack p90  resolve p50  SLA         holds
+district        1     1    2m10s    2m10s          25m  100% (1/1)      0
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import io
 import json
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -50,6 +54,8 @@ class Report:
     """Worst SLA compliance first; departments with nothing judged yet last."""
     models: list[Scorecard]
     """Highest false-alarm rate first; models without verdicts last."""
+    levels: list[Scorecard] = field(default_factory=list)
+    """The command levels with orders, lowest first (town, district, city)."""
 
 
 def build_report(records: LifeRecords, since_s: float, until: float,
@@ -62,7 +68,8 @@ def build_report(records: LifeRecords, since_s: float, until: float,
     models = sorted((c for c in cards if c.scope == "model"), key=lambda c: (
         c.false_alarm_rate is None, -(c.false_alarm_rate or 0.0), -c.false_alarms,
         -c.not_dispatched, -c.alerts, c.name))
-    return Report(until - since_s, until, departments, models)
+    levels = [c for c in cards if c.scope == "level"]  # already lowest first
+    return Report(until - since_s, until, departments, models, levels)
 
 
 def latest_time(records: LifeRecords) -> float | None:
@@ -117,6 +124,9 @@ def render_table(report: Report) -> str:
                    for c in report.departments]
     models = [[c.name, str(c.alerts), str(c.not_dispatched), str(c.orders), str(c.closed),
                str(c.false_alarms), share(c.false_alarms, c.closed)] for c in report.models]
+    levels = [[c.name, str(c.orders), str(c.acknowledged), duration(c.ack_p50_s),
+               duration(c.ack_p90_s), duration(c.resolve_p50_s), share(c.sla_met, c.sla_total),
+               str(c.open_backlog)] for c in report.levels]
     return "\n".join([
         f"yujing report {local_time(report.period_start)} – {local_time(report.period_end)} "
         f"({CITY_TZ.key})",
@@ -129,16 +139,20 @@ def render_table(report: Report) -> str:
         "Models, noisiest first",
         *table_lines(["model", "alerts", "not dispatched", "orders", "closed", "false alarms",
                       "false-alarm rate"], models, numeric={1, 2, 3, 4, 5}),
+        "",
+        "Command levels (each from when it got the order), lowest first",
+        *table_lines(["level", "reached", "took", "ack p50", "ack p90", "resolve p50", "SLA",
+                      "holds"], levels, numeric={1, 2, 3, 4, 5, 7}),
     ])
 
 
 def render_csv(report: Report) -> str:
-    """Every scorecard field, one row per scorecard (departments, then models)."""
+    """Every scorecard field, one row per scorecard (departments, models, then levels)."""
     out = io.StringIO()
     fields = list(Scorecard.model_fields)
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    for card in [*report.departments, *report.models]:
+    for card in [*report.departments, *report.models, *report.levels]:
         writer.writerow({k: "" if v is None else v for k, v in card.model_dump().items()})
     return out.getvalue().rstrip("\n")
 
@@ -148,6 +162,7 @@ def render_json(report: Report) -> str:
         "period_start": report.period_start, "period_end": report.period_end,
         "departments": [c.model_dump(mode="json") for c in report.departments],
         "models": [c.model_dump(mode="json") for c in report.models],
+        "levels": [c.model_dump(mode="json") for c in report.levels],
     }, ensure_ascii=False, indent=2)
 
 

@@ -2,8 +2,9 @@
 
 Input: alert records, work orders (a later record of an order supersedes an earlier one, as on
 the compacted ``dispatch.orders``) and department feedback. Output: one ``Scorecard`` per
-department and per model seen in the period. Plain Python over lists: the service, the report
-and the tests all call ``scorecards`` the same way.
+department and per model seen in the period, and per command level (``engine.tracking.levels``,
+whose figures are the tier's own: from the moment it got the order). Plain Python over lists:
+the service, the report and the tests all call ``scorecards`` the same way.
 
 What is counted, for the period ``(period_start, period_end]``:
 
@@ -36,7 +37,7 @@ What is counted, for the period ``(period_start, period_end]``:
 >>> order = WorkOrder(order_id="O1", incident_id="I1", alert_ids=["A1"], model_ids=["m"],
 ...                   department="fire", severity="red", key="T1", summary="tank high",
 ...                   created_at=0, ack_due=300, acknowledged_at=120, state="acknowledged")
->>> fire, model = scorecards([], [order], [], period_start=-1, period_end=3600)
+>>> fire, model, district = scorecards([], [order], [], period_start=-1, period_end=3600)
 >>> fire.name, fire.orders, fire.ack_p50_s, fire.sla_compliance, fire.open_backlog
 ('fire', 1, 120.0, 1.0, 1)
 """
@@ -47,10 +48,11 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
+from engine.tracking.levels import add_level_figures
 from engine.tracking.store import alert_time, distinct_alert_records
-from topics.records import Alert, Feedback, Scorecard, Severity, WorkOrder
+from topics.records import Alert, Feedback, OrderLevel, Scorecard, Severity, WorkOrder
 
 DEFAULT_SLA_SECONDS: dict[Severity, float] = {
     Severity.RED: 5 * 60.0, Severity.ORANGE: 15 * 60.0, Severity.YELLOW: 60 * 60.0,
@@ -59,7 +61,7 @@ DEFAULT_SLA_SECONDS: dict[Severity, float] = {
 """How long each severity's work order may wait for acknowledgement (catalogue §4)."""
 
 Verdict = Literal["resolved", "false_alarm"]
-Scope = Literal["department", "model"]
+Scope = Literal["department", "model", "level"]
 
 
 def nearest_rank(values: Iterable[float], percent: float) -> float | None:
@@ -221,11 +223,13 @@ def outcomes(orders: Iterable[WorkOrder], feedback: Iterable[Feedback]
 def scorecards(alerts: Iterable[Alert], orders: Iterable[WorkOrder],
                feedback: Iterable[Feedback], period_start: float, period_end: float,
                sla_seconds: Mapping[Severity, float] = DEFAULT_SLA_SECONDS) -> list[Scorecard]:
-    """One scorecard per department and per model with anything in the period (or open work),
-    departments first, each scope by name. See the module doc for what each figure means."""
+    """One scorecard per department, per model and per command level with anything in the
+    period (or open work), in that order, each scope by name (levels lowest first). See the
+    module doc for what each figure means."""
     limits = {**DEFAULT_SLA_SECONDS, **sla_seconds}
     departments: dict[str, _Tally] = defaultdict(_Tally)
     models: dict[str, _Tally] = defaultdict(_Tally)
+    levels: dict[str, _Tally] = defaultdict(_Tally)
 
     def in_period(t: float) -> bool:
         return period_start < t <= period_end
@@ -252,10 +256,13 @@ def scorecards(alerts: Iterable[Alert], orders: Iterable[WorkOrder],
         if order.created_at <= period_end and still_open:
             for tally in tallies:
                 tally.open_backlog += 1
+        add_level_figures(levels, outcome, limits, period_start, period_end)
 
     return ([t.card("department", n, period_start, period_end)
              for n, t in sorted(departments.items())]
-            + [t.card("model", n, period_start, period_end) for n, t in sorted(models.items())])
+            + [t.card("model", n, period_start, period_end) for n, t in sorted(models.items())]
+            + [levels[n].card("level", n, period_start, period_end)
+               for n in get_args(OrderLevel) if n in levels])
 
 
 @dataclass

@@ -120,7 +120,7 @@ class GaugeBoard:
                 values[NOT_DISPATCHED][(card.name,)] = card.not_dispatched
                 if card.false_alarm_rate is not None:
                     values[FALSE_ALARM_RATE][(card.name,)] = card.false_alarm_rate
-            else:
+            elif card.scope == "department":
                 values[OPEN_ORDERS][(card.name,)] = card.open_backlog
         for gauge, figures in values.items():
             for labels, value in figures.items():
@@ -165,9 +165,10 @@ class Tracker:
         await asyncio.gather(*sent)
         self.published_keys = keys
         self.gauges.show(cards)
-        log.info("published %d scorecards (%d departments, %d models)", len(cards),
+        log.info("published %d scorecards (%d departments, %d models, %d levels)", len(cards),
                  sum(c.scope == "department" for c in cards),
-                 sum(c.scope == "model" for c in cards))
+                 sum(c.scope == "model" for c in cards),
+                 sum(c.scope == "level" for c in cards))
         return cards
 
     async def run(self) -> None:

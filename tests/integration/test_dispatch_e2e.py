@@ -1,8 +1,9 @@
 """Dispatch end to end through the real broker: alerts and feedback in, work orders out.
 
 One ``yujing dispatch run`` process serves the module (restarted once by the restart test). Its
-routing file gives the test models short acknowledgement limits (2 s, and 15 s for the restart),
-so escalations happen while the test watches, with no input but the clock.
+routing file gives the test models short acknowledgement limits (2 s, and 15 s for the restart;
+2 s at the town, 3 s at the district and 4 s at the city for the climb through the three
+levels), so escalations happen while the test watches, with no input but the clock.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ from topics.records import Alert, Feedback
 pytestmark = pytest.mark.broker
 
 QUICK, RESTART = 2.0, 15.0
+CLIMB = {"town": 2.0, "district": 3.0, "city": 4.0}
 ROUTES = """\
 defaults:
   # anything else on the broker (other tests' alerts) waits long enough not to churn
   ack_within: {red: 1h, orange: 1h, yellow: 1h, blue: 4h}
+  levels: [{level: town}, {level: district}, {level: city}]
 route:
   routes:
+    - name: climb
+      match: {model_id: "e2e.dispatch.climb.*"}
+      levels: {town: {red: 2s}, district: {red: 3s}, city: {red: 4s}}
     - name: quick
       match: {model_id: "e2e.dispatch.quick.*"}
       ack_within: {red: 2s}
@@ -184,6 +190,45 @@ def test_an_order_escalates_until_acknowledged_and_is_then_resolved(kafka, dispa
                                wanted=lambda r: r["incident_id"] == created["incident_id"]))
     assert incidents[-1]["alert_ids"] == [alert.alert_id]
     assert incidents[-1]["place"] == f"grid:{alert.grid_id}"
+
+
+def test_an_order_climbs_town_district_city_by_the_clock_until_the_city_takes_it(kafka,
+                                                                                  dispatcher):
+    run_id = uuid.uuid4().hex[:8]
+    alert = make_alert(run_id, "climb", model="e2e.dispatch.climb.tank",
+                       town="xihu.lingyin", district="xihu")
+    send(kafka.bootstrap, alert)
+
+    history = run(read_until(kafka.bootstrap, "dispatch.orders",
+                             done=lambda got: any(r["level"] == "city" for r in got),
+                             wanted=lambda r: alert.alert_id in r.get("alert_ids", []),
+                             give_up=dispatcher.died, timeout=60))
+    assert history and history[-1]["level"] == "city", dispatcher.log_tail()
+    created, *climbed = history
+    assert (created["level"], created["town"], created["ack_due"]) == (
+        "town", "xihu.lingyin", created["created_at"] + CLIMB["town"]), dispatcher.log_tail()
+    assert created["ack_within_by_level"] == CLIMB
+    assert [r["level"] for r in climbed] == ["district", "city"]
+    holds = climbed[-1]["levels"]
+    assert [(h["level"], h["place"], h["ack_within_s"]) for h in holds] == [
+        ("town", "xihu.lingyin", 2.0), ("district", "xihu", 3.0), ("city", None, 4.0)]
+    # each level had its own time, and no climb came before it was due
+    assert holds[1]["since"] >= holds[0]["since"] + CLIMB["town"]
+    assert holds[2]["since"] >= holds[1]["since"] + CLIMB["district"]
+    assert climbed[-1]["history"][-1]["note"] == (
+        "not acknowledged within 3s at the district level (xihu): escalated to the city level "
+        "(command_center)")
+
+    # The city's command centre takes it: the climb and the re-escalations stop.
+    send(kafka.bootstrap, Feedback(order_id=created["order_id"], status="acknowledged",
+                                   department="command_center", at=time.time(),
+                                   by="city duty officer"))
+    acked = only(latest_orders(kafka.bootstrap, alert.alert_id, timeout=30,
+                               done=in_state("acknowledged")))
+    time.sleep(2 * CLIMB["city"])
+    still = only(latest_orders(kafka.bootstrap, alert.alert_id))
+    assert (still["state"], still["level"], still["escalations"]) == (
+        "acknowledged", "city", acked["escalations"])
 
 
 def test_a_silenced_alert_is_grouped_but_makes_no_order(kafka, dispatcher):

@@ -143,3 +143,16 @@ def test_alert_ids_are_found_by_a_unique_prefix_and_unknown_ones_tell_none():
     assert alert_story(records, "zzz") is None
     story = alert_story(records, "0rder-only")
     assert story is not None and "no alert records left on the topic" in render_story(story)
+
+
+def test_the_story_says_who_held_an_order_that_climbed_the_command_levels():
+    holds = [{"level": "town", "place": "xihu.lingyin", "since": T0 + 10, "ack_within_s": 180},
+             {"level": "district", "place": "xihu", "since": T0 + 190, "ack_within_s": 300},
+             {"level": "city", "since": T0 + 490, "ack_within_s": 300}]
+    records = life(alerts=TANK, orders=[order("O1", created=10, alert_ids=("a1b2c3",),
+                                              escalations=2, level="city", levels=holds)])
+    story = alert_story(records, "a1b2c3")
+    assert story is not None
+    assert ("    held by: town xihu.lingyin from 2024-06-03 08:00:10 +08:00 → district xihu "
+            "from 2024-06-03 08:03:10 +08:00 → city from 2024-06-03 08:08:10 +08:00"
+            ) in render_story(story).splitlines()

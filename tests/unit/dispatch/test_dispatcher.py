@@ -28,7 +28,8 @@ def test_a_firing_alert_makes_one_order_per_routed_department():
     assert (em.level, em.state, em.severity, em.escalations) == ("district", "open", "orange", 0)
     assert (em.created_at, em.ack_due, em.ack_within_s) == (1000.0, 1600.0, ORANGE_TANK_LIMIT)
     assert [(h.what, h.by) for h in em.history] == [("created", "dispatch")]
-    assert em.history[0].note == "alert a1 via root > tanks; acknowledge within 10m"
+    assert em.history[0].note == ("alert a1 via root > tanks; the district level (xihu) to "
+                                  "acknowledge within 10m")
     assert [i.incident_id for i in out.incidents] == [INCIDENT]
     assert [(h.what, h.department) for h in out.happened] == [
         ("created", "emergency_management"), ("created", "fire_rescue")]
@@ -76,7 +77,7 @@ def test_an_unacknowledged_order_escalates_to_the_city_and_again_each_period():
     dispatcher = Dispatcher(routing())
     dispatcher.on_alert(alert(), now=1000.0)
     opened = dispatcher.unfinished_orders
-    assert dispatcher.unfinished_by_level() == {"district": opened, "city": 0}
+    assert dispatcher.unfinished_by_level() == {"town": 0, "district": opened, "city": 0}
     assert dispatcher.advance(1599.0).orders == []
     first = by_department(dispatcher.advance(1600.0))
     assert dispatcher.unfinished_by_level()["city"] == len(first) >= 1
@@ -84,8 +85,8 @@ def test_an_unacknowledged_order_escalates_to_the_city_and_again_each_period():
     assert (em.level, em.escalations, em.ack_due, em.department) == (
         "city", 1, 2200.0, "emergency_management")
     assert em.history[-1].what == "escalated"
-    assert em.history[-1].note == ("not acknowledged within 10m: escalated to command_center "
-                                   "(city level)")
+    assert em.history[-1].note == ("not acknowledged within 10m at the district level (xihu): "
+                                   "escalated to the city level (command_center)")
     assert dispatcher.advance(2199.0).orders == []
     second = by_department(dispatcher.advance(2200.5))["emergency_management"]
     assert (second.level, second.escalations, second.ack_due) == ("city", 2, 2800.0)

@@ -194,10 +194,10 @@ def test_the_good_example_is_good():
      "'yellow', 'orange' or 'red'"),
     (("match: {model_id", "match: {tag: x, model_id"),
      "r.yaml:6: route.routes.0.match.tag: alerts cannot be matched on 'tag'; match on "
-     "model_id, department, severity, district, grid_id, key, maturity, source"),
+     "model_id, department, severity, district, town, grid_id, key, maturity, source"),
     (("[fire_rescue]\ntests", "[fire_rescue]\n      contine: true\ntests"),
      "r.yaml:8: route.routes.0.contine: unknown field (allowed here: name, match, departments, "
-     "continue, ack_within, routes)"),
+     "continue, ack_within, levels, routes)"),
     (('"hazchem.tank.*"', '"hazchem.*.tank"'),
      "r.yaml:6: route.routes.0.match.model_id: 'hazchem.*.tank': '*' may only end a value "
      "(a prefix)"),
@@ -249,11 +249,12 @@ def test_dispatch_test_prints_the_routes_and_departments(tmp_path):
     routes.write_text(GOOD)
     result = CliRunner().invoke(dispatch_app, [
         "test", str(routes), "model_id=hazchem.tank.level_high", "severity=red",
-        "departments=emergency_management,transport", "--expect", "fire_rescue"])
+        "departments=emergency_management,transport", "district=xihu", "--expect", "fire_rescue"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "route: root > tanks -> fire_rescue",
-        "departments: fire_rescue (acknowledge within 5m)"]
+        "starts at the district level",
+        "departments: fire_rescue (acknowledge within 5m at district, 5m at city)"]
     wrong = CliRunner().invoke(dispatch_app, ["test", str(routes), "model_id=x.y",
                                               "severity=red", "--expect", "transport"])
     assert wrong.exit_code == 1

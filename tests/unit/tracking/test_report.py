@@ -66,6 +66,10 @@ def test_table_puts_the_worst_sla_and_the_noisiest_model_first(tmp_path):
         "m.quiet       1               0       1       1             0  0% (0/1)",
         "m.fresh       1               1       0       0             0  –",
         "",
+        "Command levels (each from when it got the order), lowest first",
+        "level     reached  took  ack p50  ack p90  resolve p50  SLA        holds",
+        "district        4     4       5m      15m          30m  75% (3/4)      0",
+        "",
     ])
     assert result.stderr == ""
 
@@ -76,7 +80,8 @@ def test_csv_has_every_scorecard_field_in_report_order(tmp_path):
     assert list(rows[0]) == list(Scorecard.model_fields)
     assert [(r["scope"], r["name"]) for r in rows] == [
         ("department", "fire"), ("department", "water"), ("department", "police"),
-        ("model", "m.noisy"), ("model", "m.quiet"), ("model", "m.fresh")]
+        ("model", "m.noisy"), ("model", "m.quiet"), ("model", "m.fresh"),
+        ("level", "district")]
     fire = rows[0]
     assert (fire["sla_met"], fire["sla_total"], fire["sla_compliance"]) == ("1", "2", "0.5")
     noisy = rows[3]

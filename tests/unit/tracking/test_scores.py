@@ -166,7 +166,7 @@ def test_alerts_and_orders_outside_the_period_do_not_count_but_old_open_work_is_
 
 def test_an_order_counts_for_its_department_and_each_of_its_models():
     got = cards(orders=[order("O1", models=("m.a", "m.b"), department="water", ack=10)])
-    assert sorted(got) == ["department:water", "model:m.a", "model:m.b"]
+    assert sorted(got) == ["department:water", "level:district", "model:m.a", "model:m.b"]
     assert {c.orders for c in got.values()} == {1}
     assert all(c.period_end == T0 + 7200.0 for c in got.values())
 

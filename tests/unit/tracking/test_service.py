@@ -42,14 +42,16 @@ async def test_publish_sends_cards_keyed_by_scope_and_name_and_tombstones_droppe
     cards = await tracker.publish(producer, now=T0 + 600)  # type: ignore[arg-type]
     assert [(t, k) for t, k, _ in producer.sent] == [
         ("performance.scorecards", b"department:svc-fire"),
-        ("performance.scorecards", b"model:svc.m1"), ("performance.scorecards", b"model:svc.m2")]
+        ("performance.scorecards", b"model:svc.m1"), ("performance.scorecards", b"model:svc.m2"),
+        ("performance.scorecards", b"level:district")]
     assert Scorecard.model_validate_json(producer.sent[1][2] or b"") == cards[1]
 
     # An hour later the alert has left the window; the open order is still backlog.
     producer.sent.clear()
     await tracker.publish(producer, now=T0 + 3700)  # type: ignore[arg-type]
     assert [(k, v is None) for _, k, v in producer.sent] == [
-        (b"department:svc-fire", False), (b"model:svc.m1", False), (b"model:svc.m2", True)]
+        (b"department:svc-fire", False), (b"model:svc.m1", False), (b"level:district", False),
+        (b"model:svc.m2", True)]
     assert tracker.records.alerts == {}
 
 
