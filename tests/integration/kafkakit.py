@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from engine.kafka_client.whole_topics import partitions_of
 from engine.processes import stop_group
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,13 +51,12 @@ async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> N
     """Commit the end offsets ``topics`` have now for ``group`` (as an operator's
     ``kafka-consumer-groups --reset-offsets --to-latest``): a worker of that group reads only
     what is produced after, not the earlier tests' events the broker keeps."""
+    partitions = await partitions_of(bootstrap, topics)
+    assert partitions, f"none of {topics} exists"
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # the partitions of every topic
-        partitions = [TopicPartition(topic, p) for topic in topics
-                      for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
         await consumer.commit(await consumer.end_offsets(partitions))
     finally:
