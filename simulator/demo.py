@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -475,10 +476,25 @@ def missing(seen: Seen) -> list[str]:
 
 # -- the demo ---------------------------------------------------------------------------------
 
+def console_service(folder: Path, args: list[str], port: int) -> tuple[Service, str]:
+    """The web console for the demo, with one command-centre user and a fresh password."""
+    from engine.console.sessions import hash_password
+
+    password = secrets.token_urlsafe(9)
+    config = folder / "demo-console.toml"
+    config.write_text(f'[[users]]\nname = "duty"\npassword_hash = "{hash_password(password)}"\n',
+                      encoding="utf-8")
+    config.chmod(0o600)
+    return Service("console", ["--config", str(config), "console", *args, "--port", str(port)],
+                   folder / "demo-console.log", b"console: "), password
+
+
 def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False,
-             kafka_port: int = 9092, metrics_port: int = METRICS_PORT) -> int:
+             kafka_port: int = 9092, metrics_port: int = METRICS_PORT,
+             console_port: int = 8080) -> int:
     """The demo on ``kafka_port`` (its controller on the next port); the worker's metrics on
-    ``metrics_port``, dispatch's and tracking's on the two after."""
+    ``metrics_port``, dispatch's and tracking's on the two after; the console on
+    ``console_port``."""
     began = time.monotonic()
     worker_port, dispatch_port, track_port = metrics_port, metrics_port + 1, metrics_port + 2
     # The demo's own broker home, beside the default one (``yujing broker``'s is left alone).
@@ -522,6 +538,9 @@ def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False,
                                 "--metrics-port", str(track_port)],
                     folder / "demo-track.log", b"scorecards every"),
         ]
+        console, password = console_service(folder, [*bootstrap, *[
+            arg for path in rules for arg in ("--rules", str(path))]], console_port)
+        services.append(console)
         print(f"starting the worker, dispatch (acknowledge at each level within "
               f"{', '.join(f'{k} {v}' for k, v in DEMO_ACK_WITHIN.items())}) and tracking; "
               f"logs: {folder}/demo-*.log …", flush=True)
@@ -531,7 +550,9 @@ def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False,
         for service in services:
             service.wait_ready(deadline)
         print(f"all up; metrics on http://127.0.0.1:{worker_port}/metrics (worker), "
-              f":{dispatch_port} (dispatch), :{track_port} (tracking)", flush=True)
+              f":{dispatch_port} (dispatch), :{track_port} (tracking); the console on "
+              f"http://127.0.0.1:{console_port}/ (user duty, password {password}, while the "
+              "demo runs)", flush=True)
         start = datetime.now(CITY_TZ).isoformat(timespec="seconds")
         simulator = Service("simulator", [
             "simulate", *bootstrap, "--start", start,

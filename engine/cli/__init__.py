@@ -293,13 +293,14 @@ def demo(
     metrics_port: Annotated[int, typer.Option(
         help="The worker's /metrics port; dispatch's and tracking's are the two after.")
     ] = 9464,
+    console_port: Annotated[int, typer.Option(help="The web console's port.")] = 8080,
 ) -> None:
     """The whole loop in a minute: broker, worker, dispatch, tracking and a simulated city;
     a scripted scene, the departments' replies, an escalation, the scorecards."""
     from simulator.demo import run_demo
 
     raise typer.Exit(run_demo(rules, wait_s=wait, keep=keep, kafka_port=kafka_port,
-                              metrics_port=metrics_port))
+                              metrics_port=metrics_port, console_port=console_port))
 
 
 @app.command()

@@ -5,7 +5,8 @@ grid cells laid out inside it. Nothing is fetched: the page draws it as SVG.
 >>> from models.refdata import ReferenceData
 >>> ref = ReferenceData()
 >>> ref.put("reference.zones", "xihu", {"name": "西湖区", "kind": "district",
-...         "polygon": [[30.0, 120.0], [30.0, 120.1], [30.2, 120.1], [30.2, 120.0]]})
+...         "polygon": [{"lat": 30.0, "lon": 120.0}, {"lat": 30.0, "lon": 120.1},
+...                     {"lat": 30.2, "lon": 120.1}, {"lat": 30.2, "lon": 120.0}]})
 >>> ref.put("reference.zones", "xihu.lingyin", {"name": "灵隐", "kind": "town",
 ...         "district": "xihu", "grids": ["G0000", "G0100"],
 ...         "polygon": [[30.0, 120.0], [30.0, 120.1], [30.2, 120.1], [30.2, 120.0]]})
@@ -21,6 +22,11 @@ from typing import Any
 from models.refdata import ReferenceData
 
 ZONES = "reference.zones"
+
+
+def _points(polygon: list[Any]) -> list[list[float]]:
+    """``[lat, lon]`` pairs, from pairs or from ``{lat, lon}`` (as the loader keeps them)."""
+    return [[p["lat"], p["lon"]] if isinstance(p, dict) else [p[0], p[1]] for p in polygon]
 
 
 def _box(polygon: list[list[float]]) -> list[float]:
@@ -50,9 +56,9 @@ def _cells(box: list[float], grids: list[str]) -> list[dict[str, Any]]:
 def city_map(reference: ReferenceData) -> dict[str, Any]:
     districts, towns = [], []
     for zone_id, zone in sorted(reference.items(ZONES)):
-        polygon = zone.get("polygon")
-        if not polygon:
+        if not zone.get("polygon"):
             continue
+        polygon = _points(zone["polygon"])
         if zone.get("kind") == "district":
             districts.append({"id": zone_id, "name": zone.get("name", zone_id),
                               "polygon": polygon})

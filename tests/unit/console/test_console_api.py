@@ -253,3 +253,25 @@ async def test_a_stream_without_a_cursor_starts_with_a_snapshot_of_the_user_s_ow
     [(_, _, change)] = await read_events(response, 1)  # O-2 is not theirs: not sent
     assert change["record"]["order_id"] == "O-1" and change["record"]["state"] == "resolved"
     response.close()
+
+
+def test_the_map_has_every_district_and_town_of_the_reference_with_their_grids():
+    from pathlib import Path
+
+    from engine.console import model_descriptions
+    from engine.console.city_map import city_map
+
+    repo = Path(__file__).resolve().parents[3]
+    _, reference = model_descriptions([repo / "rules"])
+    drawn = city_map(reference)
+    assert len(drawn["districts"]) == 6 and len(drawn["towns"]) == 20
+    grids = [g["id"] for t in drawn["towns"] for g in t["grids"]]
+    assert len(grids) == len(set(grids)) == 180  # every cell of the simulated city, once
+    for town in drawn["towns"]:
+        lat0, lon0, lat1, lon1 = (min(p[0] for p in town["polygon"]),
+                                  min(p[1] for p in town["polygon"]),
+                                  max(p[0] for p in town["polygon"]),
+                                  max(p[1] for p in town["polygon"]))
+        for grid in town["grids"]:
+            a, b, c, d = grid["box"]
+            assert lat0 - 1e-9 <= a < c <= lat1 + 1e-9 and lon0 - 1e-9 <= b < d <= lon1 + 1e-9
