@@ -134,6 +134,26 @@ async def scorecards(request: web.Request) -> web.StreamResponse:
                                                  request[SESSION].user))
 
 
+REPORT_TYPES = {"table": "text/plain", "csv": "text/csv", "json": "application/json"}
+
+
+@signed_in
+async def daily_report(request: web.Request) -> web.StreamResponse:
+    """``yujing report --since 24h`` of the records the console holds (the command centre's:
+    it covers every department)."""
+    from engine.tracking.report import build_report, render
+    from topics.personal_data import mask_text
+
+    if not request[SESSION].user.commands:
+        return json_response({"error": "the daily report is the command centre's"}, 403)
+    fmt = request.query.get("format", "table")
+    if fmt not in REPORT_TYPES:
+        return json_response({"error": f"format: one of {', '.join(REPORT_TYPES)}"}, 400)
+    report = build_report(request.app[SERVICE].feed.life, 86400.0, time.time())
+    return web.Response(text=mask_text(render(report, fmt)),
+                        content_type=REPORT_TYPES[fmt], charset="utf-8")
+
+
 @signed_in
 async def city_map(request: web.Request) -> web.StreamResponse:
     return json_response(request.app[MAP])
@@ -289,6 +309,7 @@ def build_app(service: ConsoleService, sessions: SessionBook,
         web.get("/api/stream", stream), web.get("/api/map", city_map),
         web.get("/api/incidents/{incident_id}", incident),
         web.get("/api/alerts/{alert_id}", alert), web.get("/api/scorecards", scorecards),
+        web.get("/api/report", daily_report),
         web.post("/api/orders/{order_id}/feedback", order_feedback),
         web.post("/api/silences", add_silence),
         web.post("/api/silences/{silence_id}/expire", expire_silence),

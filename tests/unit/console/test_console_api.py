@@ -275,3 +275,17 @@ def test_the_map_has_every_district_and_town_of_the_reference_with_their_grids()
         for grid in town["grids"]:
             a, b, c, d = grid["box"]
             assert lat0 - 1e-9 <= a < c <= lat1 + 1e-9 and lon0 - 1e-9 <= b < d <= lon1 + 1e-9
+
+
+async def test_the_daily_report_is_the_command_centre_s(console):
+    client, _ = console
+    await signed_in(client, "duty", "duty-pw")
+    table = await client.get("/api/report")
+    assert table.status == 200 and "transport" in await table.text()
+    csv = await client.get("/api/report?format=csv")
+    assert csv.headers["Content-Type"].startswith("text/csv")
+    assert (await client.get("/api/report?format=pdf")).status == 400
+    await client.post("/logout", headers={"X-CSRF-Token": (await (await client.get(
+        "/api/me")).json())["csrf"]})
+    await signed_in(client, "fire", "fire-pw")
+    assert (await client.get("/api/report")).status == 403
