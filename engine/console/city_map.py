@@ -12,6 +12,13 @@ grid cells laid out inside it. Nothing is fetched: the page draws it as SVG.
 >>> town = city_map(ref)["towns"][0]
 >>> [(g["id"], g["box"]) for g in town["grids"]]
 [('G0000', [30.0, 120.0, 30.1, 120.1]), ('G0100', [30.1, 120.0, 30.2, 120.1])]
+
+Points as the reference files' loader leaves them (``{lat, lon}``) are drawn as pairs too:
+
+>>> ref.put("reference.zones", "xihu", {"name": "西湖区", "kind": "district", "polygon": [
+...     {"lat": 30.0, "lon": 120.0}, {"lat": 30.0, "lon": 120.1}, {"lat": 30.2, "lon": 120.1}]})
+>>> city_map(ref)["districts"][0]["polygon"]
+[[30.0, 120.0], [30.0, 120.1], [30.2, 120.1]]
 """
 
 from __future__ import annotations
@@ -21,6 +28,12 @@ from typing import Any
 from models.refdata import ReferenceData
 
 ZONES = "reference.zones"
+
+
+def _pairs(polygon: list[Any]) -> list[list[float]]:
+    """A polygon as ``[lat, lon]`` pairs: the reference data validates its points into
+    ``{lat, lon}`` objects (``LatLon``), a hand-made record may give pairs."""
+    return [[p["lat"], p["lon"]] if isinstance(p, dict) else [p[0], p[1]] for p in polygon]
 
 
 def _box(polygon: list[list[float]]) -> list[float]:
@@ -50,9 +63,9 @@ def _cells(box: list[float], grids: list[str]) -> list[dict[str, Any]]:
 def city_map(reference: ReferenceData) -> dict[str, Any]:
     districts, towns = [], []
     for zone_id, zone in sorted(reference.items(ZONES)):
-        polygon = zone.get("polygon")
-        if not polygon:
+        if not zone.get("polygon"):
             continue
+        polygon = _pairs(zone["polygon"])
         if zone.get("kind") == "district":
             districts.append({"id": zone_id, "name": zone.get("name", zone_id),
                               "polygon": polygon})
