@@ -9,7 +9,7 @@ const state = {
   user: null, csrf: null, alerts: new Map(), incidents: new Map(), orders: new Map(),
   silences: new Map(), scorecards: new Map(), feedback: [], live: false, lastHeard: 0,
   filters: {}, muted: localStorage.getItem("yujing.muted") === "1", seenRed: new Set(),
-  changes: 0,
+  changes: 0, snapshots: 0, cursor: null,
 };
 window.yujing = state;  // for the browser tests and the curious
 
@@ -28,6 +28,7 @@ function takeSnapshot(snap) {
   state.scorecards = keyed(snap.scorecards, "name");
   for (const a of state.alerts.values()) if (a.severity === "red") state.seenRed.add(a.alert_id);
   state.live = snap.live;
+  state.snapshots += 1;
 }
 
 function takeChange(change) {
@@ -67,12 +68,16 @@ function scheduleDraw() {
 }
 
 function connect() {
-  const source = new EventSource("/api/stream");
+  // A new EventSource does not send Last-Event-ID: the cursor goes in the query instead, so a
+  // page whose stream was closed for good resumes where it was, not from a new snapshot.
+  const cursor = state.cursor ? `?cursor=${encodeURIComponent(state.cursor)}` : "";
+  const source = new EventSource(`/api/stream${cursor}`);
+  const took = (e) => { if (e.lastEventId) state.cursor = e.lastEventId; };
   source.addEventListener("snapshot", (e) => {
-    takeSnapshot(JSON.parse(e.data)); heard(state.live); fillFilters(); scheduleDraw();
+    took(e); takeSnapshot(JSON.parse(e.data)); heard(state.live); fillFilters(); scheduleDraw();
   });
   source.addEventListener("change", (e) => {
-    takeChange(JSON.parse(e.data)); heard(true); scheduleDraw();
+    took(e); takeChange(JSON.parse(e.data)); heard(true); scheduleDraw();
   });
   source.addEventListener("status", (e) => { heard(JSON.parse(e.data).live); });
   source.onerror = () => {
@@ -148,7 +153,7 @@ function alertRow(a) {
   const flags = [a.silenced_by.length ? "silenced 已静默" : "", a.inhibited_by ? "inhibited 已抑制" : "",
     a.reopened ? `reopened ×${a.reopened}` : ""].filter(Boolean).join(" · ");
   return el("tr", { class: `alert ${severityClass(a.severity)} state-${a.state}`,
-    "data-alert-id": a.alert_id, "data-severity": a.severity, "data-state": a.state },
+    "data-alert-id": a.alert_id, "data-key": a.key, "data-severity": a.severity, "data-state": a.state },
   el("td", {}, el("span", { class: "sev" }, a.severity)),
   el("td", {}, a.state),
   el("td", {}, el("a", { href: `#/alert/${a.alert_id}` }, a.summary)),
@@ -210,7 +215,7 @@ async function renderDetail(page, kind, id) {
     el("h3", {}, "Timeline 时间线"),
     el("table", { class: "timeline" }, el("tbody", {}, ...story.timeline.map((t) => el("tr", {},
       el("td", {}, clock(t.at)), el("td", {}, t.what), el("td", {}, t.detail || ""),
-      el("td", {}, t.by || ""), el("td", {}, t.note || "")))))));
+      el("td", {}, t.by || ""), el("td", {}, t.note || ""))))));
 }
 
 // -- routing --------------------------------------------------------------------------------
