@@ -62,6 +62,19 @@ function setLive(value) {
     stale: "stale 数据陈旧", connecting: "connecting" }[value];
 }
 
+// What each page draws from: a change of another kind leaves the page as it is, so a click
+// on a marker or a button is not lost to a redraw for, say, a scorecard published meanwhile.
+const DRAWN_FROM = { wall: ["alert", "incident"], map: ["incident"], orders: ["order", "feedback"],
+  scorecards: ["scorecard"], silences: ["silence"] };
+
+function currentPage() {
+  return (location.hash || "#/wall").split("/")[1] || "wall";
+}
+
+function shownBy(page) {
+  return DRAWN_FROM[page] || [];  // a detail page is drawn once, when opened
+}
+
 let redraw = null;
 function scheduleDraw() {
   if (redraw === null) redraw = requestAnimationFrame(() => { redraw = null; draw(); });
@@ -77,7 +90,9 @@ function connect() {
     took(e); takeSnapshot(JSON.parse(e.data)); heard(state.live); fillFilters(); scheduleDraw();
   });
   source.addEventListener("change", (e) => {
-    took(e); takeChange(JSON.parse(e.data)); heard(true); scheduleDraw();
+    const change = JSON.parse(e.data);
+    took(e); takeChange(change); heard(true);
+    if (shownBy(currentPage()).includes(change.kind)) scheduleDraw();
   });
   source.addEventListener("status", (e) => { heard(JSON.parse(e.data).live); });
   source.onerror = () => {
