@@ -131,13 +131,14 @@ class Stack:
         os.killpg(self.console.pid, signal.SIGKILL)
         self.console.wait(10)
 
-    def level(self, tank: str, level_pct: float, grid: str, district: str) -> None:
+    def level(self, tank: str, level_pct: float, grid: str, district: str,
+              **fields: Any) -> None:
         """One reading of ``tank``: 95 % or more fires this module's red alert, below 90 %
-        resolves it."""
+        resolves it (and ``temp_c`` of 60 or more the orange one)."""
         run(produce(self.bootstrap, [(FACILITY, tank.encode(), dumps({
             "event_id": f"{self.run_id}-{next(self.events)}", "ts": time.time(),
             "tank_id": tank, "facility_id": f"{self.run_id}-F", "grid_id": grid,
-            "district": district, "level_pct": level_pct}))]))
+            "district": district, "level_pct": level_pct, **fields}))]))
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -156,8 +157,8 @@ def _users_toml() -> str:
     return "\n".join(tables)
 
 
-def _rules_with_towns(target: Path, model_rule: str) -> Path:
-    """The repository's rules (the models' descriptions), this module's rule, and the
+def _rules_with_towns(target: Path, models: Path) -> Path:
+    """The repository's rules (the models' descriptions), this module's rules, and the
     districts and towns when the reference data has none yet."""
     import shutil
 
@@ -165,8 +166,7 @@ def _rules_with_towns(target: Path, model_rule: str) -> Path:
     if not any("kind: town" in f.read_text(encoding="utf-8")
                for f in (target / "reference").glob("*.yaml")):
         (target / "reference" / "towns.yaml").write_text(TOWNS_YAML, encoding="utf-8")
-    (target / "browser_test").mkdir()
-    (target / "browser_test" / "level.yaml").write_text(model_rule, encoding="utf-8")
+    shutil.copytree(models, target / "browser_test")
     return target
 
 
@@ -187,7 +187,13 @@ def stack(kafka, tmp_path_factory) -> Iterator[Stack]:
         summary="tank {tank_id} at {level_pct}%",
         description="A test tank over 95 %: the browser tests' red alert.")
     (worker_rules / "level.yaml").write_text(model_rule, encoding="utf-8")
-    _rules_with_towns(found.rules, model_rule)
+    # An orange one beside it, so the wall shows more than one colour.
+    (worker_rules / "warm.yaml").write_text(rule_text(
+        id=f"browser.{run_id}.warm", source=FACILITY, kind="threshold", severity="orange",
+        departments=["fire_rescue"], where=f'facility_id == "{run_id}-F"',
+        condition="temp_c >= 60", clear="temp_c < 50", summary="tank {tank_id} at {temp_c} °C",
+        description="A test tank over 60 °C."), encoding="utf-8")
+    _rules_with_towns(found.rules, worker_rules)
     routes = quick_ack_routes(folder / "routes.yaml", f"browser.{run_id}.*",
                               f"{ACK_LIMIT_S:g}s")
     with found.exits:
@@ -313,13 +319,17 @@ def test_red_alert_reaches_the_wall(stack, open_page, tmp_path):
     for n in range(5):
         tank = stack.tank(f"W{n}")
         began = time.monotonic()
-        stack.level(tank, 97.0, "G0000", "xihu")
-        row = page.wait_for_selector(f'tr[data-alert-id][data-key="{tank}"]', timeout=WAIT_MS)
+        stack.level(tank, 97.0, "G0000", "xihu", **({"temp_c": 70.0} if n % 2 else {}))
+        row = page.wait_for_selector(f'tr[data-key="{tank}"][data-severity="red"]',
+                                     timeout=WAIT_MS)
         latencies.append(time.monotonic() - began)
         assert row.get_attribute("data-severity") == "red"
         assert row.get_attribute("data-state") == "firing"
     print(f"\nproduce → wall (s): {', '.join(f'{s:.3f}' for s in latencies)}; "
           f"median {statistics.median(latencies):.3f}, max {max(latencies):.3f}")
+    # the picture once dispatch has put every alert in its incident
+    page.wait_for_function("!document.querySelector('tr.incident-head[data-incident-id=\"\"]')",
+                           timeout=WAIT_MS)
     screenshot(page, "wall", tmp_path)
     assert not shown.errors
 
