@@ -12,8 +12,21 @@ async function feedback(state, order, status, note) {
   if (reply.error) alert(reply.error);
 }
 
+// The acknowledgement countdown, ticked in place every second: redrawing the board instead
+// would replace the buttons under a click.
+function showDue(node) {
+  const left = Number(node.dataset.ackDue) - Date.now() / 1000;
+  node.classList.toggle("overdue", left < 0);
+  node.textContent = left < 0 ? `acknowledgement overdue by ${duration(-left)}`
+    : `acknowledge within ${duration(left)}`;
+  return node;
+}
+
+export function tickCountdowns(page) {
+  for (const node of page.querySelectorAll(".due[data-ack-due]")) showDue(node);
+}
+
 function orderCard(state, order) {
-  const left = order.ack_due - Date.now() / 1000;
   const waiting = order.state === "open";
   const act = (status, label) => el("button", { type: "button", "data-action": status,
     onclick: () => feedback(state, order, status, null) }, label);
@@ -24,8 +37,7 @@ function orderCard(state, order) {
   el("div", {}, el("a", { href: `#/incident/${order.incident_id}` }, order.summary)),
   el("div", { class: "order-meta" }, `created ${clock(order.created_at)}`,
     order.escalations ? el("span", { class: "escalated" }, ` · escalated ×${order.escalations}`) : ""),
-  waiting ? el("div", { class: left < 0 ? "due overdue" : "due", "data-ack-due": order.ack_due },
-    left < 0 ? `acknowledgement overdue by ${duration(-left)}` : `acknowledge within ${duration(left)}`) : "",
+  waiting ? showDue(el("div", { class: "due", "data-ack-due": order.ack_due })) : "",
   el("div", { class: "actions" },
     waiting ? act("acknowledged", "Acknowledge 签收") : "",
     ["open", "acknowledged"].includes(order.state) ? act("on_scene", "On scene 到场") : "",

@@ -1,7 +1,7 @@
 // The console page: one live stream (server-sent events) keeps the state; pages draw from it.
 // The stream's event ids are Kafka positions, so a reconnect resumes exactly where it left off.
 import { renderMap } from "./map.js";
-import { renderOrders, renderScorecards, renderSilences } from "./boards.js";
+import { renderOrders, renderScorecards, renderSilences, tickCountdowns } from "./boards.js";
 import { el, clock, severityClass, api } from "./util.js";
 
 const STALE_AFTER_MS = 10000;
@@ -109,7 +109,7 @@ function heard(live) {
 
 setInterval(() => {  // nothing heard for a while: what the page shows may be out of date
   if (Date.now() - state.lastHeard > STALE_AFTER_MS) setLive("stale");
-  if (location.hash.startsWith("#/orders")) scheduleDraw();  // the countdowns
+  if (currentPage() === "orders") tickCountdowns(document.getElementById("page"));
 }, 1000);
 
 // -- sound on a new red alert (no audio file: a tone from the Web Audio API) ----------------
