@@ -328,8 +328,9 @@ def test_red_alert_reaches_the_wall(stack, open_page, tmp_path):
     print(f"\nproduce → wall (s): {', '.join(f'{s:.3f}' for s in latencies)}; "
           f"median {statistics.median(latencies):.3f}, max {max(latencies):.3f}")
     # the picture once dispatch has put every alert in its incident
-    page.wait_for_function("!document.querySelector('tr.incident-head[data-incident-id=\"\"]')",
-                           timeout=WAIT_MS)
+    # (a locator, not wait_for_function: the console's CSP refuses the eval that needs)
+    playwright_api.expect(page.locator('tr.incident-head[data-incident-id=""]')).to_have_count(
+        0, timeout=WAIT_MS)
     screenshot(page, "wall", tmp_path)
     assert not shown.errors
 
