@@ -332,6 +332,12 @@ def test_red_alert_reaches_the_wall(stack, open_page, tmp_path):
     playwright_api.expect(page.locator('tr.incident-head[data-incident-id=""]')).to_have_count(
         0, timeout=WAIT_MS)
     screenshot(page, "wall", tmp_path)
+
+    # the filters offer what came after the page opened: the orange model, its rows alone
+    page.select_option('select[data-filter="model_id"]', f"browser.{stack.run_id}.warm")
+    playwright_api.expect(page.locator('tr[data-severity="red"]')).to_have_count(
+        0, timeout=WAIT_MS)
+    assert page.locator('tr[data-severity="orange"]').count() == 2
     assert not shown.errors
 
 

@@ -92,6 +92,7 @@ function connect() {
   source.addEventListener("change", (e) => {
     const change = JSON.parse(e.data);
     took(e); takeChange(change); heard(true);
+    if (change.kind === "alert") fillFilters();  // a new model, district or town to pick
     if (shownBy(currentPage()).includes(change.kind)) scheduleDraw();
   });
   source.addEventListener("status", (e) => { heard(JSON.parse(e.data).live); });
@@ -157,6 +158,8 @@ function fillFilters() {
     const name = select.dataset.filter;
     if (!values[name]) continue;
     const chosen = select.value;
+    const known = [...select.options].map((o) => o.value).slice(1).join("\n");
+    if (known === [...values[name]].sort().join("\n")) continue;  // an open list stays open
     select.replaceChildren(el("option", { value: "" }, "all"),
       ...[...values[name]].sort().map((v) => el("option", { value: v }, v)));
     select.value = chosen;
