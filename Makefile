@@ -16,15 +16,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Prometheus and promtool (monitoring checks and the monitoring end-to-end test) and
-# docker-compose (validates docker-compose.yml; no Docker engine needed), from Debian's packages
-# when missing.
+# Prometheus and promtool (monitoring checks and the monitoring end-to-end test),
+# docker-compose (validates docker-compose.yml; no Docker engine needed) and chromium (the
+# console's browser tests, driven by Playwright; with a Chinese and an emoji font, so their
+# screenshots show the console's text), from Debian's packages when missing.
 tools:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null && \
 	  command -v docker-compose >/dev/null || { \
 	  echo "installing Prometheus and docker-compose from Debian's packages"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq prometheus docker-compose; }
+	@test -x /usr/bin/chromium && test -d /usr/share/fonts/truetype/wqy || { \
+	  echo "installing chromium and its fonts from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq chromium fonts-wqy-zenhei fonts-noto-color-emoji; }
 
 demo: $(STAMP)
 	$(BIN)/yujing demo

@@ -18,6 +18,9 @@ def console(
     port: Annotated[int, typer.Option(help="The console's port.")] = 8080,
     rules: Annotated[list[Path], typer.Option(
         help="Rule files or folders (the models' descriptions, the map).")] = [Path("rules")],  # noqa: B006
+    sessions_file: Annotated[Path, typer.Option(
+        help="Where the sign-ins are kept (mode 0600), so a restarted console still knows "
+             "them.")] = Path(".yujing/console-sessions.json"),
 ) -> None:
     """The command centre's web console: the live alert wall, the map, incidents, the work-order
     board, scorecards and silences, for the users the configuration file lists."""
@@ -35,7 +38,7 @@ def console(
     ensure_access(bootstrap)
     log_format_setup(logging.INFO, "text")
     say(f"console on http://{host}:{port}/ ({len(users)} users)")
-    run_console(bootstrap, users, rules, host=host, port=port)
+    run_console(bootstrap, users, rules, host=host, port=port, sessions_file=sessions_file)
 
 
 def console_user(

@@ -35,7 +35,8 @@ def model_descriptions(rules: list[Path]) -> tuple[dict[str, dict[str, Any]], An
 
 
 def run_console(bootstrap: str, users: list[ConsoleUser], rules: list[Path],
-                host: str = "127.0.0.1", port: int = 8080) -> None:
+                host: str = "127.0.0.1", port: int = 8080,
+                sessions_file: Path | None = None) -> None:
     from aiohttp import web
 
     from engine.console.city_map import city_map
@@ -44,8 +45,8 @@ def run_console(bootstrap: str, users: list[ConsoleUser], rules: list[Path],
     from engine.console.web import build_app
 
     models, reference = model_descriptions(rules)
-    app = build_app(ConsoleService(bootstrap), SessionBook({u.name: u for u in users}),
-                    models, city_map(reference))
+    sessions = SessionBook({u.name: u for u in users}, kept_in=sessions_file)
+    app = build_app(ConsoleService(bootstrap), sessions, models, city_map(reference))
     log.info("console on http://%s:%d/ (%d users, %d models)", host, port, len(users),
              len(models))
     web.run_app(app, host=host, port=port, print=None, access_log=None,

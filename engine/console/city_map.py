@@ -5,14 +5,20 @@ grid cells laid out inside it. Nothing is fetched: the page draws it as SVG.
 >>> from models.refdata import ReferenceData
 >>> ref = ReferenceData()
 >>> ref.put("reference.zones", "xihu", {"name": "西湖区", "kind": "district",
-...         "polygon": [{"lat": 30.0, "lon": 120.0}, {"lat": 30.0, "lon": 120.1},
-...                     {"lat": 30.2, "lon": 120.1}, {"lat": 30.2, "lon": 120.0}]})
+...         "polygon": [[30.0, 120.0], [30.0, 120.1], [30.2, 120.1], [30.2, 120.0]]})
 >>> ref.put("reference.zones", "xihu.lingyin", {"name": "灵隐", "kind": "town",
 ...         "district": "xihu", "grids": ["G0000", "G0100"],
 ...         "polygon": [[30.0, 120.0], [30.0, 120.1], [30.2, 120.1], [30.2, 120.0]]})
 >>> town = city_map(ref)["towns"][0]
 >>> [(g["id"], g["box"]) for g in town["grids"]]
 [('G0000', [30.0, 120.0, 30.1, 120.1]), ('G0100', [30.1, 120.0, 30.2, 120.1])]
+
+Points as the reference files' loader leaves them (``{lat, lon}``) are drawn as pairs too:
+
+>>> ref.put("reference.zones", "xihu", {"name": "西湖区", "kind": "district", "polygon": [
+...     {"lat": 30.0, "lon": 120.0}, {"lat": 30.0, "lon": 120.1}, {"lat": 30.2, "lon": 120.1}]})
+>>> city_map(ref)["districts"][0]["polygon"]
+[[30.0, 120.0], [30.0, 120.1], [30.2, 120.1]]
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from models.refdata import ReferenceData
 ZONES = "reference.zones"
 
 
-def _points(polygon: list[Any]) -> list[list[float]]:
-    """``[lat, lon]`` pairs, from pairs or from ``{lat, lon}`` (as the loader keeps them)."""
+def _pairs(polygon: list[Any]) -> list[list[float]]:
+    """A polygon as ``[lat, lon]`` pairs: the reference data validates its points into
+    ``{lat, lon}`` objects (``LatLon``), a hand-made record may give pairs."""
     return [[p["lat"], p["lon"]] if isinstance(p, dict) else [p[0], p[1]] for p in polygon]
 
 
@@ -58,7 +65,7 @@ def city_map(reference: ReferenceData) -> dict[str, Any]:
     for zone_id, zone in sorted(reference.items(ZONES)):
         if not zone.get("polygon"):
             continue
-        polygon = _points(zone["polygon"])
+        polygon = _pairs(zone["polygon"])
         if zone.get("kind") == "district":
             districts.append({"id": zone_id, "name": zone.get("name", zone_id),
                               "polygon": polygon})

@@ -110,7 +110,9 @@ class ConsoleService:
         """Take every record up to the partitions' end offsets of now; how many."""
         count = 0
         ends = await consumer.end_offsets(partitions)
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+        # A list, not a generator: ``await`` in a generator expression makes an async
+        # generator, which any() cannot take.
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for messages in batches.values():
                 for m in messages:

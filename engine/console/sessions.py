@@ -14,15 +14,31 @@ True
 'duty'
 >>> book.find(session.token).csrf_ok(session.csrf), book.find(session.token).csrf_ok("x")
 (True, False)
+
+Given a file to keep them in, a restarted console knows the sessions (see ``kept_in``):
+
+>>> import tempfile
+>>> kept = Path(tempfile.mkdtemp()) / "sessions.json"
+>>> first = SessionBook(book.users, kept_in=kept)
+>>> session = first.log_in("duty", "correct horse")
+>>> SessionBook(book.users, kept_in=kept).find(session.token).csrf == session.csrf
+True
+>>> first.log_out(session.token)
+>>> SessionBook(book.users, kept_in=kept).find(session.token) is None
+True
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -64,6 +80,14 @@ class Session:
 class SessionBook:
     users: dict[str, ConsoleUser]
     sessions: dict[str, Session] = field(default_factory=dict)
+    """By the SHA-256 of the session's token (the token itself is only in the cookie)."""
+    kept_in: Path | None = None
+    """A file (mode 0600) the sessions are kept in, so a restarted console still knows them:
+    a wall screen signed in stays signed in and resumes its stream. None: in memory only."""
+
+    def __post_init__(self) -> None:
+        if self.kept_in is not None and self.kept_in.exists():
+            self._load(self.kept_in)
 
     def log_in(self, name: str, password: str, now: float | None = None) -> Session | None:
         user = self.users.get(name)
@@ -75,21 +99,50 @@ class SessionBook:
         self._drop_ended(now)
         session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32),
                           now + SESSION_S)
-        self.sessions[session.token] = session
+        self.sessions[_digest(session.token)] = session
+        self._save()
         return session
 
     def find(self, token: str | None, now: float | None = None) -> Session | None:
-        session = self.sessions.get(token or "")
+        session = self.sessions.get(_digest(token or ""))
         if session is None:
             return None
         if session.ends_at <= (time.time() if now is None else now):
-            self.sessions.pop(session.token, None)
+            self.log_out(token)
             return None
         return session
 
     def log_out(self, token: str | None) -> None:
-        self.sessions.pop(token or "", None)
+        if self.sessions.pop(_digest(token or ""), None) is not None:
+            self._save()
 
     def _drop_ended(self, now: float) -> None:
-        for token in [t for t, s in self.sessions.items() if s.ends_at <= now]:
-            del self.sessions[token]
+        for key in [k for k, s in self.sessions.items() if s.ends_at <= now]:
+            del self.sessions[key]
+
+    def _save(self) -> None:
+        if self.kept_in is None:
+            return
+        kept = {key: {"user": s.user.name, "csrf": s.csrf, "ends_at": s.ends_at}
+                for key, s in self.sessions.items()}
+        self.kept_in.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.kept_in.with_name(self.kept_in.name + ".new")
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                       "wb") as out:
+            out.write(orjson.dumps(kept))
+        temporary.replace(self.kept_in)
+
+    def _load(self, path: Path) -> None:
+        try:
+            kept = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return  # unreadable: everyone signs in again
+        for key, entry in kept.items():
+            user = self.users.get(entry.get("user"))
+            if user is not None:  # a user no longer configured has no session
+                self.sessions[key] = Session("", user, entry["csrf"], entry["ends_at"])
+        self._drop_ended(time.time())
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -12,19 +12,32 @@ async function feedback(state, order, status, note) {
   if (reply.error) alert(reply.error);
 }
 
+// The acknowledgement countdown, ticked in place every second: redrawing the board instead
+// would replace the buttons under a click.
+function showDue(node) {
+  const left = Number(node.dataset.ackDue) - Date.now() / 1000;
+  node.classList.toggle("overdue", left < 0);
+  node.textContent = left < 0 ? `acknowledgement overdue by ${duration(-left)}`
+    : `acknowledge within ${duration(left)}`;
+  return node;
+}
+
+export function tickCountdowns(page) {
+  for (const node of page.querySelectorAll(".due[data-ack-due]")) showDue(node);
+}
+
 function orderCard(state, order) {
-  const left = order.ack_due - Date.now() / 1000;
   const waiting = order.state === "open";
   const act = (status, label) => el("button", { type: "button", "data-action": status,
     onclick: () => feedback(state, order, status, null) }, label);
   return el("div", { class: `order ${severityClass(order.severity)}`, "data-order-id": order.order_id,
-    "data-state": order.state, "data-level": order.level },
+    "data-state": order.state, "data-level": order.level, "data-department": order.department,
+    "data-key": order.key, "data-escalations": String(order.escalations) },
   el("div", { class: "order-head" }, `${order.department} · ${order.level} · ${order.severity}`),
   el("div", {}, el("a", { href: `#/incident/${order.incident_id}` }, order.summary)),
   el("div", { class: "order-meta" }, `created ${clock(order.created_at)}`,
     order.escalations ? el("span", { class: "escalated" }, ` · escalated ×${order.escalations}`) : ""),
-  waiting ? el("div", { class: left < 0 ? "due overdue" : "due", "data-ack-due": order.ack_due },
-    left < 0 ? `acknowledgement overdue by ${duration(-left)}` : `acknowledge within ${duration(left)}`) : "",
+  waiting ? showDue(el("div", { class: "due", "data-ack-due": order.ack_due })) : "",
   el("div", { class: "actions" },
     waiting ? act("acknowledged", "Acknowledge 签收") : "",
     ["open", "acknowledged"].includes(order.state) ? act("on_scene", "On scene 到场") : "",
@@ -98,13 +111,17 @@ export async function renderScorecards(page, state) {
 export function renderSilences(page, state) {
   const now = Date.now() / 1000;
   const rows = [...state.silences.values()].filter((s) => s.ends_at > now)
-    .sort((a, b) => a.ends_at - b.ends_at).map((s) => el("tr", { "data-silence-id": s.silence_id },
-      el("td", {}, Object.entries(s.matchers).map(([k, v]) => `${k}=${v}`).join(", ")),
+    .sort((a, b) => a.ends_at - b.ends_at).map((s) => {
+      const matchers = Object.entries(s.matchers).map(([k, v]) => `${k}=${v}`).join(", ");
+      return el("tr", { "data-silence-id": s.silence_id, "data-matchers": matchers },
+      el("td", {}, matchers),
       el("td", {}, s.reason), el("td", {}, s.created_by), el("td", {}, clock(s.ends_at)),
-      el("td", {}, state.user.silences ? el("button", { type: "button", onclick: async () => {
-        const reply = await api(`/api/silences/${s.silence_id}/expire`, { method: "POST" }, state.csrf);
-        if (reply.error) alert(reply.error);
-      } }, "Expire 解除") : "")));
+      el("td", {}, state.user.silences ? el("button", { type: "button", "data-action": "expire",
+        onclick: async () => {
+          const reply = await api(`/api/silences/${s.silence_id}/expire`, { method: "POST" }, state.csrf);
+          if (reply.error) alert(reply.error);
+        } }, "Expire 解除") : ""));
+    });
   const form = el("form", { class: "silence-form", onsubmit: async (e) => {
     e.preventDefault();
     const data = new FormData(e.target);

@@ -1,7 +1,7 @@
 // The console page: one live stream (server-sent events) keeps the state; pages draw from it.
 // The stream's event ids are Kafka positions, so a reconnect resumes exactly where it left off.
 import { renderMap } from "./map.js";
-import { renderOrders, renderScorecards, renderSilences } from "./boards.js";
+import { renderOrders, renderScorecards, renderSilences, tickCountdowns } from "./boards.js";
 import { el, clock, severityClass, api } from "./util.js";
 
 const STALE_AFTER_MS = 10000;
@@ -9,7 +9,7 @@ const state = {
   user: null, csrf: null, alerts: new Map(), incidents: new Map(), orders: new Map(),
   silences: new Map(), scorecards: new Map(), feedback: [], live: false, lastHeard: 0,
   filters: {}, muted: localStorage.getItem("yujing.muted") === "1", seenRed: new Set(),
-  changes: 0,
+  changes: 0, snapshots: 0, cursor: null,
 };
 window.yujing = state;  // for the browser tests and the curious
 
@@ -28,6 +28,7 @@ function takeSnapshot(snap) {
   state.scorecards = keyed(snap.scorecards, "name");
   for (const a of state.alerts.values()) if (a.severity === "red") state.seenRed.add(a.alert_id);
   state.live = snap.live;
+  state.snapshots += 1;
 }
 
 function takeChange(change) {
@@ -61,18 +62,38 @@ function setLive(value) {
     stale: "stale 数据陈旧", connecting: "connecting" }[value];
 }
 
+// What each page draws from: a change of another kind leaves the page as it is, so a click
+// on a marker or a button is not lost to a redraw for, say, a scorecard published meanwhile.
+const DRAWN_FROM = { wall: ["alert", "incident"], map: ["incident"], orders: ["order", "feedback"],
+  scorecards: ["scorecard"], silences: ["silence"] };
+
+function currentPage() {
+  return (location.hash || "#/wall").split("/")[1] || "wall";
+}
+
+function shownBy(page) {
+  return DRAWN_FROM[page] || [];  // a detail page is drawn once, when opened
+}
+
 let redraw = null;
 function scheduleDraw() {
   if (redraw === null) redraw = requestAnimationFrame(() => { redraw = null; draw(); });
 }
 
 function connect() {
-  const source = new EventSource("/api/stream");
+  // A new EventSource does not send Last-Event-ID: the cursor goes in the query instead, so a
+  // page whose stream was closed for good resumes where it was, not from a new snapshot.
+  const cursor = state.cursor ? `?cursor=${encodeURIComponent(state.cursor)}` : "";
+  const source = new EventSource(`/api/stream${cursor}`);
+  const took = (e) => { if (e.lastEventId) state.cursor = e.lastEventId; };
   source.addEventListener("snapshot", (e) => {
-    takeSnapshot(JSON.parse(e.data)); heard(state.live); fillFilters(); scheduleDraw();
+    took(e); takeSnapshot(JSON.parse(e.data)); heard(state.live); fillFilters(); scheduleDraw();
   });
   source.addEventListener("change", (e) => {
-    takeChange(JSON.parse(e.data)); heard(true); scheduleDraw();
+    const change = JSON.parse(e.data);
+    took(e); takeChange(change); heard(true);
+    if (change.kind === "alert") fillFilters();  // a new model, district or town to pick
+    if (shownBy(currentPage()).includes(change.kind)) scheduleDraw();
   });
   source.addEventListener("status", (e) => { heard(JSON.parse(e.data).live); });
   source.onerror = () => {
@@ -89,7 +110,7 @@ function heard(live) {
 
 setInterval(() => {  // nothing heard for a while: what the page shows may be out of date
   if (Date.now() - state.lastHeard > STALE_AFTER_MS) setLive("stale");
-  if (location.hash.startsWith("#/orders")) scheduleDraw();  // the countdowns
+  if (currentPage() === "orders") tickCountdowns(document.getElementById("page"));
 }, 1000);
 
 // -- sound on a new red alert (no audio file: a tone from the Web Audio API) ----------------
@@ -137,6 +158,8 @@ function fillFilters() {
     const name = select.dataset.filter;
     if (!values[name]) continue;
     const chosen = select.value;
+    const known = [...select.options].map((o) => o.value).slice(1).join("\n");
+    if (known === [...values[name]].sort().join("\n")) continue;  // an open list stays open
     select.replaceChildren(el("option", { value: "" }, "all"),
       ...[...values[name]].sort().map((v) => el("option", { value: v }, v)));
     select.value = chosen;
@@ -148,7 +171,7 @@ function alertRow(a) {
   const flags = [a.silenced_by.length ? "silenced 已静默" : "", a.inhibited_by ? "inhibited 已抑制" : "",
     a.reopened ? `reopened ×${a.reopened}` : ""].filter(Boolean).join(" · ");
   return el("tr", { class: `alert ${severityClass(a.severity)} state-${a.state}`,
-    "data-alert-id": a.alert_id, "data-severity": a.severity, "data-state": a.state },
+    "data-alert-id": a.alert_id, "data-key": a.key, "data-severity": a.severity, "data-state": a.state },
   el("td", {}, el("span", { class: "sev" }, a.severity)),
   el("td", {}, a.state),
   el("td", {}, el("a", { href: `#/alert/${a.alert_id}` }, a.summary)),
@@ -210,7 +233,7 @@ async function renderDetail(page, kind, id) {
     el("h3", {}, "Timeline 时间线"),
     el("table", { class: "timeline" }, el("tbody", {}, ...story.timeline.map((t) => el("tr", {},
       el("td", {}, clock(t.at)), el("td", {}, t.what), el("td", {}, t.detail || ""),
-      el("td", {}, t.by || ""), el("td", {}, t.note || "")))))));
+      el("td", {}, t.by || ""), el("td", {}, t.note || ""))))));
 }
 
 // -- routing --------------------------------------------------------------------------------
