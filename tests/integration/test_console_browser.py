@@ -490,6 +490,9 @@ def test_scorecards_silences_and_login_pages(stack, open_page, browser, tmp_path
     page.wait_for_selector(f'table.scorecards tr[data-card="model:{stack.model}"]',
                            timeout=WAIT_MS)
     screenshot(page, "scorecards", tmp_path)
+    link = page.wait_for_selector('a[data-report="csv"]', timeout=WAIT_MS)
+    report = page.request.get(f"{stack.url}{link.get_attribute('href')}")
+    assert report.ok and stack.model in report.text()  # the daily report, as `yujing report`
 
     page.evaluate("location.hash = '#/silences'")
     matchers = f"key={stack.tank('QUIET')}"

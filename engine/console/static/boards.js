@@ -104,7 +104,12 @@ export async function renderScorecards(page, state) {
           el("td", {}, chart(points, "open_backlog", "open orders")));
       })));
   const scopes = [...new Set(cards.map((c) => c.scope))].sort();
-  page.replaceChildren(el("h2", {}, "Scorecards 行政问效 — the last 24 hours"),
+  // The daily report, as `yujing report --since 24h` prints it (the command centre's).
+  const report = state.user.role === "command" ? el("p", { class: "report-links" },
+    "Daily report 日报: ", el("a", { href: "/api/report?format=table", "data-report": "table" }, "text"),
+    " · ", el("a", { href: "/api/report?format=csv", "data-report": "csv" }, "CSV"),
+    " · ", el("a", { href: "/api/report?format=json", "data-report": "json" }, "JSON")) : "";
+  page.replaceChildren(el("h2", {}, "Scorecards 行政问效 — the last 24 hours"), report,
     ...scopes.flatMap((scope) => [el("h3", {}, `per ${scope}`), table(scope)]));
 }
 
