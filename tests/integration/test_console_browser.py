@@ -61,34 +61,6 @@ USERS = {"duty": ("command", None), "fire-desk": ("department", "fire_rescue"),
          "road-desk": ("department", "transport")}
 WAIT_MS = 60_000
 
-# Districts and towns for the map (the shape of rules/reference/towns.yaml): xihu and binjiang,
-# each with one town and its grid cells.
-TOWNS_YAML = """\
-table: reference.zones
-records:
-  xihu:
-    name: 西湖区 Xihu
-    kind: district
-    polygon: [[30.20, 120.08], [30.20, 120.16], [30.28, 120.16], [30.28, 120.08]]
-  binjiang:
-    name: 滨江区 Binjiang
-    kind: district
-    polygon: [[30.14, 120.16], [30.14, 120.24], [30.20, 120.24], [30.20, 120.16]]
-  xihu.lingyin:
-    name: 灵隐街道 Lingyin
-    kind: town
-    district: xihu
-    polygon: [[30.20, 120.08], [30.20, 120.16], [30.28, 120.16], [30.28, 120.08]]
-    grids: [G0000, G0001, G0100, G0101]
-  binjiang.changhe:
-    name: 长河街道 Changhe
-    kind: town
-    district: binjiang
-    polygon: [[30.14, 120.16], [30.14, 120.24], [30.20, 120.24], [30.20, 120.16]]
-    grids: [G0200, G0201, G0300, G0301]
-"""
-
-
 @dataclass
 class Stack:
     """The processes a test drives, and what it needs to talk to them."""
@@ -157,15 +129,12 @@ def _users_toml() -> str:
     return "\n".join(tables)
 
 
-def _rules_with_towns(target: Path, models: Path) -> Path:
-    """The repository's rules (the models' descriptions), this module's rules, and the
-    districts and towns when the reference data has none yet."""
+def _console_rules(target: Path, models: Path) -> Path:
+    """The repository's rules (the models' descriptions, the districts and towns of the map)
+    and this module's rules."""
     import shutil
 
     shutil.copytree(REPO / "rules", target)
-    if not any("kind: town" in f.read_text(encoding="utf-8")
-               for f in (target / "reference").glob("*.yaml")):
-        (target / "reference" / "towns.yaml").write_text(TOWNS_YAML, encoding="utf-8")
     shutil.copytree(models, target / "browser_test")
     return target
 
@@ -193,7 +162,7 @@ def stack(kafka, tmp_path_factory) -> Iterator[Stack]:
         departments=["fire_rescue"], where=f'facility_id == "{run_id}-F"',
         condition="temp_c >= 60", clear="temp_c < 50", summary="tank {tank_id} at {temp_c} °C",
         description="A test tank over 60 °C."), encoding="utf-8")
-    _rules_with_towns(found.rules, worker_rules)
+    _console_rules(found.rules, worker_rules)
     routes = quick_ack_routes(folder / "routes.yaml", f"browser.{run_id}.*",
                               f"{ACK_LIMIT_S:g}s")
     with found.exits:
@@ -423,7 +392,7 @@ def test_console_restart_resynchronises_without_gap_or_duplicate(stack, open_pag
 
 def test_department_desk_sees_and_acts_on_its_own_orders_only(stack, open_page, tmp_path):
     tank = stack.tank("DEP")
-    stack.level(tank, 96.0, "G0200", "binjiang")
+    stack.level(tank, 96.0, "G0009", "binjiang")
     other = order_of(stack, tank, "transport")
     own = order_of(stack, tank, "fire_rescue")
     shown = open_page("fire-desk", "#/orders")
@@ -452,7 +421,7 @@ def test_department_desk_sees_and_acts_on_its_own_orders_only(stack, open_page, 
 
 def test_map_shows_the_incident_in_its_district(stack, open_page, tmp_path):
     tank = stack.tank("MAP")
-    stack.level(tank, 99.0, "G0201", "binjiang")
+    stack.level(tank, 99.0, "G0010", "binjiang")
     incident_id = order_of(stack, tank, "fire_rescue")["incident_id"]
     shown = open_page("duty", "#/map")
     page = shown.page
