@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -55,7 +56,8 @@ def signed_in(handler: Handler) -> Handler:
         if session is None:
             if request.path.startswith("/api/"):
                 return json_response({"error": "not signed in"}, 401)
-            raise web.HTTPFound("/login")
+            # Back to the page asked for after the login (the wall's ?kiosk=1 included).
+            raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}")
         if request.method not in ("GET", "HEAD") and \
                 not session.csrf_ok(request.headers.get("X-CSRF-Token")):
             return json_response({"error": "missing or wrong CSRF token"}, 403)
@@ -76,12 +78,19 @@ async def log_in(request: web.Request) -> web.StreamResponse:
                                            str(form.get("password", "")))
     if session is None:
         await asyncio.sleep(0.5)  # slows guessing; the hash already takes its time
-        raise web.HTTPFound("/login?failed=1")
+        raise web.HTTPFound(f"/login?failed=1&next={quote(_next_page(form), safe='')}")
     audit.info("%s signed in (%s)", session.user.name, session.user.role)
-    response = web.HTTPFound("/")
+    response = web.HTTPFound(_next_page(form))
     response.set_cookie(COOKIE, session.token, httponly=True, samesite="Strict",
                         max_age=int(session.ends_at - time.time()))
     raise response
+
+
+def _next_page(form: Any) -> str:
+    """Where the login goes on to: a page of this console only (``/…``, not ``//host``)."""
+    page = str(form.get("next") or "/")
+    return page if page.startswith("/") and not page.startswith("//") and "\\" not in page \
+        else "/"
 
 
 @signed_in

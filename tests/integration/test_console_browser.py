@@ -448,10 +448,15 @@ def test_map_shows_the_incident_in_its_district(stack, open_page, tmp_path):
 def test_scorecards_silences_and_login_pages(stack, open_page, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     login = context.new_page()
-    login.goto(f"{stack.url}/")  # not signed in: sent to the login
+    login.goto(f"{stack.url}/?kiosk=1")  # not signed in: sent to the login
     login.wait_for_selector("form.login-form")
-    assert login.url.endswith("/login")
+    assert login.url.startswith(f"{stack.url}/login?next=")
     screenshot(login, "login", tmp_path)
+    login.fill("input[name=name]", "duty")
+    login.fill("input[name=password]", PASSWORD)
+    login.click("button[type=submit]")
+    login.wait_for_selector("body.kiosk #live", timeout=WAIT_MS)  # back to the kiosk wall
+    assert login.url == f"{stack.url}/?kiosk=1"
     context.close()
 
     shown = open_page("duty", "#/scorecards")

@@ -146,10 +146,10 @@ async def test_a_wrong_password_signs_no_one_in_and_the_api_wants_a_session(cons
     client, _ = console
     reply = await client.post("/login", data={"name": "duty", "password": "nope"},
                               allow_redirects=False)
-    assert reply.headers["Location"] == "/login?failed=1"
+    assert reply.headers["Location"].startswith("/login?failed=1")
     assert (await client.get("/api/snapshot")).status == 401
     page = await client.get("/", allow_redirects=False)
-    assert page.status == 302 and page.headers["Location"] == "/login"
+    assert page.status == 302 and page.headers["Location"].startswith("/login?next=")
 
 
 async def test_an_action_needs_the_session_s_csrf_token(console):
@@ -289,3 +289,16 @@ async def test_the_daily_report_is_the_command_centre_s(console):
         "/api/me")).json())["csrf"]})
     await signed_in(client, "fire", "fire-pw")
     assert (await client.get("/api/report")).status == 403
+
+
+async def test_the_login_goes_on_to_the_page_asked_for_and_only_to_this_console(console):
+    client, _ = console
+    from yarl import URL
+
+    page = await client.get("/?kiosk=1", allow_redirects=False)
+    assert URL(page.headers["Location"]).query["next"] == "/?kiosk=1"
+    for asked, went in (("/?kiosk=1", "/?kiosk=1"), ("//evil.example/", "/"),
+                        ("https://evil.example/", "/"), ("/\\\\evil", "/")):
+        reply = await client.post("/login", data={"name": "duty", "password": "duty-pw",
+                                                  "next": asked}, allow_redirects=False)
+        assert reply.headers["Location"] == went, asked
