@@ -244,9 +244,14 @@ async def order_feedback(request: web.Request) -> web.StreamResponse:
         return json_response({"error": f"not a feedback: {exc}"}, 400)
     if form.status is None and not form.note:
         return json_response({"error": "a status, a note or both"}, 400)
-    # A note alone is recorded as the order's current state with the note (what a
+    if form.status is None and order.state == "open":
+        # Feedback always carries a status; a note alone would have to acknowledge the order,
+        # which is the desk's decision to state, not the console's to guess.
+        return json_response({"error": "the order is not acknowledged yet: send the note "
+                                       "with status acknowledged"}, 400)
+    # A note alone on an order already taken repeats its state with the note (what a
     # department system sends to add a remark).
-    status = form.status or ("acknowledged" if order.state == "open" else order.state)
+    status = form.status or order.state
     feedback = Feedback(order_id=order.order_id, status=status,  # type: ignore[arg-type]
                         department=order.department, at=time.time(),
                         by=f"{user.name} (console)", note=form.note)

@@ -43,10 +43,11 @@ function orderCard(state, order) {
     ["open", "acknowledged"].includes(order.state) ? act("on_scene", "On scene 到场") : "",
     ["open", "acknowledged", "on_scene"].includes(order.state) ? act("resolved", "Resolve 处置完毕") : "",
     ["open", "acknowledged", "on_scene"].includes(order.state) ? act("false_alarm", "False alarm 误报") : "",
+    // A note goes with a status: on an order nobody has taken yet, it acknowledges it.
     el("button", { type: "button", "data-action": "note", onclick: () => {
-      const note = prompt("Note 备注");
-      if (note) feedback(state, order, null, note);
-    } }, "Note 备注")));
+      const note = prompt(waiting ? "Acknowledge with a note 签收并备注" : "Note 备注");
+      if (note) feedback(state, order, waiting ? "acknowledged" : null, note);
+    } }, waiting ? "Acknowledge + note 签收并备注" : "Note 备注")));
 }
 
 export function renderOrders(page, state) {

@@ -177,8 +177,9 @@ async def test_a_department_desk_cannot_see_or_act_on_another_department_s_order
                               headers=headers)
     assert other.status == 404 and service.sent == []
     own = await client.post("/api/orders/O-1/feedback", json={"note": "crew on the way"},
-                            headers=headers)
+                            headers=headers)  # O-1 is acknowledged: a note keeps its state
     assert own.status == 202 and service.sent[0][2]["note"] == "crew on the way"
+    assert service.sent[0][2]["status"] == "acknowledged"
     shown = await (await client.get("/api/snapshot")).json()
     assert [o["order_id"] for o in shown["orders"]] == ["O-1"]
     assert (await client.get("/api/alerts/A-2")).status == 404
@@ -302,3 +303,12 @@ async def test_the_login_goes_on_to_the_page_asked_for_and_only_to_this_console(
         reply = await client.post("/login", data={"name": "duty", "password": "duty-pw",
                                                   "next": asked}, allow_redirects=False)
         assert reply.headers["Location"] == went, asked
+
+
+async def test_a_note_alone_does_not_acknowledge_an_order_for_the_desk(console):
+    client, service = console
+    csrf = await signed_in(client, "duty", "duty-pw")
+    reply = await client.post("/api/orders/O-2/feedback", json={"note": "seen"},
+                              headers={"X-CSRF-Token": csrf})
+    assert reply.status == 400 and "not acknowledged yet" in (await reply.json())["error"]
+    assert service.sent == []
