@@ -34,10 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import os
-import secrets
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -55,8 +51,8 @@ from engine.dispatch.routing import Routing, load_routing
 from engine.kafka_client.admin import ensure_topics
 from engine.kafka_client.connection import client_options
 from engine.kafka_client.reference import publish_reference
-from engine.processes import signal_group, wait_or_kill
 from engine.rule_files.loader import load_rules
+from simulator.demo_services import START_TIMEOUT_S, Service, console_service, stop_all
 from topics.personal_data import mask_text
 from topics.records import Feedback, FeedbackStatus
 from topics.registry import ALERTS, DEADLETTER, EVENT_TOPICS, FEEDBACK, ORDERS, SCORECARDS
@@ -76,8 +72,6 @@ TRACK_EVERY = "2s"
 SIMULATOR_EXTRA_S = 30.0
 """The simulator runs this much longer than the watch: it spends its first seconds loading the
 rules' zones, and stopping it early is harmless."""
-START_TIMEOUT_S = 120.0
-"""For the worker, dispatch and tracking to come up (all at once, on a small machine)."""
 SCORECARD_GRACE_S = 10.0
 """How much longer to wait after the watch for a first scorecard, if none came yet."""
 
@@ -166,52 +160,6 @@ def _drop_ack_within(route: dict[str, Any]) -> None:
 
 
 # -- the services -----------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class Service:
-    """One ``yujing`` subprocess with its log file."""
-
-    name: str
-    args: list[str]
-    log: Path
-    ready: bytes | None
-    """What its log says once it is up; ``None``: nothing to wait for."""
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli", *self.args], stdout=out,
-                stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                start_new_session=True)  # its own group: SIGTERM reaches what it started too
-
-    def failed(self) -> str | None:
-        """Why it is no longer doing its job, or ``None``."""
-        code = self.proc.poll() if self.proc else None
-        if code is None or (code == 0 and self.ready is None):
-            return None  # running, or a finite job (the simulator) that finished
-        return f"the {self.name} exited with code {code}; see {self.log}"
-
-    def wait_ready(self, deadline: float) -> None:
-        while self.ready is not None and self.ready not in self.log.read_bytes():
-            if (why := self.failed()) is not None:
-                raise RuntimeError(why)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the {self.name} was not up after {START_TIMEOUT_S:.0f} s; "
-                                   f"see {self.log}")
-            time.sleep(0.2)
-
-
-def _stop_all(services: list[Service]) -> None:
-    """SIGTERM every service at once (each finishes its batch and commits), then wait."""
-    running = [s.proc for s in services if s.proc is not None and s.proc.poll() is None]
-    for proc in running:
-        signal_group(proc, signal.SIGTERM)
-    for proc in running:
-        wait_or_kill(proc, 30)
-
-
-# -- watching the loop and playing the departments -------------------------------------------
 
 @dataclass(order=True, slots=True)
 class Reply:
@@ -476,19 +424,6 @@ def missing(seen: Seen) -> list[str]:
 
 # -- the demo ---------------------------------------------------------------------------------
 
-def console_service(folder: Path, args: list[str], port: int) -> tuple[Service, str]:
-    """The web console for the demo, with one command-centre user and a fresh password."""
-    from engine.console.sessions import hash_password
-
-    password = secrets.token_urlsafe(9)
-    config = folder / "demo-console.toml"
-    config.write_text(f'[[users]]\nname = "duty"\npassword_hash = "{hash_password(password)}"\n',
-                      encoding="utf-8")
-    config.chmod(0o600)
-    return Service("console", ["--config", str(config), "console", *args, "--port", str(port)],
-                   folder / "demo-console.log", b"console: "), password
-
-
 def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False,
              kafka_port: int = 9092, metrics_port: int = METRICS_PORT,
              console_port: int = 8080) -> int:
@@ -580,7 +515,7 @@ def run_demo(rules: list[Path], wait_s: float = 30.0, keep: bool = False,
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        _stop_all(services)
+        stop_all(services)
         stopped = "stopped the worker, dispatch, tracking and the simulator"
         if keep:
             print(f"{stopped}; the broker keeps running (stop it with "
