@@ -22,7 +22,7 @@ import orjson
 from engine.decision.episodes import DecisionState
 from engine.rule_files.loader import CompiledRule
 from engine.rule_files.summary import render_summary
-from models.places import town_of_grid
+from models.places import place_of
 from topics.bounds import (
     EVIDENCE_MAX_BYTES,
     EVIDENCE_VALUE_MAX_CHARS,
@@ -46,10 +46,10 @@ def build_alert(rule: CompiledRule, decision: DecisionState, state: str, key: st
     evidence = guard.record(evidence)
     key = guard.text(key)
     assert decision.alert_id is not None and decision.episode_start is not None
-    # The town (镇街) is the reference data's, from the grid: events name their grid, and
-    # the three-level command starts a work order at the grid's town.
+    # The town (镇街) is the reference data's, from the grid (or, for events that only carry a
+    # position, the town it is in): the three-level command starts a work order there.
     grid_id = data.get("grid_id")
-    town = town_of_grid(rule.model.env.reference, grid_id if isinstance(grid_id, str) else None)
+    town = place_of(rule.model.env.reference, data)
     # The rule's own text too: a condition may compare with a number (a blocked caller's).
     evidence["condition"] = guard.value(rule.model.describe())
     if spec.hold_for:

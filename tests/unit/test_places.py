@@ -46,3 +46,19 @@ def test_an_alert_with_a_known_grid_carries_its_town_and_district():
         "G0512", "xiaoshan.guali", "xiaoshan")
     (unknown,) = drive(core, [tank(10, tank_id="T2", level_pct=91, grid_id="G9999")])
     assert (unknown.town, unknown.district) == (None, None)
+
+
+def test_an_alert_on_a_tanker_s_position_carries_the_town_it_is_in():
+    from pathlib import Path
+
+    from engine.rule_files.loader import load_rules
+    from models.places import place_of
+
+    repo = Path(__file__).resolve().parents[2]
+    reference = load_rules([repo / "rules"]).env.reference
+    # No grid (vehicle telemetry): the town whose polygon holds the position, in its district.
+    town = place_of(reference, {"lat": 30.27, "lon": 120.16, "vehicle_id": "V1"})
+    assert town is not None and town.district is not None
+    gridded = place_of(reference, {"grid_id": "G0000", "lat": 30.39, "lon": 120.44})
+    assert gridded is not None and gridded.town_id == "xihu.lingyin"  # the grid wins
+    assert place_of(reference, {"lat": 10.0, "lon": 10.0}) is None  # outside the city
