@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from engine.tracking.store import LifeRecords, parse_record
+from engine.tracking.store import LifeRecords, alert_record_key, parse_record
 from topics.records import Alert, Feedback, Incident, Scorecard, Silence, WorkOrder
 from topics.registry import ALERTS, FEEDBACK, INCIDENTS, ORDERS, SCORECARDS, SILENCES
 
@@ -93,6 +93,8 @@ class Feed:
     life: LifeRecords = field(default_factory=LifeRecords)
     silences: dict[str, Silence] = field(default_factory=dict)
     scorecards: dict[str, deque[Scorecard]] = field(default_factory=dict)
+    latest: dict[str, Alert] = field(default_factory=dict)
+    """Each alert's latest state change, the most recently changed last."""
     positions: Cursor = field(default_factory=dict)
     """Per partition, the offset of the last record taken."""
     recent: deque[Change] = field(default_factory=deque)
@@ -137,11 +139,21 @@ class Feed:
                                                 deque(maxlen=SCORECARD_POINTS))
             points.append(card)
             return card
-        if self.life.add(topic, key, value) is not None:
+        if not value:  # a tombstone of a compacted topic
+            return False if self.life.add(topic, key, value) is not None else None
+        record = parse_record(topic, value)  # once: LifeRecords takes it parsed
+        if isinstance(record, str):
             return False
-        if not value:
-            return None
-        return parse_record(topic, value)
+        if isinstance(record, Alert):
+            new = alert_record_key(record) not in self.life.alerts
+            self.life.add_alert(record)
+            if new and alert_record_key(record) in self.life.alerts:
+                # A redelivered copy of an earlier state does not move the alert back.
+                self.latest.pop(record.alert_id, None)
+                self.latest[record.alert_id] = record
+        else:
+            self.life.add_record(record)
+        return record
 
     def cursor_text(self) -> str:
         return cursor_text(self.positions)
@@ -158,12 +170,9 @@ class Feed:
     # -- what a snapshot holds ----------------------------------------------------------------
 
     def latest_alerts(self) -> dict[str, Alert]:
-        """Each alert's latest record."""
-        latest: dict[str, Alert] = {}
-        for alert in self.life.alerts.values():
-            latest.pop(alert.alert_id, None)
-            latest[alert.alert_id] = alert
-        return latest
+        """Each alert's latest record (kept as records come: the stream asks for it at every
+        incident change)."""
+        return self.latest
 
     def orders(self) -> dict[str, WorkOrder]:
         return self.life.orders

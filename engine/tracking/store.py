@@ -147,6 +147,11 @@ class LifeRecords:
         record = parse_record(topic, value)
         if isinstance(record, str):
             return record
+        self.add_record(record)
+        return None
+
+    def add_record(self, record: Alert | WorkOrder | Feedback | Incident) -> None:
+        """Take one record already parsed (``parse_record``)."""
         if isinstance(record, Alert):
             self.add_alert(record)
         elif isinstance(record, WorkOrder):
@@ -155,7 +160,6 @@ class LifeRecords:
             self.add_feedback(record)
         elif isinstance(record, Incident):
             self.add_incident(record)
-        return None
 
     def _tombstone(self, topic: str, key: bytes | None) -> str | None:
         name = key.decode("utf-8", errors="replace") if key else None
