@@ -10,18 +10,27 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from engine.console.feed import CONSOLE_TOPICS, Change, Feed
 from engine.kafka_client.connection import client_options
 from engine.kafka_client.probe import BrokerProbe
-from engine.kafka_client.whole_topics import assign_whole, partitions_of, whole_topic_consumer
+from engine.kafka_client.whole_topics import (
+    TopicRecord,
+    assign_whole,
+    catch_up,
+    partitions_of,
+    whole_topic_consumer,
+)
 from topics.records import Feedback, Silence
 from topics.registry import FEEDBACK, SILENCES
 
 log = logging.getLogger("yujing.console")
 audit = logging.getLogger("yujing.console.audit")
+CATCH_UP_TIMEOUT_S = 600.0
+"""Reading the topics to their end at start; past it the reader starts again from where the
+feed got to (a timeout is taken like a lost broker)."""
 LISTENER_QUEUE = 10_000
 """Changes a page's stream may be behind before it is cut off (it reconnects and resumes)."""
 
@@ -50,6 +59,9 @@ class ConsoleService:
 
     def stop_listening(self, queue: asyncio.Queue[Change | None]) -> None:
         self.listeners.discard(queue)
+
+    def _take_record(self, record: TopicRecord) -> None:
+        self._take(record.topic, record.partition, record.offset, record.key, record.value)
 
     def _take(self, topic: str, partition: int, offset: int, key: bytes | None,
               value: bytes | None) -> None:
@@ -93,7 +105,7 @@ class ConsoleService:
                 if taken is not None:
                     consumer.seek(tp, taken + 1)
             began = time.monotonic()
-            count = await self._catch_up(consumer, partitions)
+            count = await catch_up(consumer, partitions, self._take_record, CATCH_UP_TIMEOUT_S)
             self.caught_up = True
             log.info("console: %d records read to the end of %d partitions in %.1f s; live",
                      count, len(partitions), time.monotonic() - began)
@@ -104,21 +116,6 @@ class ConsoleService:
                         self._take(m.topic, m.partition, m.offset, m.key, m.value)
         finally:
             await consumer.stop()
-
-    async def _catch_up(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
-                        ) -> int:
-        """Take every record up to the partitions' end offsets of now; how many."""
-        count = 0
-        ends = await consumer.end_offsets(partitions)
-        # A list, not a generator: ``await`` in a generator expression makes an async
-        # generator, which any() cannot take.
-        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for messages in batches.values():
-                for m in messages:
-                    self._take(m.topic, m.partition, m.offset, m.key, m.value)
-                    count += 1
-        return count
 
     async def _send(self, topic: str, key: str, value: bytes) -> None:
         if self._producer is None:

@@ -23,6 +23,9 @@ class TopicRecord:
     topic: str
     key: bytes | None
     value: bytes | None
+    partition: int = -1
+    offset: int = -1
+    """Where it was read (-1: not from Kafka)."""
 
 
 def whole_topic_consumer(bootstrap: str) -> AIOKafkaConsumer:
@@ -79,7 +82,8 @@ async def catch_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
         batches = await consumer.getmany(*behind, timeout_ms=500, max_records=5000)
         for messages in batches.values():
             for message in messages:
-                take(TopicRecord(message.topic, message.key, message.value))
+                take(TopicRecord(message.topic, message.key, message.value,
+                                 message.partition, message.offset))
                 count += 1
 
 
