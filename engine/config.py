@@ -161,7 +161,7 @@ def load_config(path: Path | None = None) -> YujingConfig:
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration ({where} and YUJING_* variables): "
                           f"{_first_error(exc)}") from None
-    return YujingConfig.model_construct(**dict(loaded))
+    return loaded
 
 
 def _first_error(exc: ValidationError) -> str:

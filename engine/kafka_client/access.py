@@ -30,9 +30,8 @@ async def check_access(bootstrap: str | None = None, connection: KafkaConnection
     when none answers. Raises ``AccessRefused`` when one answers and refuses the
     certificate or the credentials."""
     connection = connection or current()
-    options = connection.client_options(bootstrap)
-    servers = options.pop("bootstrap_servers")
-    for host, port in hosts(servers):
+    options = connection.security_options()
+    for host, port in hosts(bootstrap or connection.bootstrap):
         conn = None
         try:
             async with asyncio.timeout(timeout_s):

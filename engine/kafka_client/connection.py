@@ -93,8 +93,11 @@ class KafkaConnection(BaseModel):
 
     def client_options(self, bootstrap: str | None = None) -> dict[str, Any]:
         """Keyword arguments for aiokafka's producer, consumer and admin client."""
-        options: dict[str, Any] = {"bootstrap_servers": bootstrap or self.bootstrap,
-                                   "security_protocol": self.security_protocol}
+        return {"bootstrap_servers": bootstrap or self.bootstrap, **self.security_options()}
+
+    def security_options(self) -> dict[str, Any]:
+        """The TLS and SASL keyword arguments alone (also aiokafka's ``create_conn``)."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
         if self.tls:
             options["ssl_context"] = self.ssl_context()
         if self.sasl:

@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
 from engine import metrics
-from engine.kafka_client.connection import client_options
+from engine.kafka_client.connection import current
 
 PROBE_INTERVAL_S = 2.0
 PROBE_TIMEOUT_S = 2.0
@@ -76,11 +76,10 @@ class BrokerProbe:
                 async with asyncio.timeout(self.timeout_s):
                     if self._conn is None or not self._conn.connected():
                         self.close()
-                        security = client_options()
-                        del security["bootstrap_servers"]
                         self._conn = await create_conn(
                             host, port, client_id="yujing-probe",
-                            request_timeout_ms=int(self.timeout_s * 1000), **security)
+                            request_timeout_ms=int(self.timeout_s * 1000),
+                            **current().security_options())
                     metadata = await self._conn.send(MetadataRequest([]))
             except (OSError, KafkaError, TimeoutError):
                 with contextlib.suppress(Exception):
