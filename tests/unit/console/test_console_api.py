@@ -312,3 +312,34 @@ async def test_a_note_alone_does_not_acknowledge_an_order_for_the_desk(console):
                               headers={"X-CSRF-Token": csrf})
     assert reply.status == 400 and "not acknowledged yet" in (await reply.json())["error"]
     assert service.sent == []
+
+
+def test_hostile_records_on_the_console_s_topics_are_refused_not_raised():
+    feed = fed()
+    for topic in ("alerts", "dispatch.orders", "control.silences", "performance.scorecards"):
+        for value in (b"{not json", b"[]", b'{"alert_id": 7}', b"\xff\xfe" * 50):
+            assert feed.add(topic, 3, 100 + len(value), b"k", value) is None
+    assert sorted(feed.latest_alerts()) == ["A-1", "A-2", "A-3"]
+    for text in ("garbage", "alerts:x:1", "alerts:0", "nosuchtopic:0:1", ",,,", "a" * 10_000):
+        assert parse_cursor(text) is None
+
+
+async def test_hostile_requests_get_a_clear_error_and_change_nothing(console):
+    client, service = console
+    csrf = await signed_in(client, "duty", "duty-pw")
+    headers = {"X-CSRF-Token": csrf}
+    for body in (b"{not json", b"[]", b'{"status": "exploded"}', b'{"note": 5}',
+                 orjson.dumps({"status": "acknowledged", "note": "x" * 5000})):
+        reply = await client.post("/api/orders/O-2/feedback", data=body,
+                                  headers={**headers, "Content-Type": "application/json"})
+        assert reply.status == 400 and "error" in await reply.json(), body[:40]
+    for body in (b"{}", b'{"matchers": {}, "reason": "r"}', b'{"matchers": {"k": "v"}}'):
+        reply = await client.post("/api/silences", data=body,
+                                  headers={**headers, "Content-Type": "application/json"})
+        assert reply.status == 400, body
+    assert service.sent == []
+    # A cursor nobody could have been given: the page gets a snapshot, not an error.
+    response = await client.get("/api/stream", headers={"Last-Event-ID": "alerts:0:x" * 100})
+    [(_, name, _)] = await read_events(response, 1)
+    assert name == "snapshot"
+    response.close()
