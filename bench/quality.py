@@ -17,9 +17,10 @@ detected / incidents) and the median and worst delay.
 A city that has run for years has a past its learned models (``anomaly``, ``surge``, ``novelty``,
 ``drift``, ``forecast``) know; a cold start has none. So before the scored span, the same city's
 previous ``--history`` (default ten days: the longest any learned rule learns before judging;
-background only, no incidents) goes through the learned rules; their state carries into the
-scored span, and nothing raised in the history is scored. The other rules start the scored span
-afresh, as they would after a restart.
+background only, no incidents) goes through the learned rules — longer for a rule that remembers
+longer (a ``novelty`` rule's ``unseen_for``: a value is new only if the past it knows lacks it);
+their state carries into the scored span, and nothing raised in the history is scored. The other
+rules start the scored span afresh, as they would after a restart.
 
 The rules are never tuned on this run: rule-file tests and the simulator's tests use other seeds.
 """
@@ -33,6 +34,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -40,7 +42,7 @@ sys.path.insert(0, str(REPO))
 from engine.core import MemoryStore, ScoringCore
 from engine.reference_records import track_lookup_event
 from engine.rule_files.loader import load_rules
-from models.durations import parse_duration
+from models.durations import format_duration, parse_duration
 from simulator.base import Incident, SimContext, parse_start
 from simulator.run import Simulation, reference_city
 from topics.codec import Event, decode
@@ -89,11 +91,15 @@ def run_quality(seed: int, start: str, duration: str, departments: list[str] | N
     reference = loaded.env.reference
     store = MemoryStore()
     started = time.perf_counter()
-    learned = [r for r in rules if r.spec.kind in LEARNED_KINDS]
+    by_history: dict[float, list] = defaultdict(list)
+    if parse_duration(history) > 0:
+        for r in rules:
+            if r.spec.kind in LEARNED_KINDS:
+                by_history[history_needed(r, parse_duration(history))].append(r)
     past_events = 0
-    if parse_duration(history) > 0 and learned:
-        past_events = _learn_history(learned, store, SimContext(
-            seed=seed, start=begin - parse_duration(history), end=begin, rate=rate, city=city,
+    for span in sorted(by_history, reverse=True):  # the latest reference records last
+        past_events += _learn_history(by_history[span], store, SimContext(
+            seed=seed, start=begin - span, end=begin, rate=rate, city=city,
             incidents_per_model=0), reference)
     core = ScoringCore(rules, store)
     alerts: list[Alert] = []
@@ -114,8 +120,16 @@ def run_quality(seed: int, start: str, duration: str, departments: list[str] | N
     elapsed = time.perf_counter() - started
     scores = score(sim.truth, alerts, {r.id: r.file.parent.name for r in rules})
     return scores, {"events": events, "bad": bad, "alerts": len(alerts), "seconds": elapsed,
-                    "rules": len(rules), "incidents": len(sim.truth), "history": history,
+                    "rules": len(rules), "incidents": len(sim.truth),
+                    "history": ", ".join(f"{format_duration(span)} ({len(by_history[span])} rules)"
+                                         for span in sorted(by_history)) or "no history",
                     "history_events": past_events, "alert_records": alerts, "truth": sim.truth}
+
+
+def history_needed(rule: Any, history: float) -> float:
+    """Seconds of the past ``rule`` should know before the scored span: the run's history, or
+    what the rule remembers (``unseen_for``) when that is longer."""
+    return max(history, getattr(rule.model.params, "unseen_for", 0.0) or 0.0)
 
 
 def _learn_history(learned: list, store: MemoryStore, past: SimContext, reference) -> int:
@@ -223,8 +237,8 @@ def render(scores: dict[str, ModelScore], meta: dict) -> str:
     lines.append("")
     lines.append(f"precision counts {total.coincident} alerts that came while another model's "
                  "incident was under way at their key: a second signal of a real situation")
-    lines.append(f"{meta['events']} events ({meta['bad']} invalid) after {meta['history']} of "
-                 f"history ({meta['history_events']} events) for the learned rules, "
+    lines.append(f"{meta['events']} events ({meta['bad']} invalid) after history for the learned "
+                 f"rules of {meta['history']} ({meta['history_events']} events), "
                  f"{meta['rules']} rules, {meta['incidents']} incidents, {meta['alerts']} alert "
                  f"records; scored in {meta['seconds']:.1f} s "
                  f"({(meta['events'] + meta['history_events']) / max(meta['seconds'], 1e-9):,.0f}"

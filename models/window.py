@@ -5,6 +5,11 @@ fixed buckets of ``size``; ``hopping`` uses buckets of ``size`` starting every `
 when any bucket containing the event does. The condition is CEL over ``value`` (the aggregate)
 and ``count`` (events in the window).
 
+A sliding ``count`` may count only reports that belong together (``models.report_clusters``):
+``near_m`` makes ``value`` the most reports of the window within that many metres of one of them
+(by ``lat_field``/``lon_field``), ``group_by`` the most with one value of that field (``group``
+in the evidence names it); with both, the most of one group close together.
+
 An event older than the key's newest (it came through another partition) is counted where it
 belongs: in its own window and in the windows that end at the later events.
 
@@ -18,15 +23,17 @@ the event rate times the window size, so a one-hour window over 1 Hz data keeps 
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from models.base import KindParams, Reading, Verdict, WarningModel, pickled_by_position
 from models.durations import Duration, Lateness, PositiveDuration, format_duration
 from models.expr import CelExpr
 from models.refdata import ModelEnv
+from models.report_clusters import ReportClusters
 from topics.codec import Event
 
 Aggregate = Literal["count", "sum", "avg", "min", "max", "distinct"]
@@ -44,11 +51,21 @@ class WindowParams(KindParams):
     clear: CelExpr | None = None
     lateness: Lateness = 0.0
     """How late (event time) an event may arrive and still be counted."""
+    near_m: float | None = Field(default=None, gt=0)
+    """Count only reports within this many metres of one another (sliding ``count`` only)."""
+    group_by: str | None = None
+    """Count each value of this field apart; ``value`` is the largest group's count."""
+    lat_field: str = "lat"
+    lon_field: str = "lon"
 
     @model_validator(mode="after")
     def _consistent(self) -> WindowParams:
         if self.aggregate != "count" and not self.field:
             raise ValueError(f"aggregate {self.aggregate!r} needs 'field'")
+        clustered = [n for n in ("near_m", "group_by") if getattr(self, n) is not None]
+        if clustered and (self.aggregate != "count" or self.window != "sliding"):
+            raise ValueError(f"'{clustered[0]}' counts reports that belong together: it needs "
+                             "'aggregate: count' and a sliding window")
         if self.window == "hopping" and not self.hop:
             raise ValueError("a hopping window needs 'hop'")
         return self
@@ -77,8 +94,9 @@ class Window(WarningModel[WindowState]):
 
     kind = "window"
     Params = WindowParams
-    evidence_fields = ("value", "count", "window", "aggregate", "field", "size")
-    event_fields = ("field",)
+    evidence_fields = ("value", "count", "window", "aggregate", "field", "size", "near_m",
+                       "group")
+    event_fields = ("field", "group_by")
     uses_deadlines = True
     deadlines_when_idle = False
 
@@ -87,11 +105,28 @@ class Window(WarningModel[WindowState]):
         self.condition = self.expression(params.condition)
         self.clear = self.maybe_expression(params.clear)
         self._aggregate = _AGGREGATES[params.aggregate]
+        self._clusters = (None if params.near_m is None and params.group_by is None
+                          else ReportClusters(params.near_m, params.group_by, params.lat_field,
+                                              params.lon_field))
+
+    @classmethod
+    def field_problems(cls, params: KindParams, sources: list[str],
+                       fields_of: Callable[[str], set[str]], env: ModelEnv
+                       ) -> list[tuple[tuple[str | int, ...], str]]:
+        assert isinstance(params, WindowParams)
+        if params.near_m is None:
+            return []
+        known = set().union(*(fields_of(t) for t in sources))
+        return [((name,), f"near_m places reports by {name} {getattr(params, name)!r}, "
+                          f"which is not a field of {', '.join(sources)}")
+                for name in ("lat_field", "lon_field") if getattr(params, name) not in known]
 
     def new_state(self) -> WindowState:
         return WindowState()
 
     def _value(self, event: Event) -> Any:
+        if self._clusters is not None:
+            return self._clusters.report_of(event.data)
         return 1 if self.params.field is None else event.data.get(self.params.field)
 
     def _buckets(self, ts: float) -> list[tuple[float, float]]:
@@ -139,13 +174,23 @@ class Window(WarningModel[WindowState]):
                       if _inside(t, lo, hi, self.params.window) and t <= ts]
             if value is not None and _inside(at, lo, hi, self.params.window):
                 values.append(value)
-            agg = {"value": self._aggregate(values) if values else None, "count": len(values)}
+            agg: dict[str, Any] = {"value": None, "count": len(values)}
+            if values and self._clusters is not None:
+                agg["value"], group = self._clusters.largest(values)
+                if self.params.group_by is not None:
+                    agg["group"] = group
+            elif values:
+                agg["value"] = self._aggregate(values)
             held = self.condition.evaluate(agg)
             evidence = agg | {"window": [lo, hi]}
             if held is True:
                 break
         evidence |= {"aggregate": self.params.aggregate, "field": self.params.field,
                      "size": format_duration(self.params.size)}
+        if self.params.near_m is not None:
+            evidence["near_m"] = self.params.near_m
+        if self.params.group_by is not None:
+            evidence.setdefault("group", None)
         if held is True:
             return Reading(Verdict.BREACH, evidence)
         if self.clear is None or self.clear.evaluate(evidence) is True:
@@ -194,7 +239,9 @@ class Window(WarningModel[WindowState]):
         p = self.params
         return {"kind": self.kind, "aggregate": p.aggregate, "field": p.field,
                 "window": p.window, "size": format_duration(p.size),
-                "condition": self.condition.source}
+                "condition": self.condition.source} | {
+                    name: getattr(p, name) for name in ("near_m", "group_by")
+                    if getattr(p, name) is not None}
 
 
 def _inside(t: float, lo: float, hi: float, window: str) -> bool:

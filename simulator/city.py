@@ -60,6 +60,19 @@ class City:
         lat, lon = self.grid_center(grid)
         return lat + rng.uniform(-0.45, 0.45) * CELL, lon + rng.uniform(-0.45, 0.45) * CELL
 
+    def inner_point(self, rng: random.Random, grid: str) -> Point:
+        """A uniform point in the middle of ``grid``: any point within 800 m of it is in
+        ``grid`` too."""
+        lat, lon = self.grid_center(grid)
+        return lat + rng.uniform(-0.3, 0.3) * CELL, lon + rng.uniform(-0.3, 0.3) * CELL
+
+    @staticmethod
+    def point_near(rng: random.Random, centre: Point, radius_m: float) -> Point:
+        """A uniform point within ``radius_m`` of ``centre``, rounded as feeds send them."""
+        r, angle = radius_m * math.sqrt(rng.random()), rng.uniform(0.0, 2 * math.pi)
+        lat, lon = offset(centre, r * math.cos(angle), r * math.sin(angle))
+        return round(lat, 6), round(lon, 6)
+
     def zones(self, *kinds: str) -> list[tuple[str, dict[str, Any]]]:
         """Reference zones of the given kinds (all zones when none is given), by id."""
         return sorted((zid, dict(z)) for zid, z in self.reference.items("reference.zones")

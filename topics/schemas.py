@@ -242,6 +242,10 @@ class PoliceIncident(EventSchema):
     road: str | None = None
     place: str | None = None
     subject_age: int | None = Field(default=None, ge=0, le=130)
+    # Not in the catalogue's list: a fraud report's type (诈骗类型, as the anti-fraud centre
+    # classifies them: rebate tasks, fake investment, fake customer service …): a campaign works
+    # one script.
+    fraud_type: str | None = None
     # Not in the catalogue's list: the reporter (报警人) a 110 record names, declared so that,
     # sent, they are protected.
     reporter_phone: Phone = None

@@ -26,8 +26,8 @@ Incidents (``ctx.incidents_per_model`` per model):
   threat;
 - ``hotline.grid.night_noise_cluster`` — 5–6 noise complaints from one grid within 90 minutes
   starting between 22:00 and 04:00 (fewer when the run has no such night);
-- ``hotline.grid.construction_dust_cluster`` — 5 dust complaints from one grid within 4 hours,
-  starting between 07:00 and 15:00;
+- ``hotline.grid.construction_dust_cluster`` — 5 dust complaints from within 400 m of one site
+  within 4 hours, starting between 07:00 and 15:00;
 - ``hotline.district.category_surge`` — 18–25 tickets of one category (a gym chain closing,
   a bus line rerouted …) from one district within 45 minutes, at least 8 hours into the run
   (the learned baseline needs its history);
@@ -121,8 +121,11 @@ class Hotline(Department):
     # -- records -------------------------------------------------------------------------
 
     def _ticket(self, rng: random.Random, ticket_id: str, ts: float, grid: str, category: str,
-                text: str, urgency: str = "normal", caller: str | None = None) -> dict[str, Any]:
+                text: str, urgency: str = "normal", caller: str | None = None,
+                at: tuple[float, float] | None = None) -> dict[str, Any]:
         lat, lon = self.ctx.city.random_point(rng, grid)
+        if at is not None:  # a ticket about one place (a site), filed by a neighbour of it
+            lat, lon = at
         due = ts + limit(urgency)
         return {"ticket_id": ticket_id, "caller_hash": caller or f"C{rng.getrandbits(40):010x}",
                 "district": self.ctx.city.district_of(grid), "grid_id": grid,
@@ -198,8 +201,10 @@ class Hotline(Department):
                                     {"tickets": []}))
 
         def simple(rng: random.Random, tid: str, ts: float, category: str, text: str,
-                   urgency: str = "normal", grid: str | None = None, caller: str | None = None):
-            t = self._ticket(rng, tid, ts, grid or self.grid(rng), category, text, urgency, caller)
+                   urgency: str = "normal", grid: str | None = None, caller: str | None = None,
+                   at: tuple[float, float] | None = None):
+            t = self._ticket(rng, tid, ts, grid or self.grid(rng), category, text, urgency, caller,
+                             at)
             return t, self._life(rng, ts, urgency)
 
         rng = ctx.rng("hotline/plan/gas_smell")
@@ -296,11 +301,13 @@ class Hotline(Department):
                                                tuple(range(7, 15)))):
             grid = fresh(lambda: self.grid(rng))
             times = sorted([ts] + [ts + rng.uniform(0, 4 * 3600) for _ in range(4)])
+            site = self.ctx.city.inner_point(rng, grid)
             tickets = [simple(rng, f"HX-DST-{n}-{i}", times[i], "construction_dust",
-                              rng.choice(CATEGORIES["construction_dust"][2]), "normal", grid)
+                              rng.choice(CATEGORIES["construction_dust"][2]), "normal", grid,
+                              at=self.ctx.city.point_near(rng, site, 400))
                        for i in range(5)]
             incident("hotline.grid.construction_dust_cluster", n, grid, ts, times[3] + 60,
-                     "5 construction-dust complaints in 4 h", tickets)
+                     "5 construction-dust complaints in 4 h from around one site", tickets)
 
         rng = ctx.rng("hotline/plan/surge")
         # the learned baseline needs 6 hours of history: surges come 8 hours into the run

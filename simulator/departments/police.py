@@ -4,9 +4,11 @@ Background: about 190 incidents an hour over a day, 460 at the afternoon peak �
 requests for help, traffic accidents on some 800 named roads, thefts, fights, telecom fraud,
 noise — each at an address drawn from a large pool, in a grid cell chosen by a fixed population
 weight, with its police station (派出所: a block of 2 × 3 adjacent cells), the kind of place and
-a level (1 general, rarely 2). Drink-driving cases come as a stream of their own in the evening
-and at night, most of them around the bars, KTVs and restaurants of about twenty nightlife
-cells. About 5,000 events a day at rate 1.0.
+a level (1 general, rarely 2), and for a fraud report its type. Each background report is at a
+uniform point of its cell; the reports of one planned situation come from one place.
+Drink-driving cases come as a stream of their own in the evening and at night, most of them
+around the bars, KTVs and restaurants of about twenty nightlife cells. About 5,000 events a
+day at rate 1.0.
 
 Every crowd gathering, every incident of level 3 or more and every missing minor is a
 situation its model must alert on, so those come only from the planned incidents (background
@@ -14,15 +16,17 @@ missing persons are adults: elderly people with dementia, mostly).
 
 Incidents (``ctx.incidents_per_model`` per model):
 
-- ``police.grid.fight_cluster`` — 3–4 fights in one cell within 45 minutes;
-- ``police.district.telecom_fraud_surge`` — 7 fraud reports in one district within 2.5 hours;
+- ``police.grid.fight_cluster`` — 3–4 fights within 200 m of one venue in 45 minutes;
+- ``police.district.telecom_fraud_surge`` — 7 fraud reports of one type (a campaign's script) in
+  one district within 2.5 hours;
 - ``police.address.repeat_incidents`` — 3 disputes at one address within 3 hours;
 - ``police.incident.crowd_gathering`` — a crowd-gathering report;
-- ``police.station.burglary_series`` — 3 burglaries in adjacent cells of one station within 3 h;
-- ``police.road.traffic_accident_cluster`` — 3–4 accidents on one road within 100 minutes;
+- ``police.station.burglary_series`` — 3 burglaries within 300 m of one block within 3 h;
+- ``police.road.traffic_accident_cluster`` — 3–4 accidents on one stretch (300 m) of a road within
+  100 minutes;
 - ``police.incident.major`` — an incident graded 3 or 4;
-- ``police.grid.drunk_driving_night_cluster`` — 3–4 drink-driving cases near venues of one
-  cell within 90 minutes, starting between 20:00 and 02:00 (fewer when the run has no night);
+- ``police.grid.drunk_driving_night_cluster`` — 3–4 drink-driving cases within 200 m of one
+  street of venues within 90 minutes, starting between 20:00 and 02:00 (fewer when the run has no night);
 - ``police.incident.missing_minor`` — a missing child aged 3–16;
 - ``police.district.grid_incident_surge`` — 14–18 incidents in one cell within 45 minutes, at
   least 8 hours into the run (the learned baseline needs its history); key: the district.
@@ -60,6 +64,14 @@ ROAD_PREFIX = ("文一", "文二", "文三", "天目山", "莫干山", "延安",
 ROAD_SUFFIX = ("路", "东路", "西路", "南路", "北路", "大道", "街", "中路", "一路", "二路",
                "支路", "辅路", "高架", "隧道", "桥", "三路", "四路", "大街", "巷", "弄")
 VENUES = ("bar", "ktv", "restaurant", "nightclub")
+# 诈骗类型 as the anti-fraud centre classifies reports, and their shares of the background
+FRAUD_TYPES = {"rebate_task": 0.25, "fake_investment": 0.15, "fake_customer_service": 0.15,
+               "fake_loan": 0.12, "fake_credit_repair": 0.08, "romance": 0.07,
+               "fake_police": 0.06, "game_trade": 0.06, "fake_acquaintance": 0.06}
+
+
+def fraud_type(rng: random.Random) -> str:
+    return rng.choices(list(FRAUD_TYPES), list(FRAUD_TYPES.values()))[0]
 
 
 def station_of(grid: str) -> str:
@@ -136,23 +148,33 @@ class Police(Department):
         def rec(iid: str, ts: float, kind: str, grid: str, **fields: Any) -> dict[str, Any]:
             return {"incident_id": iid, "ts": ts, "kind": kind, "grid": grid, "fields": fields}
 
+        city = ctx.city
+
+        def near(centre: tuple[float, float], radius_m: float) -> dict[str, float]:
+            """The position of one report of a situation at one place (a venue, a block)."""
+            lat, lon = city.point_near(rng, centre, radius_m)
+            return {"lat": lat, "lon": lon}
+
         rng = ctx.rng("police/plan/fight")
         for n, ts in enumerate(ctx.incident_times(rng, tail=3600)):
             grid, count = fresh(lambda: self.grid(rng)), rng.choice([3, 4])
             times = sorted([ts] + [ts + rng.uniform(0, 2700) for _ in range(count - 1)])
+            venue = city.inner_point(rng, grid)
             add("police.grid.fight_cluster", n, grid, ts, times[2] + 60,
-                f"{count} fights in 45 min",
-                [rec(f"PX-FGT-{n}-{i}", t, "fight", grid) for i, t in enumerate(times)])
+                f"{count} fights in 45 min around one venue",
+                [rec(f"PX-FGT-{n}-{i}", t, "fight", grid, **near(venue, 200))
+                 for i, t in enumerate(times)])
 
         rng = ctx.rng("police/plan/fraud")
         for n, ts in enumerate(ctx.incident_times(rng, tail=3 * 3600)):
             district = fresh(lambda: ctx.city.district_of(self.grid(rng)))
             cells = [g for g in self.grids if ctx.city.district_of(g) == district]
             times = sorted([ts] + [ts + rng.uniform(0, 9000) for _ in range(6)])
+            script = fraud_type(rng)
             add("police.district.telecom_fraud_surge", n, district, ts, times[5] + 60,
-                "7 telecom-fraud reports in 2.5 h (a new script)",
+                f"7 telecom-fraud reports in 2.5 h (a campaign: {script})",
                 [rec(f"PX-FRD-{n}-{i}", t, "telecom_fraud", rng.choice(cells),
-                     place="residence") for i, t in enumerate(times)])
+                     place="residence", fraud_type=script) for i, t in enumerate(times)])
 
         rng = ctx.rng("police/plan/address")
         for n, ts in enumerate(ctx.incident_times(rng, tail=4 * 3600)):
@@ -174,19 +196,23 @@ class Police(Department):
             station = fresh(lambda: station_of(self.grid(rng)))
             cells = [g for g in self.grids if station_of(g) == station]
             times = sorted([ts] + [ts + rng.uniform(0, 3 * 3600) for _ in range(2)])
+            grid = rng.choice(cells)
+            block = city.inner_point(rng, grid)
             add("police.station.burglary_series", n, station, ts, times[2] + 60,
-                "3 burglaries in adjacent cells",
-                [rec(f"PX-BUR-{n}-{i}", t, "burglary", rng.choice(cells), place="residence")
-                 for i, t in enumerate(times)])
+                "3 burglaries in one neighbourhood",
+                [rec(f"PX-BUR-{n}-{i}", t, "burglary", grid, place="residence",
+                     **near(block, 300)) for i, t in enumerate(times)])
 
         rng = ctx.rng("police/plan/accident")
         for n, ts in enumerate(ctx.incident_times(rng, tail=7200)):
             road, count = fresh(lambda: rng.choice(self.road_names)), rng.choice([3, 4])
             times = sorted([ts] + [ts + rng.uniform(0, 6000) for _ in range(count - 1)])
+            grid = rng.choice(self.roads[road])
+            stretch = city.inner_point(rng, grid)
             add("police.road.traffic_accident_cluster", n, road, ts, times[2] + 60,
-                f"{count} accidents on {road}",
-                [rec(f"PX-ACC-{n}-{i}", t, "traffic_accident", rng.choice(self.roads[road]),
-                     road=road, place="road") for i, t in enumerate(times)])
+                f"{count} accidents on one stretch of {road}",
+                [rec(f"PX-ACC-{n}-{i}", t, "traffic_accident", grid, road=road, place="road",
+                     **near(stretch, 300)) for i, t in enumerate(times)])
 
         rng = ctx.rng("police/plan/major")
         for n, ts in enumerate(ctx.incident_times(rng)):
@@ -204,10 +230,11 @@ class Police(Department):
                                                (20, 21, 22, 23, 0, 1))):
             grid, count = fresh(lambda: rng.choice(self.nightlife)), rng.choice([3, 4])
             times = sorted([ts] + [ts + rng.uniform(0, 5400) for _ in range(count - 1)])
+            street = city.inner_point(rng, grid)
             add("police.grid.drunk_driving_night_cluster", n, grid, ts, times[2] + 60,
-                f"{count} drink-driving cases around venues",
-                [rec(f"PX-DRK-{n}-{i}", t, "drunk_driving", grid, place=rng.choice(VENUES))
-                 for i, t in enumerate(times)])
+                f"{count} drink-driving cases around the venues of one street",
+                [rec(f"PX-DRK-{n}-{i}", t, "drunk_driving", grid, place=rng.choice(VENUES),
+                     **near(street, 200)) for i, t in enumerate(times)])
 
         rng = ctx.rng("police/plan/surge")
         # the learned baseline needs 6 hours of history: surges come 8 hours into the run
@@ -251,8 +278,11 @@ class Police(Department):
                     fields = {"subject_age": rng.randint(18, 92)}
                 elif rng.random() < 0.04:
                     fields = {"level": 2}
-                yield self._incident(rng, f"P-{int(hour) // 3600}-{n:04d}", ts, kind, grid,
-                                     **fields)
+                incident_id = f"P-{int(hour) // 3600}-{n:04d}"
+                if kind == "telecom_fraud":
+                    # a draw of its own, so the rest of the background stays as it was
+                    fields["fraud_type"] = fraud_type(random.Random(incident_id))
+                yield self._incident(rng, incident_id, ts, kind, grid, **fields)
             # Drink driving: evenings and nights, mostly around nightlife venues.
             drunk_rng = self.slice_rng(hour, "drunk")
             local_hour = ctx.local(hour).hour
