@@ -121,7 +121,8 @@ def run_quality(seed: int, start: str, duration: str, departments: list[str] | N
     scores = score(sim.truth, alerts, {r.id: r.file.parent.name for r in rules})
     return scores, {"events": events, "bad": bad, "alerts": len(alerts), "seconds": elapsed,
                     "rules": len(rules), "incidents": len(sim.truth),
-                    "history": ", ".join(f"{format_duration(span)} ({len(by_history[span])} rules)"
+                    "history": ", ".join(f"{format_duration(span)} ({len(by_history[span])} "
+                                         f"rule{'s' if len(by_history[span]) > 1 else ''})"
                                          for span in sorted(by_history)) or "no history",
                     "history_events": past_events, "alert_records": alerts, "truth": sim.truth}
 
@@ -246,6 +247,20 @@ def render(scores: dict[str, ModelScore], meta: dict) -> str:
     return "\n".join(lines)
 
 
+def render_markdown(scores: dict[str, ModelScore]) -> str:
+    """The per-model table as the README shows it: models with incidents or alerts."""
+    lines = ["| model | incidents | found | alerts | precision | recall | median delay |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for model_id in sorted(scores, key=lambda m: (scores[m].department, m)):
+        s = scores[model_id]
+        if not (s.incidents or s.alerts):
+            continue
+        delay = f"{statistics.median(s.delays) / 60:.1f} min" if s.delays else "—"
+        lines.append(f"| `{model_id}` | {s.incidents} | {s.detected} | {s.alerts} | "
+                     f"{_pct(s.precision).strip()} | {_pct(s.recall).strip()} | {delay} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=2024)
@@ -256,10 +271,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1.0)
     parser.add_argument("--department", action="append")
     parser.add_argument("--rules", type=Path, default=REPO / "rules")
+    parser.add_argument("--markdown", type=Path, metavar="FILE",
+                        help="also write the per-model table in Markdown (as in the README)")
     args = parser.parse_args()
     scores, meta = run_quality(args.seed, args.start, args.duration, args.department,
                                args.rules, args.rate, args.history)
     print(render(scores, meta))
+    if args.markdown:
+        args.markdown.write_text(render_markdown(scores) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

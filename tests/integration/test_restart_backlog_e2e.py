@@ -1,17 +1,19 @@
 """End to end through the real broker: a restarted worker's absence timers wait for the backlog.
 
-A vehicle keeps reporting every second while the worker is stopped for longer than the absence
-timeout; by the wall clock its last reading the worker knows is long past the timeout when the
-worker starts again, but its next readings wait in Kafka, behind thousands of other records of
-its partition. The worker must read them before it judges the vehicle silent: no absence alert
-for it, while a vehicle that really fell silent (nothing in the backlog) gets its alert, with
-the id ``yujing replay`` of the same events gives.
+A vehicle keeps reporting every second while the worker is stopped (or killed) for longer than
+the absence timeout; by the wall clock its last reading the worker knows is long past the
+timeout when the worker starts again, but its next readings wait in Kafka, behind thousands of
+other records of its partition. The worker must read them before it judges the vehicle
+silent: no absence alert for it, while a vehicle that really fell silent (nothing in the
+backlog) gets its alert, with the id ``yujing replay`` of the same events gives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -104,7 +106,10 @@ def replayed(rules: Path, lines: list[bytes], tmp_path: Path) -> list[dict[str, 
     return [orjson.loads(line) for line in out.read_bytes().splitlines()]
 
 
-def test_a_restarted_worker_reads_the_backlog_before_judging_a_key_silent(kafka, tmp_path):
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
+def test_a_restarted_worker_reads_the_backlog_before_judging_a_key_silent(kafka, tmp_path, stop):
+    """Stopped cleanly or killed (``kill -9``: its state and offsets only as far as it had
+    committed them), the restarted worker raises replay's alerts and no other."""
     run_id = uuid.uuid4().hex[:8]
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -124,6 +129,9 @@ def test_a_restarted_worker_reads_the_backlog_before_judging_a_key_silent(kafka,
         reporter.start()
         assert reporter.started_sending.wait(30)
         time.sleep(3)  # both read by the first worker (its state records them)
+        if stop == "sigkill":  # the worker and its rule-loading fork server
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
     stopped = time.monotonic()
     try:
         assert reporter.partition is not None
