@@ -329,10 +329,11 @@ class SeasonalBaseline(SeasonalTables):
         return self.scale * 1.2533
 
     def learn(self, value: float, ts: float, hour_of_week: int, usual: bool,
-              limit: float, level_halflife: float = LEVEL_HALFLIFE_S) -> None:
-        """Fold the reading in: if ``usual``, its residual into the spread and its offset into
-        its hour's; the level moves toward it (with ``level_halflife``) as if it were at most
-        ``limit`` away."""
+              limit: float, level_halflife: float = LEVEL_HALFLIFE_S,
+              offsets: bool | None = None) -> None:
+        """Fold the reading in: if ``usual``, its residual into the spread, and its offset into
+        its hour's (if ``offsets``, by default ``usual``); the level moves toward it (with
+        ``level_halflife``) as if it were at most ``limit`` away."""
         self.n += 1
         if self.level is None or self.last_ts is None:
             self.level, self.first_ts, self.last_ts = value, ts, ts
@@ -341,7 +342,8 @@ class SeasonalBaseline(SeasonalTables):
         if usual:
             self.learn_scale(value - self.expected(hour_of_week),
                              _weight(elapsed, SCALE_HALFLIFE_S, self.n))
-        self.follow(value, elapsed, hour_of_week, limit, level_halflife, usual)
+        self.follow(value, elapsed, hour_of_week, limit, level_halflife,
+                    usual if offsets is None else offsets)
         self.last_ts = ts
 
 
