@@ -57,7 +57,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from river import drift
 
 from models.base import (
@@ -98,20 +98,29 @@ class DriftParams(KindParams):
     learn_for: NonNegativeDuration | None = None
     """seasonal only: event time a key is learned before its first verdict (default 7 days)."""
 
+    # Field validators, so that a modeller's error points at the option's own line.
+    @field_validator(*RIVER_ONLY)
+    @classmethod
+    def _river_only(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("detector") == "seasonal":
+            raise ValueError(
+                "an option of river's detectors (adwin, page_hinkley), in the field's units or "
+                "readings; the default detector (seasonal) is scale-free and takes only "
+                "'learn_for' and 'direction' besides 'field' (to set it, name 'detector: "
+                "page_hinkley' or 'adwin')")
+        return value
+
+    @field_validator("learn_for")
+    @classmethod
+    def _seasonal_only(cls, value: float | None, info: ValidationInfo) -> float | None:
+        detector = info.data.get("detector")
+        if value is not None and detector not in ("seasonal", None):
+            raise ValueError(f"an option of the default detector (seasonal), not of "
+                             f"{detector}; {detector} waits 'grace' readings")
+        return value
+
     @model_validator(mode="after")
     def _fits_detector(self) -> DriftParams:
-        if self.detector == "seasonal":
-            wrong = [name for name in RIVER_ONLY if getattr(self, name) is not None]
-            if wrong:
-                raise ValueError(
-                    f"{', '.join(map(repr, wrong))}: the default detector (seasonal) is "
-                    f"scale-free and takes only 'learn_for' and 'direction' besides 'field'; "
-                    f"name 'detector: page_hinkley' or 'adwin' to set a detector in the "
-                    f"field's units")
-            return self
-        if self.learn_for is not None:
-            raise ValueError(f"'learn_for' is an option of the default detector (seasonal), "
-                             f"not of {self.detector}; {self.detector} waits 'grace' readings")
         if self.detector == "adwin":
             if self.threshold is not None:
                 raise ValueError("'threshold' is a page_hinkley option; adwin takes 'delta'")

@@ -306,14 +306,18 @@ def test_a_rule_with_only_a_field_validates_and_river_options_are_refused_with_t
     compiled, errors = compile_rule_text(rule_text(**DEFAULT_RULE), Path("r.yaml"))
     assert errors == [] and compiled is not None
     assert compiled.model.describe()["detector"] == "seasonal"
-    for bad, names in (({"threshold": 20}, "'threshold'"), ({"delta": 0.5}, "'delta'"),
-                       ({"grace": 10, "delta": 1}, "'delta', 'grace'")):
-        compiled, errors = compile_rule_text(rule_text(**DEFAULT_RULE | bad), Path("r.yaml"))
-        assert compiled is None and len(errors) == 1, (bad, errors)
-        message = str(errors[0])
-        assert message.startswith("r.yaml:") and names in message, message
-        assert "takes only 'learn_for' and 'direction'" in message, message
+    for bad in ({"threshold": 20}, {"delta": 0.5}, {"grace": 10, "delta": 1}):
+        text = rule_text(**DEFAULT_RULE | bad)
+        compiled, errors = compile_rule_text(text, Path("r.yaml"))
+        assert compiled is None and len(errors) == len(bad), (bad, errors)
+        lines = text.splitlines()
+        for name, error in zip(sorted(bad, key=lambda n: text.index(f"{n}:")), errors,
+                               strict=True):
+            # file:line: option: cause, on the option's own line
+            assert lines[error.line - 1].startswith(f"{name}:"), (error, lines)
+            assert str(error).startswith(f"r.yaml:{error.line}: {name}: an option of river's")
+            assert "takes only 'learn_for' and 'direction' besides 'field'" in str(error)
     compiled, errors = compile_rule_text(
         rule_text(**RETURN_SHIFT | {"learn_for": "1d"}), Path("r.yaml"))
-    assert compiled is None and "'learn_for' is an option of the default detector" in str(
+    assert compiled is None and "learn_for: an option of the default detector (seasonal)" in str(
         errors[0])
