@@ -2,6 +2,10 @@
 
     python bench/anomaly_detection.py [--kind anomaly] [--param detector=gaussian ...]
 
+Without ``--kind`` (and ``--param``) each learned kind of ``ENTRIES`` runs at its defaults,
+one table after another: ``anomaly`` (the seasonal likelihood) and ``drift`` (the seasonal
+CUSUM).
+
 The corpus: river's WaterFlow (hourly pipe flow, three labelled outages), and fixed-seed
 synthetic sensor series of every common anomaly shape — spikes, level shifts up and down, a
 variance burst, a stuck (flat) sensor, a slow drift, a break of the daily pattern — at three
@@ -149,18 +153,15 @@ def detections(compiled: object, case: Case) -> list[int]:
     return fired
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kind", default="anomaly")
-    parser.add_argument("--param", action="append", default=[],
-                        help="name=value (YAML) for the rule, repeatable")
-    parser.add_argument("--seed", type=int, default=17)
-    args = parser.parse_args()
-    params = {k: yaml.safe_load(v) for k, v in (p.split("=", 1) for p in args.param)}
-    compiled = rule(args.kind, params)
-    cases = [*synthetic(args.seed), waterflow()]
+ENTRIES: tuple[tuple[str, dict[str, object]], ...] = (("anomaly", {}), ("drift", {}))
+"""What runs without ``--kind``: each learned kind at its defaults."""
+
+
+def report(kind: str, params: dict[str, object], seed: int) -> None:
+    compiled = rule(kind, params)
+    cases = [*synthetic(seed), waterflow()]
     results = [(case, detections(compiled, case)) for case in cases]
-    print(f"kind {args.kind} {params or '(defaults)'}, seed {args.seed}")
+    print(f"kind {kind} {params or '(defaults)'}, seed {seed}")
     print(f"{'series':24} {'labels':>6} {'alerts':>6} " + " ".join(
         f"{p:>9}" for p in PROFILES))
     for case, found in results:
@@ -172,10 +173,30 @@ def main() -> None:
     controls = [(case, found) for case, found in results if not case.series.labels]
     readings = sum(case.series.length for case, _ in controls)
     false = sum(len(found) for _, found in controls)
-    print("\ncorpus: " + ", ".join(f"{name} {normalised(scored, profile)}"
-                                   for name, profile in PROFILES.items()))
+    print("by shape (three noise levels): " + "; ".join(
+        f"{shape} " + "/".join(str(normalised(
+            [(c.series, f) for c, f in results if c.shape == shape], profile))
+            for profile in PROFILES.values())
+        for shape in SHAPES if shape != "control") + " (" + "/".join(PROFILES) + ")")
+    print("corpus: " + ", ".join(f"{name} {normalised(scored, profile)}"
+                                 for name, profile in PROFILES.items()))
     print(f"control series: {false} alerts in {readings:,} readings "
           f"({10_000 * false / readings:.2f} per 10,000)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kind", help="one kind (default: each of ENTRIES at its defaults)")
+    parser.add_argument("--param", action="append", default=[],
+                        help="name=value (YAML) for the rule, repeatable")
+    parser.add_argument("--seed", type=int, default=17)
+    args = parser.parse_args()
+    params = {k: yaml.safe_load(v) for k, v in (p.split("=", 1) for p in args.param)}
+    entries = ENTRIES if args.kind is None and not params else ((args.kind or "anomaly", params),)
+    for n, (kind, kind_params) in enumerate(entries):
+        if n:
+            print()
+        report(kind, kind_params, args.seed)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ from models.base import (
     significant,
 )
 from models.durations import NonNegativeDuration, format_duration
-from models.likelihood import Direction, SeasonalJudge, SeasonalState
+from models.likelihood import Direction, SeasonalJudge, SeasonalState, hour_of_week
 from models.refdata import ModelEnv
 from topics.codec import Event
 from topics.schemas import CITY_TZ
@@ -286,7 +286,7 @@ class Anomaly(WarningModel[AnomalyState]):
             if scorer.last_ts is not None and event.ts < scorer.last_ts:
                 return late(scorer.last_ts - event.ts)
             verdict, evidence = self.judge.score(state, event, value, event.ts,
-                                                 _hour_of_week(event))
+                                                 hour_of_week(event))
             return HOLD if verdict == "hold" else Reading(_VERDICTS[verdict], evidence)
         if state.last_ts is not None and event.ts < state.last_ts:
             return late(state.last_ts - event.ts)
@@ -317,7 +317,7 @@ class Anomaly(WarningModel[AnomalyState]):
         if self.judge is not None:
             scorer = state.scorer
             if value is not None and (scorer.last_ts is None or event.ts >= scorer.last_ts):
-                self.judge.learn(state, event, value, event.ts, _hour_of_week(event))
+                self.judge.learn(state, event, value, event.ts, hour_of_week(event))
             return
         if value is None or (state.last_ts is not None and event.ts < state.last_ts):
             return
@@ -408,16 +408,6 @@ class Anomaly(WarningModel[AnomalyState]):
 
 
 _VERDICTS = {"breach": Verdict.BREACH, "band": Verdict.BAND, "clear": Verdict.CLEAR}
-
-
-def _hour_of_week(event: Event) -> int:
-    """0 (Monday 00:00-01:00, local) to 167, from the hour and weekday decode adds."""
-    data = event.data
-    hour, weekday = data.get("hour"), data.get("weekday")
-    if not isinstance(hour, int) or not isinstance(weekday, int):
-        local = datetime.fromtimestamp(event.ts, CITY_TZ)
-        hour, weekday = local.hour, local.isoweekday()
-    return (weekday - 1) * 24 + hour
 
 
 def _ratio(deviation: float, scale: float) -> float:

@@ -1,9 +1,24 @@
-"""drift: a river drift detector on a numeric field signals that its level has shifted.
+"""drift: a key's level of a numeric field has shifted, and stays shifted.
 
-The key breaches at the reading on which the detector signals a change in the mean of ``field``
-and clears at the next reading that does not, so each shift is one episode that fires and
-resolves (leave ``for`` at 0). Like river, the detector starts afresh after a shift: for
-``grace`` readings no new shift can be signalled.
+The key breaches at the reading on which the detector signals a change in the level of
+``field`` and clears at the next reading that does not, so each shift is one episode that fires
+and resolves (leave ``for`` at 0).
+
+The default (``detector: seasonal``, ``models.seasonal_shift``) needs nothing but ``field``: a
+CUSUM on each reading's residual from the key's own seasonal baseline (level plus hour-of-week
+offsets, as the ``anomaly`` default learns them), in units of the residuals' own running spread,
+so the same rule fits a series of any scale and a daily rhythm is not taken for a drift. A shift
+must pile up 30 spreads of residual beyond half a spread a reading: a lasting step of four
+spreads or more is found within about 13 readings, one of three within about 25, one of two
+within about 75; smaller ones are mostly taken into the baseline unseen, and a single spike is
+not a shift. No verdict in the first ``learn_for`` (default 7 days, the week's rhythm learned
+first) and 100 readings; after a shift the baseline follows the new level and that direction
+cannot fire again until the residuals are centred once more (one alert per step or ramp).
+Expected false alarms: about one in 100,000 readings of a key behaving as usual, about one a
+year for a five-minute sensor, most of them in the weeks just after learning, while the
+hour-of-week offsets are young (``bench/README.md``). It takes no ``delta``, ``threshold`` or
+``grace``: those are in the field's units or readings, for the river detectors, which are kept
+for the rules that name them:
 
 - ``adwin`` (ADWIN, checked at every reading): ``delta`` is the significance (default 0.002).
   Its bound takes values to lie in [0, 1]; on a field with a wider range it signals more
@@ -12,21 +27,28 @@ resolves (leave ``for`` at 0). Like river, the detector starts afresh after a sh
   (default 0.005) and ``threshold`` how much excess deviation must pile up (default 50), both in
   the field's units: set them for the field.
 
-``direction`` (``up``, ``down``, ``both``) is Page-Hinkley's own one-sided test; ADWIN sees
-both ways, so a shift the other way restarts it without an alert.
+Like river, these start afresh after a shift: for ``grace`` readings (default 30) no new shift
+can be signalled. ``direction`` (``up``, ``down``, ``both``) is Page-Hinkley's own one-sided
+test and the default's choice of CUSUMs that alert (both run: a shift the other way is absorbed
+without an alert); ADWIN sees both ways, so a shift the other way restarts it without an alert.
 
-The evidence gives the mean before and after the shift, split where the cumulative deviation
-from the running mean turned (the change point Page-Hinkley's statistic points at); both count
-the readings since the last shift only. Clear readings repeat the latest shift's two means (so
-a resolved alert says which shift it ends) beside ``mean``, the running mean since that shift.
+The evidence gives the mean before and after the shift. The default: what was expected of the
+readings since its CUSUM left zero (the change point it points at) and what they averaged, with
+``expected`` and ``score`` (the residual in spreads) at every reading. River's detectors: the
+means of the readings since the last shift, split where the cumulative deviation from the
+running mean turned (the change point Page-Hinkley's statistic points at). Clear readings repeat
+the latest shift's two means (so a resolved alert says which shift it ends) beside ``mean``, the
+running mean since that shift (the default: the baseline's level, without the hour's offset).
 
 Readings must come in event-time order: one older than the newest is ``late()`` and not used.
 Events without the field say nothing (``UNDECIDED``, a HOLD the engine counts). ``score_one``
-updates a copy of the state (a detector cannot be asked what it would do without changing it).
+of a river detector updates a copy of the state (a detector cannot be asked what it would do
+without changing it); the default computes its step without changing anything.
 
-State per key: the detector and thirteen numbers. With Page-Hinkley that stays about 0.6 kB
-pickled; ADWIN keeps buckets that grow with the log of the readings since the last shift
-(pickled: 1.2 kB at 100 readings, 2.0 kB at 10,000, 2.5 kB at 100,000).
+State per key: the default's baseline (hour tables) and CUSUMs, about 2.4 kB pickled. River's: the
+detector and thirteen numbers. With Page-Hinkley that stays about 0.6 kB pickled; ADWIN keeps
+buckets that grow with the log of the readings since the last shift (pickled: 1.2 kB at 100
+readings, 2.0 kB at 10,000, 2.5 kB at 100,000).
 """
 
 from __future__ import annotations
@@ -35,7 +57,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from river import drift
 
 from models.base import (
@@ -50,20 +72,52 @@ from models.base import (
     learnable,
     pickled_by_position,
 )
+from models.durations import NonNegativeDuration, format_duration
+from models.likelihood import hour_of_week
+from models.refdata import ModelEnv
+from models.seasonal_shift import ALLOWANCE, INTERVAL, SeasonalShift, SeasonalShiftState
 from topics.codec import Event
+
+RIVER_ONLY = ("delta", "threshold", "grace")
+GRACE = 30
+"""Options of river's detectors, in the field's units or in readings; the default takes none."""
 
 
 class DriftParams(KindParams):
     field: str
     """The numeric event field watched."""
-    detector: Literal["adwin", "page_hinkley"]
+    detector: Literal["seasonal", "adwin", "page_hinkley"] = "seasonal"
     delta: float | None = Field(default=None, gt=0)
     """ADWIN: significance, in (0, 1). Page-Hinkley: tolerated deviation per reading."""
     threshold: float | None = Field(default=None, gt=0)
     """Page-Hinkley only: the detection threshold (lambda)."""
-    grace: int = Field(default=30, ge=1)
-    """Readings (from the start, and after every shift) before a shift can be signalled."""
+    grace: int | None = Field(default=None, ge=1)
+    """River's detectors: readings (from the start, and after every shift) before a shift can
+    be signalled (default 30)."""
     direction: Literal["up", "down", "both"] = "both"
+    learn_for: NonNegativeDuration | None = None
+    """seasonal only: event time a key is learned before its first verdict (default 7 days)."""
+
+    # Field validators, so that a modeller's error points at the option's own line.
+    @field_validator(*RIVER_ONLY)
+    @classmethod
+    def _river_only(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("detector") == "seasonal":
+            raise ValueError(
+                "an option of river's detectors (adwin, page_hinkley), in the field's units or "
+                "readings; the default detector (seasonal) is scale-free and takes only "
+                "'learn_for' and 'direction' besides 'field' (to set it, name 'detector: "
+                "page_hinkley' or 'adwin')")
+        return value
+
+    @field_validator("learn_for")
+    @classmethod
+    def _seasonal_only(cls, value: float | None, info: ValidationInfo) -> float | None:
+        detector = info.data.get("detector")
+        if value is not None and detector not in ("seasonal", None):
+            raise ValueError(f"an option of the default detector (seasonal), not of "
+                             f"{detector}; {detector} waits 'grace' readings")
+        return value
 
     @model_validator(mode="after")
     def _fits_detector(self) -> DriftParams:
@@ -114,16 +168,24 @@ class Drift(WarningModel[DriftState]):
     kind = "drift"
     Params = DriftParams
     evidence_fields = ("value", "field", "detector", "direction", "mean", "shift", "mean_before",
-                       "mean_after", "readings_before", "readings_after")
+                       "mean_after", "readings_before", "readings_after", "expected", "score")
     event_fields = ("field",)
     event_expressions = ()
 
-    def new_state(self) -> DriftState:
+    def __init__(self, params: DriftParams, env: ModelEnv | None = None) -> None:
+        super().__init__(params, env)
+        self.judge = SeasonalShift(7 * 86400.0 if params.learn_for is None else params.learn_for,
+                                   params.direction) if params.detector == "seasonal" else None
+
+    def new_state(self) -> DriftState | SeasonalShiftState:  # type: ignore[override]
         p = self.params
+        if self.judge is not None:
+            return SeasonalShiftState()
         if p.detector == "adwin":
-            detector: Any = drift.ADWIN(delta=p.delta or 0.002, clock=1, grace_period=p.grace)
+            detector: Any = drift.ADWIN(delta=p.delta or 0.002, clock=1,
+                                        grace_period=p.grace or GRACE)
         else:
-            detector = drift.PageHinkley(min_instances=p.grace, delta=p.delta or 0.005,
+            detector = drift.PageHinkley(min_instances=p.grace or GRACE, delta=p.delta or 0.005,
                                          threshold=p.threshold or 50.0, mode=p.direction)
         return DriftState(detector)
 
@@ -133,7 +195,7 @@ class Drift(WarningModel[DriftState]):
             return None
         return learnable(value)
 
-    def score_one(self, state: DriftState, event: Event) -> Reading:
+    def score_one(self, state: Any, event: Event) -> Reading:
         value = self._value(event)
         if value is None:
             raw = event.data.get(self.params.field)
@@ -141,14 +203,25 @@ class Drift(WarningModel[DriftState]):
                 return UNDECIDED
             return UNUSABLE if isinstance(raw, int | float) and not isinstance(raw, bool) \
                 else HOLD
-        if state.newest is not None and event.ts < state.newest:
-            return late(float(state.newest - event.ts))
+        newest = state.baseline.last_ts if self.judge is not None else state.newest
+        if newest is not None and event.ts < newest:
+            return late(float(newest - event.ts))
+        if self.judge is not None:
+            verdict, found = self.judge.score(state, value, event.ts, hour_of_week(event))
+            if verdict == "hold":
+                return HOLD
+            evidence = {"value": value, "field": self.params.field, "detector": "seasonal"}
+            return Reading(Verdict(verdict), evidence | found)
         trial = pickle.loads(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
         return self._step(trial, event.ts, value)
 
-    def learn_one(self, state: DriftState, event: Event) -> None:
+    def learn_one(self, state: Any, event: Event) -> None:
         value = self._value(event)
-        if value is not None and (state.newest is None or event.ts >= state.newest):
+        if self.judge is not None:
+            newest = state.baseline.last_ts
+            if value is not None and (newest is None or event.ts >= newest):
+                self.judge.learn(state, value, event.ts, hour_of_week(event))
+        elif value is not None and (state.newest is None or event.ts >= state.newest):
             self._step(state, event.ts, value)
 
     def _step(self, state: DriftState, ts: float, value: float) -> Reading:
@@ -183,8 +256,15 @@ class Drift(WarningModel[DriftState]):
 
     def describe(self) -> dict[str, Any]:
         p = self.params
+        if self.judge is not None:
+            return {"kind": self.kind, "field": p.field, "detector": p.detector,
+                    "alerts when": "the readings' residuals from the key's seasonal baseline, "
+                                   "in their own spreads, pile up past "
+                                   f"{INTERVAL:g} beyond {ALLOWANCE:g} a reading",
+                    "learns first": format_duration(self.judge.learn_for),
+                    "direction": p.direction}
         out: dict[str, Any] = {"kind": self.kind, "field": p.field, "detector": p.detector,
-                               "grace": p.grace, "direction": p.direction}
+                               "grace": p.grace or GRACE, "direction": p.direction}
         if p.delta is not None:
             out["delta"] = p.delta
         if p.threshold is not None:

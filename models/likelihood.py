@@ -27,9 +27,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from models.base import pickled_by_position, significant
+from topics.codec import Event
+from topics.schemas import CITY_TZ
 
 CLIP = 4.0
 HISTORY_MIN = 100
@@ -155,17 +158,67 @@ class RecentSpread:
             self.recent.popleft()
 
 
+class SeasonalTables:
+    """The expected value of a reading — an exponentially weighted level plus the usual offset
+    of the reading's hour of the week, blended with that of its hour of the day while the
+    week's is young — and the running spread of readings about it, for the dataclasses that
+    hold those fields (``SeasonalScorer``, ``SeasonalBaseline``)."""
+
+    __slots__ = ()
+    level: float | None
+    daily: list[float]
+    daily_n: list[int]
+    weekly: list[float]
+    weekly_n: list[int]
+    scale: float
+    """Mean absolute residual (times 1.2533, a Gaussian's standard deviation)."""
+    n: int
+
+    def expected(self, hour_of_week: int) -> float:
+        assert self.level is not None
+        day = hour_of_week % 24
+        seen = self.weekly_n[hour_of_week]
+        trust = seen / (seen + 3.0)
+        return self.level + trust * self.weekly[hour_of_week] + (1 - trust) * self.daily[day]
+
+    def learn_scale(self, residual: float, weight: float) -> None:
+        """Fold a usual reading's residual into the spread."""
+        # Winsorised: an outage learned before anything can be judged widens the scale by at
+        # most a few spreads a reading, not by its whole depth.
+        size = abs(residual) if self.scale <= 0 else min(abs(residual), CLIP * self.scale)
+        self.scale += weight * (size - self.scale)
+
+    def follow(self, value: float, elapsed: float, hour_of_week: int, limit: float,
+               level_halflife: float = LEVEL_HALFLIFE_S, offsets: bool = True) -> float:
+        """Move the hour's offsets (unless not ``offsets``) and the level toward ``value``, each
+        as if it were at most ``limit`` away; the reading without its hour's offset (before the
+        level moved)."""
+        assert self.level is not None
+        offset = value - self.level
+        day = hour_of_week % 24
+        # A slot gets 1/24 (1/168) of the readings: its half-life counts its share of the time.
+        for table, counts, slot, share in ((self.daily, self.daily_n, day, 24),
+                                           (self.weekly, self.weekly_n, hour_of_week, 168)
+                                           )[:2 if offsets else 0]:
+            counts[slot] += 1
+            table[slot] += _weight(elapsed * share, SEASON_HALFLIFE_S, counts[slot]) * _clip(
+                offset - table[slot], limit)
+        deseasoned = value - (self.expected(hour_of_week) - self.level)
+        self.level += _weight(elapsed, level_halflife, self.n) * _clip(
+            deseasoned - self.level, limit)
+        return deseasoned
+
+
 @pickled_by_position
 @dataclass(slots=True)
-class SeasonalScorer:
+class SeasonalScorer(SeasonalTables):
     """A reading's distance from what is usual for its hour of the week, as six streams of
     scores (``STREAM_NAMES``): the reading alone (a spike); the last ``SHORT`` and ``LONG``
     readings (a level shift, a broken daily rhythm); the spread of the last ``SHORT`` changes of
     the residual (a burst of variance) and of the reading itself (a stuck sensor changes not at
     all); and a fast level parting from a slow one (a slow drift).
 
-    Expected value: an exponentially weighted level plus the usual offset of the reading's hour
-    of the week, blended with that of its hour of the day while the week's is young.
+    Expected value and spread: ``SeasonalTables``.
     """
 
     level: float | None = None
@@ -190,13 +243,6 @@ class SeasonalScorer:
     flagged_since: float | None = None
     """Event time of the first of the current run of flagged readings (None: the last was
     usual)."""
-
-    def expected(self, hour_of_week: int) -> float:
-        assert self.level is not None
-        day = hour_of_week % 24
-        seen = self.weekly_n[hour_of_week]
-        trust = seen / (seen + 3.0)
-        return self.level + trust * self.weekly[hour_of_week] + (1 - trust) * self.daily[day]
 
     def scores(self, value: float, ts: float, hour_of_week: int) -> tuple[float, ...]:
         """The reading's score in each stream (changes nothing)."""
@@ -243,10 +289,7 @@ class SeasonalScorer:
         residual = value - self.expected(hour_of_week)
         weight = _weight(elapsed, SCALE_HALFLIFE_S, self.n)
         if usual:
-            # Winsorised: an outage learned before anything can be judged widens the scale by
-            # at most a few spreads a reading, not by its whole depth.
-            size = abs(residual) if self.scale <= 0 else min(abs(residual), CLIP * self.scale)
-            self.scale += weight * (size - self.scale)
+            self.learn_scale(residual, weight)
         self.burst.learn(residual - self.last_residual, weight, usual)
         self.stuck.learn(value - self.last_value, weight, usual)
         if usual:
@@ -256,22 +299,62 @@ class SeasonalScorer:
         brief = (judging and not usual and self.scale > 0
                  and ts - self.flagged_since < LASTING_S)
         limit = CLIP * self.scale if brief else math.inf
-        offset = value - self.level
-        day = hour_of_week % 24
-        # A slot gets 1/24 (1/168) of the readings: its half-life counts its share of the time.
-        for table, counts, slot, share in ((self.daily, self.daily_n, day, 24),
-                                           (self.weekly, self.weekly_n, hour_of_week, 168)):
-            counts[slot] += 1
-            table[slot] += _weight(elapsed * share, SEASON_HALFLIFE_S, counts[slot]) * _clip(
-                offset - table[slot], limit)
-        deseasoned = value - (self.expected(hour_of_week) - self.level)
-        self.level += _weight(elapsed, LEVEL_HALFLIFE_S, self.n) * _clip(
-            deseasoned - self.level, limit)
+        deseasoned = self.follow(value, elapsed, hour_of_week, limit)
         assert self.slow is not None
         self.slow += _weight(elapsed, SLOW_HALFLIFE_S, self.n) * _clip(
             deseasoned - self.slow, limit)
         self.last_ts, self.last_value = ts, value
         self.last_residual = value - self.expected(hour_of_week)
+
+
+@pickled_by_position
+@dataclass(slots=True)
+class SeasonalBaseline(SeasonalTables):
+    """``SeasonalTables`` alone: what a reading is expected to be and how far usual readings
+    lie from that, for a kind that judges the residuals its own way (``drift``'s default)."""
+
+    level: float | None = None
+    daily: list[float] = field(default_factory=lambda: [0.0] * 24)
+    daily_n: list[int] = field(default_factory=lambda: [0] * 24)
+    weekly: list[float] = field(default_factory=lambda: [0.0] * 168)
+    weekly_n: list[int] = field(default_factory=lambda: [0] * 168)
+    scale: float = 0.0
+    n: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+
+    def spread(self) -> float:
+        """The residuals' standard deviation, were they Gaussian (from their mean absolute
+        value, which one outlier moves less than it moves a mean square)."""
+        return self.scale * 1.2533
+
+    def learn(self, value: float, ts: float, hour_of_week: int, usual: bool,
+              limit: float, level_halflife: float = LEVEL_HALFLIFE_S,
+              offsets: bool | None = None) -> None:
+        """Fold the reading in: if ``usual``, its residual into the spread, and its offset into
+        its hour's (if ``offsets``, by default ``usual``); the level moves toward it (with
+        ``level_halflife``) as if it were at most ``limit`` away."""
+        self.n += 1
+        if self.level is None or self.last_ts is None:
+            self.level, self.first_ts, self.last_ts = value, ts, ts
+            return
+        elapsed = max(ts - self.last_ts, 0.0)
+        if usual:
+            self.learn_scale(value - self.expected(hour_of_week),
+                             _weight(elapsed, SCALE_HALFLIFE_S, self.n))
+        self.follow(value, elapsed, hour_of_week, limit, level_halflife,
+                    usual if offsets is None else offsets)
+        self.last_ts = ts
+
+
+def hour_of_week(event: Event) -> int:
+    """0 (Monday 00:00-01:00, local) to 167, from the hour and weekday decode adds."""
+    data = event.data
+    hour, weekday = data.get("hour"), data.get("weekday")
+    if not isinstance(hour, int) or not isinstance(weekday, int):
+        local = datetime.fromtimestamp(event.ts, CITY_TZ)
+        hour, weekday = local.hour, local.isoweekday()
+    return (weekday - 1) * 24 + hour
 
 
 def _clip(delta: float, limit: float) -> float:
