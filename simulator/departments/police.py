@@ -26,7 +26,8 @@ Incidents (``ctx.incidents_per_model`` per model):
   100 minutes;
 - ``police.incident.major`` — an incident graded 3 or 4;
 - ``police.grid.drunk_driving_night_cluster`` — 3–4 drink-driving cases within 200 m of one
-  street of venues within 90 minutes, starting between 20:00 and 02:00 (fewer when the run has no night);
+  street of venues within 90 minutes, starting between 20:00 and 02:00 (fewer when the run has
+  no night);
 - ``police.incident.missing_minor`` — a missing child aged 3–16;
 - ``police.district.grid_incident_surge`` — 14–18 incidents in one cell within 45 minutes, at
   least 8 hours into the run (the learned baseline needs its history); key: the district.

@@ -49,7 +49,7 @@ CASES: dict[str, Case] = {
     "correlation": Case("cross/crowd_report_site_over_capacity.yaml", "kind", "late"),
     "deadline": Case("gov/approval_near_deadline.yaml", "due_at", "unchanged"),
     # drift's default (river's detectors: their own pickling tests in test_drift)
-    "drift": Case("utilities/bridge_strain_level_shift.yaml", "value", "late"),
+    "drift": Case("utilities/heating_return_temp_shift.yaml", "value", "late"),
     "flatline": Case("environment/emission_monitor_flatline.yaml", "value", "late"),
     "forecast": Case("health/ambulance_capacity_forecast.yaml", "value", "late"),
     "geofence": Case("hazchem/vehicle_off_route.yaml", "lat", "unchanged"),
