@@ -21,11 +21,12 @@ hides one (the strict reading, as for a safety rule's missing field).
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from models.geometry import Point, metres_between
+from models.geometry import EARTH_M_PER_DEG, Point, metres_between
 
 Report = tuple[Any, Point | None]
 """A report's group (``None``: none given) and position (``None``: none given)."""
@@ -45,11 +46,7 @@ class ReportClusters:
         return group, point
 
     def largest(self, reports: list[Report]) -> tuple[int, Any]:
-        """The count of the largest cluster and its group (``None`` when not grouped).
-
-        Quadratic in the reports, which suits what it is for: reports of incidents, a handful
-        per key and window.
-        """
+        """The count of the largest cluster and its group (``None`` when not grouped)."""
         groups = Counter(g for g, _ in reports if g is not None) if self.group_by else {}
         best, best_group = 0, None
         for group in groups or [None]:
@@ -64,8 +61,37 @@ class ReportClusters:
             return len(reports)
         points = [p for _, p in reports if p is not None]
         nowhere = len(reports) - len(points)
-        if not points:
-            return nowhere
-        near_m = self.near_m
-        return nowhere + max(sum(1 for q in points if metres_between(c, q) <= near_m)
-                             for c in points)
+        if len(points) <= 1:
+            return nowhere + len(points)
+        return nowhere + _most_within(points, self.near_m)
+
+
+def _most_within(points: list[Point], near_m: float) -> int:
+    """The most points within ``near_m`` of one of them.
+
+    Points go into square cells a little over ``near_m`` wide, so a point's neighbours are in
+    its cell or the eight around it; a cell whose block holds no more points than the best count
+    so far cannot beat it. Points spread over the key cost about their number times their
+    neighbours, not its square; all in one place cost one pass. The dearest case is thousands of
+    reports crowded into a few ``near_m`` (about a second for 3,000): ``near_m`` is for reports
+    of incidents, not for telemetry.
+    """
+    side = near_m * 1.01  # cells in one projection; distances in each point's own
+    per_lon = EARTH_M_PER_DEG * math.cos(math.radians(points[0][0]))
+    cells: dict[tuple[int, int], list[Point]] = defaultdict(list)
+    for p in points:
+        cells[(math.floor(p[0] * EARTH_M_PER_DEG / side), math.floor(p[1] * per_lon / side))
+              ].append(p)
+    blocks = [(members, [q for dr in (-1, 0, 1) for dc in (-1, 0, 1)
+                         for q in cells.get((row + dr, col + dc), ())])
+              for (row, col), members in cells.items()]
+    blocks.sort(key=lambda mb: len(mb[1]), reverse=True)  # likely winners first: more pruned
+    best = 0
+    for members, block in blocks:
+        if len(block) <= best:
+            break
+        for centre in members:
+            best = max(best, sum(1 for q in block if metres_between(centre, q) <= near_m))
+            if best == len(points):
+                return best
+    return best

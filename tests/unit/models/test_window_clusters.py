@@ -2,11 +2,14 @@
 ``group_by`` (one value of a field), through the scoring core and its clock."""
 
 import pickle
+import random
 
 import pytest
 from pydantic import ValidationError
 
 from engine.core import MemoryStore, ScoringCore
+from models.geometry import metres_between
+from models.report_clusters import _most_within
 from models.window import Window, WindowParams
 from tests.rulekit import drive, rule
 from topics.codec import Event
@@ -101,3 +104,15 @@ def test_clustering_needs_a_sliding_count(extra, clustering):
     params = {"aggregate": "count", "size": "1h", "condition": "value >= 3"} | extra
     with pytest.raises(ValidationError, match="needs 'aggregate: count' and a sliding window"):
         WindowParams(**params, **clustering)
+
+
+def test_the_cell_index_counts_what_comparing_every_pair_counts():
+    rng = random.Random(7)
+    for _ in range(500):
+        spread = rng.choice([0.001, 0.005, 0.02, 0.1])
+        points = [(30.2 + rng.uniform(-spread, spread), 120.1 + rng.uniform(-spread, spread))
+                  for _ in range(rng.randint(2, 30))]
+        points += points[:rng.randint(0, 3)]  # reports at the very same place
+        near = rng.choice([50, 300, 500, 1000, 3000])
+        every_pair = max(sum(1 for q in points if metres_between(c, q) <= near) for c in points)
+        assert _most_within(points, near) == every_pair
