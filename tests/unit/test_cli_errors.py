@@ -27,6 +27,7 @@ def closed_port() -> str:
 
 @pytest.mark.parametrize("command", [["silence", "list"], ["create-topics"],
                                      ["reference", "publish"]])
+@pytest.mark.slow
 def test_a_kafka_that_does_not_answer_is_one_line_and_exit_2(closed_port, command):
     done = yujing(*command, "--bootstrap", closed_port)
     assert done.returncode == 2, done.stderr

@@ -1,6 +1,8 @@
 """Progress bars change nothing but the terminal: the items pass through unchanged and in order
 with a bar (forced here) and without one (not a terminal: pipes, logs, tests)."""
 
+import pytest
+
 from engine.cli import progress
 
 
@@ -12,6 +14,7 @@ def test_items_pass_through_with_and_without_a_bar(monkeypatch, capsys):
     assert list(progress.tracked(iter(items), "with a bar", 3000, lambda i: 7)) == items
 
 
+@pytest.mark.slow
 def test_simulate_into_a_pipe_draws_no_bar(tmp_path):
     import subprocess
     import sys

@@ -68,6 +68,7 @@ def test_the_stack_s_prometheus_scrapes_its_services_with_the_local_jobs_and_rul
         REPO / "monitoring/grafana/provisioning/datasources/prometheus.yml").read_text())
 
 
+@pytest.mark.slow
 def test_every_yujing_service_s_command_is_one_the_cli_takes():
     # The image's entrypoint is `yujing`: each command's flags must be ones it takes (their
     # values are checked when it runs: --help comes first).

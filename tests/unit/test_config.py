@@ -196,6 +196,7 @@ def test_every_service_command_binds_metrics_to_the_configured_address(tmp_path)
         assert "--metrics-host" in done.stdout and "127.0.0.1" in done.stdout, done.stdout
 
 
+@pytest.mark.slow
 def test_simulate_sends_to_the_configured_kafka_unless_told_to_write_a_file(tmp_path):
     port = _free_port()  # nothing listens there
     config = write(tmp_path, f'[kafka]\nbootstrap = "127.0.0.1:{port}"\n')

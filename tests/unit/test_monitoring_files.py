@@ -34,6 +34,7 @@ def test_the_scrape_configuration_and_the_alerting_rules_pass_promtool_check():
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_every_alerting_rule_has_a_promtool_unit_test_and_they_pass():
     done = promtool("test", "rules", "yujing-rules.test.yml")
     assert done.returncode == 0, done.stdout + done.stderr

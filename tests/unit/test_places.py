@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from engine.core import MemoryStore, ScoringCore
 from engine.rule_files.loader import load_rules
 from models.places import TOWN_KIND, town_of_grid
@@ -13,6 +15,7 @@ from tests.rulekit import FACILITY, drive, rule, tank
 RULES = Path(__file__).resolve().parents[2] / "rules"
 
 
+@pytest.mark.slow
 def test_every_grid_of_the_simulated_city_belongs_to_one_town_of_its_district():
     city = reference_city(RULES)
     towns = dict(city.zones(TOWN_KIND))
@@ -48,6 +51,7 @@ def test_an_alert_with_a_known_grid_carries_its_town_and_district():
     assert (unknown.town, unknown.district) == (None, None)
 
 
+@pytest.mark.slow
 def test_an_alert_on_a_tanker_s_position_carries_the_town_it_is_in():
     from pathlib import Path
 

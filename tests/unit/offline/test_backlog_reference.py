@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from engine.core import MemoryStore, ScoringCore
 from engine.reference_records import track_lookup_event
 from engine.rule_files.loader import load_rules
@@ -34,6 +36,7 @@ def alerts_of(events: list, waybills_first: bool) -> list[tuple[str, str, str, f
     return sorted((a.model_id, a.key, a.state, a.last_ts) for a in out)
 
 
+@pytest.mark.slow
 def test_telemetry_read_after_every_waybill_gives_the_alerts_of_the_live_order():
     _, envelopes = simulate("hazchem", 5, 8)
     events = [decoded(e) for e in envelopes]

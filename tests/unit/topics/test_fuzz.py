@@ -11,6 +11,7 @@ import string
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -81,6 +82,7 @@ def test_any_bytes_decode_to_an_event_or_a_dead_letter(topic: str, raw: bytes) -
     _assert_decoded(decode(topic, raw, key=raw[:20], bounds=BOUNDS))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(case=event_like())
 def test_any_json_record_decodes_to_a_bounded_event_or_a_dead_letter(
@@ -123,6 +125,7 @@ def _mutated(draw: Any) -> str:
     return yaml.safe_dump(doc, allow_unicode=True)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_any_rule_file_compiles_or_gives_file_line_errors(data: Any) -> None:
