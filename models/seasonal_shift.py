@@ -17,7 +17,10 @@ baseline, in units of the residuals' own spread, so it needs no setting in the f
   stop learning once a side's CUSUM passes ``SUSPECTED`` of the interval, because a slot's
   offset, learned from one reading an hour a week, would otherwise absorb a shift within hours.
 - Warm-up: no verdict before ``learn_for`` of event time and ``JUDGED_FROM`` readings, because
-  offsets not yet learned leave the rhythm in the residuals.
+  offsets not yet learned leave the rhythm in the residuals. A first shift found within
+  ``RELEARN_WITHIN_S`` of the first verdict lies in the week of learning: the offsets of the
+  hours the level lagged it in took it in and would look shifted every week after, so the key
+  learns again from its present instead of alerting (``bench/learning_step.py``).
 - One alert per episode: after a shift the level follows in full (``LEVEL_HALFLIFE_S``) while
   the hour's offsets and the spread stay as they were, and that side cannot fire again until
   its CUSUM — capped at the interval, with the allowance cut to ``EPISODE_ALLOWANCE`` — is
@@ -69,6 +72,8 @@ stop learning."""
 CHANGE_AFTER = 1.0
 """Spreads of statistic within which a side is as good as at zero: the change point it points
 at (where the evidence's two means split) is after the last reading that left it there."""
+RELEARN_WITHIN_S = 86400.0
+"""A first shift found this soon after the first verdict lies in the week of learning."""
 Side = Literal["up", "down"]
 SIDES: tuple[Side, Side] = ("up", "down")
 QUIET = (0.0, 0, 0.0, 0.0)
@@ -90,6 +95,8 @@ class SeasonalShiftState:
     levels: tuple[float, float] | None = None
     """(mean expected, mean that came) of the latest shift, repeated in clear readings'
     evidence."""
+    judged_from: float | None = None
+    """When the first verdict was given."""
 
 
 @dataclass(slots=True)
@@ -102,6 +109,9 @@ class Step:
     down: Cusum = QUIET
     shift: Side | None = None
     ends_episode: bool = False
+    relearn: bool = False
+    """The key's first shift, found within ``RELEARN_WITHIN_S`` of its first verdict: it
+    happened while the key learned."""
 
 
 @dataclass(slots=True)
@@ -140,7 +150,11 @@ class SeasonalShift:
                 cusum = (min(cusum[0], INTERVAL), *cusum[1:])
                 out.ends_episode = cusum[0] <= 0.0
             elif cusum[0] > INTERVAL:
-                out.shift = side
+                if (state.levels is None and state.judged_from is not None
+                        and ts - state.judged_from <= RELEARN_WITHIN_S):
+                    out.relearn = True  # the first shift, within a day of the first verdict
+                else:
+                    out.shift = side
             if side == "up":
                 out.up = cusum
             else:
@@ -179,6 +193,15 @@ class SeasonalShift:
             # Learning: the offsets are young and every residual is the rhythm being learned.
             baseline.learn(value, ts, hour_of_week, True, math.inf)
             return
+        if step.relearn:
+            # A shift found as judging begins lies in the week of learning: the offsets of the
+            # hours the level lagged it in took it in, and would make those hours look shifted
+            # every week. The key learns again, from its present.
+            state.__init__()  # type: ignore[misc]
+            state.baseline.learn(value, ts, hour_of_week, True, math.inf)
+            return
+        if state.judged_from is None:
+            state.judged_from = ts
         state.up, state.down = step.up, step.down
         state.regime += 1
         if step.ends_episode:
