@@ -150,7 +150,7 @@ S = TypeVar("S")
 class KindParams(BaseModel):
     """Base of every kind's parameter block in a rule file; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class WarningModel(ABC, Generic[S]):

@@ -43,6 +43,7 @@ from models.geometry import (
     Point,
     ZoneShape,
     as_point,
+    as_position,
     distance_to_segment_m,
     unknown_zones,
     zone_shape,
@@ -136,8 +137,8 @@ class Geofence(WarningModel[DwellState | None]):
         return DwellState() if self.params.mode == "dwell" else None
 
     def _point(self, event: Event) -> Point | None:
-        lat, lon = event.data.get(self.params.lat_field), event.data.get(self.params.lon_field)
-        return None if lat is None or lon is None else (float(lat), float(lon))
+        return as_position(event.data.get(self.params.lat_field),
+                           event.data.get(self.params.lon_field))
 
     def score_one(self, state: DwellState | None, event: Event) -> Reading:
         point = self._point(event)

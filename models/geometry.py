@@ -64,6 +64,22 @@ class ZoneShape:
         return metres_between(p, self.center) - self.radius_m
 
 
+def as_position(lat: object, lon: object) -> Point | None:
+    """An event's position from its two values, or None unless both are finite numbers (a
+    field missing, or a rule's ``lat_field`` naming a field that holds text).
+
+    >>> as_position(30.2, 120), as_position(None, 120.1), as_position("30.2", 120.1)
+    ((30.2, 120.0), None, None)
+    """
+    if not (_finite(lat) and _finite(lon)):
+        return None
+    return float(lat), float(lon)  # type: ignore[arg-type]
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def as_point(value: Any) -> Point:
     """A point written as ``{"lat": …, "lon": …}`` or as a (lat, lon) pair."""
     if isinstance(value, dict):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
-from models.geometry import ZONES_TABLE, Point, as_point, in_polygon
+from models.geometry import ZONES_TABLE, Point, as_point, as_position, in_polygon
 from models.refdata import ReferenceData
 
 TOWN_KIND = "town"
@@ -57,9 +57,9 @@ def town_at(reference: ReferenceData, lat: object, lon: object) -> Town | None:
     >>> town_at(ref, 30.05, 120.05).town_id, town_at(ref, 31.0, 120.05), town_at(ref, None, 1)
     ('xihu.lingyin', None, None)
     """
-    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+    point = as_position(lat, lon)
+    if point is None:
         return None
-    point = (float(lat), float(lon))
     for (lat0, lat1, lon0, lon1), ring, town in _index(reference).shapes:
         if lat0 <= point[0] <= lat1 and lon0 <= point[1] <= lon1 and in_polygon(point, ring):
             return town

@@ -6,8 +6,9 @@ key only by chance. Reports that are one situation come from one place (scuffles
 venue, a burglar working one neighbourhood) or share what makes them one (the script of a fraud
 campaign). The count is then that of the largest such cluster.
 
-A report missing the position or the group field belongs to every cluster: a missing field never
-hides one (the strict reading, as for a safety rule's missing field).
+A report missing the position (or whose position is not a pair of numbers) or the group field
+belongs to every cluster: a missing field never hides one (the strict reading, as for a safety
+rule's missing field).
 
 >>> clusters = ReportClusters(near_m=500, group_by=None)
 >>> reports = [clusters.report_of({"lat": 30.0, "lon": 120.0}),
@@ -22,11 +23,11 @@ hides one (the strict reading, as for a safety rule's missing field).
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from models.geometry import EARTH_M_PER_DEG, Point, metres_between
+from models.geometry import EARTH_M_PER_DEG, Point, as_position, metres_between
 
 Report = tuple[Any, Point | None]
 """A report's group (``None``: none given) and position (``None``: none given)."""
@@ -41,13 +42,12 @@ class ReportClusters:
 
     def report_of(self, data: dict[str, Any]) -> Report:
         group = None if self.group_by is None else data.get(self.group_by)
-        lat, lon = data.get(self.lat_field), data.get(self.lon_field)
-        point = None if lat is None or lon is None else (float(lat), float(lon))
-        return group, point
+        return group, as_position(data.get(self.lat_field), data.get(self.lon_field))
 
     def largest(self, reports: list[Report]) -> tuple[int, Any]:
         """The count of the largest cluster and its group (``None`` when not grouped)."""
-        groups = Counter(g for g, _ in reports if g is not None) if self.group_by else {}
+        # in the order first seen, so that of two groups as large the same is named each time
+        groups = dict.fromkeys(g for g, _ in reports if g is not None) if self.group_by else {}
         best, best_group = 0, None
         for group in groups or [None]:
             members = [r for r in reports if r[0] is None or r[0] == group]

@@ -1,17 +1,22 @@
 """window's counts of reports that belong together: ``near_m`` (close in place) and
-``group_by`` (one value of a field), through the scoring core and its clock."""
+``group_by`` (one value of a field), through the scoring core and its clock; hostile options
+and positions."""
 
 import pickle
 import random
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from engine.core import MemoryStore, ScoringCore
+from engine.rule_files.loader import compile_rule_text
+from models.base import UNDECIDED
+from models.geofence import Geofence, GeofenceParams
 from models.geometry import metres_between
 from models.report_clusters import _most_within
 from models.window import Window, WindowParams
-from tests.rulekit import drive, rule
+from tests.rulekit import drive, rule, rule_text
 from topics.codec import Event
 
 POLICE = "events.police.incident"
@@ -116,3 +121,46 @@ def test_the_cell_index_counts_what_comparing_every_pair_counts():
         near = rng.choice([50, 300, 500, 1000, 3000])
         every_pair = max(sum(1 for q in points if metres_between(c, q) <= near) for c in points)
         assert _most_within(points, near) == every_pair
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("near_m: .nan", "near_m: Input should be a finite number"),
+    ("near_m: .inf", "near_m: Input should be a finite number"),
+    ("near_m: 1e400", "near_m: Input should be a finite number"),
+    ("near_m: -500", "near_m: Input should be greater than 0"),
+    ("near_m: 500m", "near_m: Input should be a valid number"),
+    ("group_by: [fraud_type]", "group_by: Input should be a valid string"),
+    ("group_by: caller", "unknown field 'caller'"),
+    ("near_m: 500\nlat_field: latitude", "near_m places reports by lat_field 'latitude'"),
+])
+def test_a_hostile_cluster_option_is_refused_on_its_line(line, message):
+    text = rule_text(id="test.cluster", source=POLICE, key="grid_id", kind="window",
+                     aggregate="count", size="1h", condition="value >= 3")
+    text = text.replace("aggregate: count\n", f"aggregate: count\n{line}\n")
+    option_line = text.splitlines().index(line.splitlines()[-1]) + 1
+    compiled, errors = compile_rule_text(text, Path("cluster.yaml"))
+    assert compiled is None
+    assert [str(e) for e in errors if message in str(e)], errors
+    assert all(str(e).startswith(f"cluster.yaml:{option_line}:") for e in errors
+               if message in str(e) and "unknown field" not in str(e)), errors
+
+
+@pytest.mark.parametrize("place", [{"lat": "30.26", "lon": 120.16}, {"lat": True, "lon": 120.16},
+                                   {"lat": [30.26], "lon": {"x": 1}}])
+def test_a_position_that_is_not_two_numbers_counts_as_near_every_other(place):
+    # lat_field may name any field of the source; one holding text is no position
+    model = Window(WindowParams(aggregate="count", size="1h", condition="value >= 3",
+                               near_m=500))
+    state = model.new_state()
+    for ev in (fight(0), fight(600, lat=30.262)):
+        model.learn_one(state, ev)
+    odd = Event(POLICE, "P9", 1200.0, {"incident_id": "P9", "kind": "fight"} | place)
+    reading = model.score_one(state, odd)
+    assert reading.evidence["value"] == 3
+
+
+def test_a_geofence_report_whose_position_is_text_is_undecided_not_a_failure():
+    model = Geofence(GeofenceParams(mode="inside", zones=["facility"]))
+    event = Event("events.hazchem.vehicle", "V1", 0.0, {"vehicle_id": "V1", "lat": "10.005",
+                                                        "lon": 100.005})
+    assert model.score_one(model.new_state(), event) is UNDECIDED
