@@ -79,8 +79,9 @@ from models.seasonal_shift import ALLOWANCE, INTERVAL, SeasonalShift, SeasonalSh
 from topics.codec import Event
 
 RIVER_ONLY = ("delta", "threshold", "grace")
-GRACE = 30
 """Options of river's detectors, in the field's units or in readings; the default takes none."""
+GRACE = 30
+"""River's detectors: readings before a shift can be signalled, unless ``grace`` says."""
 
 
 class DriftParams(KindParams):

@@ -198,7 +198,7 @@ class SeasonalShift:
             # hours the level lagged it in took it in, and would make those hours look shifted
             # every week. The key learns again, from its present.
             state.__init__()  # type: ignore[misc]
-            state.baseline.learn(value, ts, hour_of_week, True, math.inf)
+            self.learn(state, value, ts, hour_of_week)  # its first reading of learning
             return
         if state.judged_from is None:
             state.judged_from = ts

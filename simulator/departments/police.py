@@ -151,7 +151,8 @@ class Police(Department):
 
         city = ctx.city
 
-        def near(centre: tuple[float, float], radius_m: float) -> dict[str, float]:
+        def near(rng: random.Random, centre: tuple[float, float], radius_m: float
+                 ) -> dict[str, float]:
             """The position of one report of a situation at one place (a venue, a block)."""
             lat, lon = city.point_near(rng, centre, radius_m)
             return {"lat": lat, "lon": lon}
@@ -163,7 +164,7 @@ class Police(Department):
             venue = city.inner_point(rng, grid)
             add("police.grid.fight_cluster", n, grid, ts, times[2] + 60,
                 f"{count} fights in 45 min around one venue",
-                [rec(f"PX-FGT-{n}-{i}", t, "fight", grid, **near(venue, 200))
+                [rec(f"PX-FGT-{n}-{i}", t, "fight", grid, **near(rng, venue, 200))
                  for i, t in enumerate(times)])
 
         rng = ctx.rng("police/plan/fraud")
@@ -202,7 +203,7 @@ class Police(Department):
             add("police.station.burglary_series", n, station, ts, times[2] + 60,
                 "3 burglaries in one neighbourhood",
                 [rec(f"PX-BUR-{n}-{i}", t, "burglary", grid, place="residence",
-                     **near(block, 300)) for i, t in enumerate(times)])
+                     **near(rng, block, 300)) for i, t in enumerate(times)])
 
         rng = ctx.rng("police/plan/accident")
         for n, ts in enumerate(ctx.incident_times(rng, tail=7200)):
@@ -213,7 +214,7 @@ class Police(Department):
             add("police.road.traffic_accident_cluster", n, road, ts, times[2] + 60,
                 f"{count} accidents on one stretch of {road}",
                 [rec(f"PX-ACC-{n}-{i}", t, "traffic_accident", grid, road=road, place="road",
-                     **near(stretch, 300)) for i, t in enumerate(times)])
+                     **near(rng, stretch, 300)) for i, t in enumerate(times)])
 
         rng = ctx.rng("police/plan/major")
         for n, ts in enumerate(ctx.incident_times(rng)):
@@ -235,7 +236,7 @@ class Police(Department):
             add("police.grid.drunk_driving_night_cluster", n, grid, ts, times[2] + 60,
                 f"{count} drink-driving cases around the venues of one street",
                 [rec(f"PX-DRK-{n}-{i}", t, "drunk_driving", grid, place=rng.choice(VENUES),
-                     **near(street, 200)) for i, t in enumerate(times)])
+                     **near(rng, street, 200)) for i, t in enumerate(times)])
 
         rng = ctx.rng("police/plan/surge")
         # the learned baseline needs 6 hours of history: surges come 8 hours into the run
