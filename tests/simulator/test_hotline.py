@@ -9,6 +9,7 @@ import pytest
 
 from bench import quality
 from simulator.base import SimContext
+from simulator.city import metres
 from simulator.departments.hotline import TOPIC, Hotline
 from tests.simkit import START, context, decoded, department_rules, only_department, sliced
 
@@ -110,3 +111,15 @@ def test_new_categories_are_detected_once_grids_have_been_watched(
              if a.model_id == model and a.state == "firing"}
     assert ours <= fired
     assert fired - ours <= planted
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_a_dust_cluster_s_tickets_are_in_its_cell_and_within_its_rule_s_reach(seed: int) -> None:
+    ctx = _ctx(seed, hours=48)
+    clusters = [i for i in Hotline(ctx).plan()
+                if i.model_id == "hotline.grid.construction_dust_cluster"]
+    assert clusters
+    for incident in clusters:
+        points = [(t["lat"], t["lon"]) for t, _ in incident.extra["tickets"]]
+        assert {ctx.city.grid_of(*p) for p in points} == {incident.key}
+        assert max(metres(a, b) for a in points for b in points) <= 1000  # the rule's near_m

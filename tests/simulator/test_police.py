@@ -9,6 +9,7 @@ import pytest
 
 from bench import quality
 from simulator.base import SimContext
+from simulator.city import metres
 from simulator.departments.police import TOPIC, Police, station_of
 from tests.simkit import START, context, decoded, department_rules, only_department, sliced
 
@@ -95,3 +96,26 @@ def test_grid_surges_are_detected_once_the_baseline_has_its_history(
     # surges are planned from 8 h into the run, when every cell has 6 hours of history
     surge = scores["police.district.grid_incident_surge"]
     assert surge.incidents == surge.detected == 2
+
+
+CLUSTERS = {"police.grid.fight_cluster": 500, "police.grid.drunk_driving_night_cluster": 500,
+            "police.station.burglary_series": 1000,
+            "police.road.traffic_accident_cluster": 1000}
+"""Each planned cluster model and the near_m of its rule."""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_a_planned_cluster_s_reports_are_in_its_cell_and_within_its_rule_s_reach(seed: int
+                                                                                 ) -> None:
+    ctx = _ctx(seed, hours=48)
+    seen = set()
+    for incident in Police(ctx).plan():
+        if incident.model_id not in CLUSTERS:
+            continue
+        seen.add(incident.model_id)
+        records = incident.extra["records"]
+        points = [(r["fields"]["lat"], r["fields"]["lon"]) for r in records]
+        assert {ctx.city.grid_of(*p) for p in points} == {r["grid"] for r in records}
+        assert len({r["grid"] for r in records}) == 1
+        assert max(metres(a, b) for a in points for b in points) <= CLUSTERS[incident.model_id]
+    assert seen == set(CLUSTERS)
