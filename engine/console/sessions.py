@@ -137,11 +137,22 @@ class SessionBook:
             kept = orjson.loads(path.read_bytes())
         except (OSError, orjson.JSONDecodeError):
             return  # unreadable: everyone signs in again
+        if not isinstance(kept, dict):
+            return  # not the console's: likewise
         for key, entry in kept.items():
-            user = self.users.get(entry.get("user"))
+            if not _a_kept_session(entry):
+                continue  # an entry of another shape keeps nobody signed in
+            user = self.users.get(entry["user"])
             if user is not None:  # a user no longer configured has no session
-                self.sessions[key] = Session("", user, entry["csrf"], entry["ends_at"])
+                self.sessions[key] = Session("", user, entry["csrf"], float(entry["ends_at"]))
         self._drop_ended(time.time())
+
+
+def _a_kept_session(entry: object) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("user"), str)
+            and isinstance(entry.get("csrf"), str)
+            and isinstance(entry.get("ends_at"), int | float)
+            and not isinstance(entry.get("ends_at"), bool))
 
 
 def _digest(token: str) -> str:

@@ -343,3 +343,29 @@ async def test_hostile_requests_get_a_clear_error_and_change_nothing(console):
     [(_, name, _)] = await read_events(response, 1)
     assert name == "snapshot"
     response.close()
+
+
+@pytest.mark.parametrize("content", [
+    b"[1, 2]", b'"text"', b"null", b"{\x00", b'{"k": [1]}', b'{"k": {"user": ["duty"]}}',
+    b'{"k": {"user": "duty", "csrf": 5, "ends_at": 1}}',
+    b'{"k": {"user": "duty", "csrf": "c", "ends_at": "soon"}}',
+    b'{"k": {"user": "duty", "csrf": "c", "ends_at": true}}'])
+def test_a_hostile_sessions_file_signs_nobody_in_and_the_console_starts(tmp_path, content):
+    kept = tmp_path / "sessions.json"
+    kept.write_bytes(content)
+    book = SessionBook(dict(USERS), kept_in=kept)
+    assert book.sessions == {}
+    session = book.log_in("duty", "duty-pw")
+    assert session is not None and book.find(session.token) is not None
+    assert SessionBook(dict(USERS), kept_in=kept).find(session.token) is not None
+
+
+def test_a_sessions_file_keeps_its_good_entries_beside_hostile_ones(tmp_path):
+    kept = tmp_path / "sessions.json"
+    book = SessionBook(dict(USERS), kept_in=kept)
+    session = book.log_in("duty", "duty-pw")
+    assert session is not None
+    entries = orjson.loads(kept.read_bytes()) | {"x": {"user": "duty", "csrf": 1}, "y": 7}
+    kept.write_bytes(orjson.dumps(entries))
+    restarted = SessionBook(dict(USERS), kept_in=kept)
+    assert restarted.find(session.token) is not None and len(restarted.sessions) == 1
